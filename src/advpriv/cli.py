@@ -1,0 +1,7 @@
+"""Command line: `advpriv protect`, `advpriv demo`, `advpriv obfuscator ...`. A thin layer over the Python API."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Adversarial privacy for images.")

@@ -1,0 +1,163 @@
+"""Image I/O: decode any photo to float RGB in [0,1], write 8-bit copies with no metadata, atomically.
+
+Example:
+    >>> from advpriv.images import load_image, save_image
+    >>> x = load_image("photo.jpg")            # doctest: +SKIP
+    >>> save_image(x, "out/photo.png")         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_PIXELS = 50_000_000
+"""Largest image (width × height) that is decoded; bigger files are refused as possible decompression bombs."""
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"}
+FORMATS = {"png": "PNG", "jpg": "JPEG"}
+
+
+class ImageError(ValueError):
+    """A file could not be used as an image; the message names the file and says what to do."""
+
+
+def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> torch.Tensor:
+    """Decode `path` to a (3,H,W) float tensor in [0,1], with EXIF orientation applied.
+
+    Grey, palette, alpha, CMYK and 16-bit images are converted to RGB; alpha is composited on white.
+
+    >>> load_image("astronaut.png").shape  # doctest: +SKIP
+    torch.Size([3, 512, 512])
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            _check_size(path, im.size, max_pixels)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                im.load()
+                im = ImageOps.exif_transpose(im)
+            return torch.from_numpy(_to_rgb_array(im)).permute(2, 0, 1).contiguous()
+    except ImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file; check the path.") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path}: is a folder, not an image file.") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not a readable image (unknown or corrupt format); re-export it as PNG or JPEG.") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageError(f"{path}: refused as too large to decode safely ({e}); downscale it first.") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: the image data is damaged or truncated ({e}); re-export or re-download it.") from None
+
+
+def _check_size(path: Path, size: tuple[int, int], max_pixels: int) -> None:
+    w, h = size
+    if w * h > max_pixels:
+        raise ImageError(
+            f"{path}: {w}×{h} = {w * h:,} pixels exceeds the limit of {max_pixels:,} "
+            "(decompression-bomb guard); downscale the image or raise --max-pixels."
+        )
+    if w < 1 or h < 1:
+        raise ImageError(f"{path}: the image has no pixels ({w}×{h}).")
+
+
+def _to_rgb_array(im: Image.Image) -> np.ndarray:
+    """Any Pillow mode to an (H,W,3) float32 array in [0,1]."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        grey = np.asarray(im, dtype=np.float32)
+        scale = 65535.0 if im.mode.startswith("I;16") or grey.max(initial=0) > 255 else 255.0
+        grey = np.clip(grey / scale, 0.0, 1.0)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if im.mode == "F":
+        grey = np.clip(np.asarray(im, dtype=np.float32), 0.0, 1.0)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(background, rgba)
+    return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def quantize(images: torch.Tensor) -> torch.Tensor:
+    """Round float images in [0,1] to the nearest 8-bit level, as writing a PNG does.
+
+    >>> quantize(torch.tensor([0.5001])).mul(255).item()
+    128.0
+    """
+    return images.clamp(0, 1).mul(255).round().div(255)
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """A (3,H,W) float tensor in [0,1] to an (H,W,3) uint8 array."""
+    return image.detach().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def encode_image(image: torch.Tensor, fmt: str = "png", quality: int = 95) -> bytes:
+    """Encode a (3,H,W) tensor to PNG or JPEG bytes with no metadata at all.
+
+    >>> encode_image(torch.zeros(3, 2, 2))[:4]
+    b'\\x89PNG'
+    """
+    import io
+
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown output format {fmt!r}; choose one of {sorted(FORMATS)}.")
+    buf = io.BytesIO()
+    pil = Image.fromarray(to_uint8(image), mode="RGB")
+    options = {"quality": quality, "subsampling": 0} if fmt == "jpg" else {"optimize": False}
+    pil.save(buf, format=FORMATS[fmt], **options)
+    return buf.getvalue()
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
+    """Write bytes via a temporary file in the same folder and rename, so no half-written file is ever left."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_image(image: torch.Tensor, path: str | os.PathLike, fmt: str | None = None) -> Path:
+    """Write a (3,H,W) tensor as an 8-bit PNG or JPEG without EXIF/GPS, atomically.
+
+    The format follows the suffix unless `fmt` is given.
+    """
+    path = Path(path)
+    fmt = fmt or ("jpg" if path.suffix.lower() in (".jpg", ".jpeg") else "png")
+    return atomic_write(path, encode_image(image, fmt))
+
+
+def find_images(inputs: list[str | os.PathLike]) -> list[Path]:
+    """Expand files and folders (recursively) into a sorted, de-duplicated list of image paths.
+
+    Files named explicitly are kept whatever their suffix, so a bad one is reported rather than skipped.
+    """
+    found: dict[Path, None] = {}
+    for item in map(Path, inputs):
+        if item.is_dir():
+            for p in sorted(item.rglob("*")):
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."):
+                    found.setdefault(p, None)
+        else:
+            found.setdefault(item, None)
+    return list(found)

@@ -1,0 +1,89 @@
+"""Targets: the models advpriv protects against. Pick one by name, TorchScript file, or `package.module:factory`.
+
+Example:
+    >>> from advpriv.targets import load_target
+    >>> target = load_target("efficientnet-lite0")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .base import ClassifierTarget
+
+_REGISTRY: dict[str, Callable[[], nn.Module]] = {}
+
+
+def register_target(name: str) -> Callable[[Callable[[], nn.Module]], Callable[[], nn.Module]]:
+    """Decorator: make a zero-argument target factory loadable by `name`."""
+
+    def wrap(factory: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
+        _REGISTRY[name] = factory
+        return factory
+
+    return wrap
+
+
+def available_targets() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def load_target(spec: str | nn.Module) -> nn.Module:
+    """Resolve a target from a registered name, a TorchScript file, or `package.module:factory`.
+
+    A factory returns either a ready target module or a `(model, preprocess)` pair; a TorchScript classifier
+    is taken to accept [0,1] RGB and do its own normalisation.
+    """
+    if isinstance(spec, nn.Module):
+        return spec
+    if spec in _REGISTRY:
+        return _REGISTRY[spec]()
+    path = Path(spec)
+    if path.suffix in (".pt", ".ts", ".pth", ".torchscript") or path.is_file():
+        return _load_torchscript(path)
+    if ":" in spec:
+        return _load_factory(spec)
+    raise ValueError(
+        f"unknown target {spec!r}: use one of {', '.join(available_targets())}, "
+        "a TorchScript file, or package.module:factory."
+    )
+
+
+def _load_torchscript(path: Path) -> ClassifierTarget:
+    if not path.is_file():
+        raise ValueError(f"target file {path} does not exist; give the path of a TorchScript model.")
+    try:
+        model = torch.jit.load(str(path), map_location="cpu")
+    except RuntimeError as e:
+        raise ValueError(f"{path} is not a TorchScript model ({e}); export it with torch.jit.script or trace.") from None
+    return ClassifierTarget(model, name=path.stem)
+
+
+def _load_factory(spec: str) -> nn.Module:
+    module_name, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"cannot load target factory {spec!r} ({e}); check the module is importable.") from None
+    made = factory()
+    if isinstance(made, tuple):
+        model, preprocess = made
+        return ClassifierTarget(model, preprocess, name=attr)
+    if isinstance(made, nn.Module):
+        return made if hasattr(made, "kind") else ClassifierTarget(made, name=attr)
+    raise ValueError(f"target factory {spec!r} returned {type(made).__name__}; return a model or (model, preprocess).")
+
+
+@register_target("efficientnet-lite0")
+def _efficientnet_lite0() -> nn.Module:
+    from .efficientnet import efficientnet_lite0
+
+    return efficientnet_lite0()
+
+
+__all__ = ["ClassifierTarget", "available_targets", "load_target", "register_target"]
