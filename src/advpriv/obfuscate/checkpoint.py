@@ -1,0 +1,101 @@
+"""Saving and loading a run: a resumable training checkpoint, and the final weights as safetensors.
+
+A run folder holds `config.json`, `checkpoint.pt` (all networks, optimisers and the position reached; loaded with
+`weights_only=True`), `utility_only.safetensors` (E, C after utility pretraining) and `obfuscator.safetensors`
+(E, C, R, P after adversarial training).
+
+Example:
+    >>> run = load_run("runs/celeba")                       # doctest: +SKIP
+    >>> run.encoder("obfuscator")(torch.rand(1, 3, 109, 89)).shape   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save
+
+from advpriv.images import atomic_write
+from advpriv.obfuscate.config import TrainConfig
+from advpriv.obfuscate.networks import Classifier, Decoder, Encoder
+
+CONFIG = "config.json"
+CHECKPOINT = "checkpoint.pt"
+UTILITY_ONLY = "utility_only.safetensors"
+OBFUSCATOR = "obfuscator.safetensors"
+ENCODERS = {"utility_only": UTILITY_ONLY, "obfuscator": OBFUSCATOR}
+
+
+class RunError(ValueError):
+    """A run folder is missing or incomplete; the message says which command to run first."""
+
+
+def build_parties(cfg: TrainConfig) -> dict[str, torch.nn.Module]:
+    """Fresh E, C, R, P for a config whose image_size is set."""
+    w, size = cfg.widths, cfg.image_size
+    return {"E": Encoder(w), "C": Classifier(w, size), "R": Decoder(w, size), "P": Classifier(w, size)}
+
+
+def save_weights(path: Path, modules: dict[str, torch.nn.Module]) -> None:
+    """All state tensors of `modules` in one safetensors file, keys prefixed by the module name."""
+    tensors = {f"{k}.{n}": t.detach().contiguous().clone() for k, m in modules.items() for n, t in m.state_dict().items()}
+    atomic_write(path, save(tensors))
+
+
+def load_weights(path: Path, modules: dict[str, torch.nn.Module]) -> None:
+    """Load a file written by `save_weights` into the modules of the same names."""
+    tensors = load_file(path)
+    for k, m in modules.items():
+        m.load_state_dict({n[len(k) + 1:]: t for n, t in tensors.items() if n.startswith(k + ".")})
+
+
+def save_checkpoint(path: Path, modules: dict[str, torch.nn.Module], optims: dict[str, torch.optim.Optimizer],
+                    position: tuple[int, int]) -> None:
+    """Everything needed to resume: networks, optimisers, and (stage, next epoch)."""
+    buf = io.BytesIO()
+    torch.save({"position": list(position),
+                "models": {k: m.state_dict() for k, m in modules.items()},
+                "optims": {k: o.state_dict() for k, o in optims.items()}}, buf)
+    atomic_write(path, buf.getvalue())
+
+
+def load_checkpoint(path: Path, modules: dict[str, torch.nn.Module], optims: dict[str, torch.optim.Optimizer]) -> tuple[int, int]:
+    """Restore networks and optimisers in place; returns the (stage, next epoch) to continue from."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    for k, m in modules.items():
+        m.load_state_dict(state["models"][k])
+    for k, o in optims.items():
+        o.load_state_dict(state["optims"][k])
+    return tuple(state["position"])
+
+
+@dataclass
+class Run:
+    """A finished run: its config and, per encoder name, the frozen encoder with its cloud classifier."""
+
+    config: TrainConfig
+    folder: Path
+
+    def parties(self, name: str) -> dict[str, torch.nn.Module]:
+        """E and C of encoder `name` ("utility_only" or "obfuscator"), in eval mode."""
+        path = self.folder / ENCODERS[name]
+        if not path.is_file():
+            raise RunError(f"{path} is missing; finish training first (advpriv obfuscator train ... --out {self.folder}).")
+        parts = build_parties(self.config)
+        modules = {"E": parts["E"], "C": parts["C"]}
+        load_weights(path, modules)
+        return {k: m.eval() for k, m in modules.items()}
+
+    def encoder(self, name: str = "obfuscator") -> Encoder:
+        return self.parties(name)["E"]
+
+
+def load_run(folder: str | Path) -> Run:
+    """Open a run folder written by `advpriv obfuscator train`."""
+    folder = Path(folder)
+    if not (folder / CONFIG).is_file():
+        raise RunError(f"{folder} is not a training run (no {CONFIG}); run advpriv obfuscator train first.")
+    return Run(TrainConfig.load(folder / CONFIG), folder)

@@ -1,0 +1,163 @@
+"""`advpriv obfuscator train | evaluate | export`: a thin command-line layer over the obfuscate package."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from advpriv.images import ImageError, atomic_write
+from advpriv.obfuscate.checkpoint import RunError, load_run
+from advpriv.obfuscate.config import TrainConfig
+from advpriv.obfuscate.data import DataError, load_attributes
+from advpriv.obfuscate.evaluate import AttackConfig, evaluate_run
+from advpriv.obfuscate.export import ExportError, check_onnx, device_report, export_executorch, export_onnx
+from advpriv.obfuscate.montage import save_montage
+from advpriv.obfuscate.train import ConfigMismatch, train as train_run
+
+app = typer.Typer(no_args_is_help=True, help="DeepObfuscator: train an on-device feature encoder that hides the face "
+                  "and a private attribute, evaluate it against fresh attackers, export it for phones.")
+console = Console(stderr=True)
+USER_ERRORS = (DataError, ConfigMismatch, RunError, ImageError, ExportError)
+
+
+@contextmanager
+def _user_errors():
+    """Turn user errors into one red line and exit status 2, without a traceback."""
+    try:
+        yield
+    except USER_ERRORS as e:
+        console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2) from None
+
+
+def _size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: write the size as HEIGHTxWIDTH, e.g. 64x52.") from None
+    if h < 32 or w < 32:
+        raise typer.BadParameter(f"{text!r}: the networks need images of at least 32x32.")
+    return h, w
+
+
+def _load(data: Path, cfg: TrainConfig):
+    console.print(f"loading {data} ...")
+    return load_attributes(data, cfg.image_size, cfg.limit)
+
+
+@app.command()
+def train(
+    data: Path = typer.Argument(..., help="Dataset folder (CelebA layout, or images + one CSV) or the CSV itself."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder for config, checkpoints and weights."),
+    utility: str = typer.Option("Smiling", help="Attribute the cloud classifier predicts."),
+    private: str = typer.Option("Male", help="Attribute to hide from attackers."),
+    width: float = typer.Option(1.0, help="VGG channel multiplier (1.0 = VGG16)."),
+    fc: int = typer.Option(4096, help="Hidden size of the classifier's two FC layers."),
+    image_size: str = typer.Option(None, help="Resize images to HEIGHTxWIDTH, e.g. 64x52; default: native size."),
+    pretrain_epochs: int = typer.Option(10, help="Epochs of encoder + cloud classifier pretraining."),
+    attacker_epochs: int = typer.Option(10, help="Epochs of decoder and of attribute-adversary pretraining."),
+    epochs: int = typer.Option(20, help="Adversarial epochs."),
+    lam: float = typer.Option(10.0, help="Privacy weight λ."),
+    lam_hold: int = typer.Option(10, help="Adversarial epochs at full λ before it decays."),
+    lam_decay: float = typer.Option(0.8, help="Factor on λ per epoch after the hold."),
+    batch_size: int = typer.Option(32, min=2),
+    lr: float = typer.Option(1e-4, help="Adam learning rate of every network."),
+    limit: int = typer.Option(None, min=1, help="Use only the first N images."),
+    seed: int = typer.Option(0),
+    threads: int = typer.Option(None, min=1, help="CPU threads for PyTorch."),
+    restart: bool = typer.Option(False, help="Discard an existing checkpoint in --out and start over."),
+) -> None:
+    """Train utility-only and DeepObfuscator encoders; resumes from the checkpoint in --out if there is one."""
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = TrainConfig(utility=utility, private=private, width=width, fc=fc, image_size=_size(image_size),
+                      pretrain_epochs=pretrain_epochs, attacker_epochs=attacker_epochs, epochs=epochs, lam=lam,
+                      lam_hold=lam_hold, lam_decay=lam_decay, batch_size=batch_size, lr=lr, limit=limit, seed=seed)
+    with _user_errors():
+        dataset = _load(data, cfg)
+        console.print(f"{len(dataset)} images of {dataset.image_size[0]}x{dataset.image_size[1]}")
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   TextColumn("{task.fields[losses]}"))
+        with Progress(*columns, console=console) as bar:
+            tasks: dict[tuple[str, int], int] = {}
+
+            def on_step(stage: str, epoch: int, done: int, total: int, losses: dict[str, float]) -> None:
+                key = (stage, epoch)
+                if key not in tasks:
+                    tasks[key] = bar.add_task(f"{stage} epoch {epoch + 1}", total=total, losses="")
+                text = " ".join(f"{k}={v:.3f}" for k, v in losses.items())
+                bar.update(tasks[key], completed=done, losses=text)
+
+            folder = train_run(dataset, cfg, out, on_step=on_step, restart=restart)
+    console.print(f"[green]done:[/green] weights in {folder}")
+
+
+@app.command()
+def evaluate(
+    run: Path = typer.Argument(..., help="Run folder written by `advpriv obfuscator train`."),
+    data: Path = typer.Argument(..., help="The dataset the run was trained on."),
+    attack_epochs: int = typer.Option(10, help="Epochs for each fresh attacker."),
+    attack_lr: float = typer.Option(1e-3, help="Adam learning rate of the fresh attackers."),
+    montage: Path = typer.Option(None, help="Write originals and reconstructions as a PNG here."),
+    report: Path = typer.Option(None, help="Write the results as JSON here (default: RUN/report.json)."),
+    threads: int = typer.Option(None, min=1, help="CPU threads for PyTorch."),
+) -> None:
+    """Freeze each encoder, train fresh attackers from scratch, and report privacy and utility on the test split."""
+    if threads:
+        torch.set_num_threads(threads)
+    with _user_errors():
+        opened = load_run(run)
+        dataset = _load(data, opened.config)
+        reports, recon = evaluate_run(opened, dataset, AttackConfig(epochs=attack_epochs, lr=attack_lr),
+                                      progress=console.print)
+    table = Table("encoder", "utility acc", "private acc", "majority", "MS-SSIM", "SSIM", "PSNR dB", "noise σ")
+    for r in reports:
+        table.add_row(r.name, f"{r.utility_accuracy:.3f}", f"{r.private_accuracy:.3f}", f"{r.majority_rate:.3f}",
+                      f"{r.ms_ssim:.3f}", f"{r.ssim:.3f}", f"{r.psnr:.2f}", "" if r.noise_std is None else f"{r.noise_std:.3f}")
+    Console().print(table)
+    path = report or run / "report.json"
+    atomic_write(path, json.dumps([r.as_dict() for r in reports], indent=2).encode())
+    console.print(f"report: {path}")
+    if montage:
+        save_montage(recon, montage)
+        console.print(f"montage: {montage}")
+
+
+@app.command()
+def export(
+    run: Path = typer.Argument(..., help="Run folder written by `advpriv obfuscator train`."),
+    out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: RUN/export)."),
+    encoder: str = typer.Option("obfuscator", help="Which encoder: obfuscator or utility_only."),
+    executorch: bool = typer.Option(True, help="Also try an ExecuTorch .pte."),
+) -> None:
+    """Export the encoder to ONNX (checked with onnxruntime), optionally ExecuTorch, and report its device cost."""
+    if encoder not in ("obfuscator", "utility_only"):
+        raise typer.BadParameter(f"{encoder!r}: choose obfuscator or utility_only.", param_hint="--encoder")
+    out = out or run / "export"
+    with _user_errors():
+        opened = load_run(run)
+        size = opened.config.image_size
+        model = opened.encoder(encoder)
+        onnx_path = export_onnx(model, size, out / f"{encoder}.onnx")
+        diff = check_onnx(onnx_path, model, torch.rand(4, 3, *size))
+        console.print(f"ONNX: {onnx_path} (onnxruntime max |diff| {diff:.1e})")
+        result = {"onnx": str(onnx_path), "onnx_max_abs_diff": diff, "executorch": None}
+        if executorch:
+            try:
+                result["executorch"] = str(export_executorch(model, size, out / f"{encoder}.pte"))
+                console.print(f"ExecuTorch: {result['executorch']}")
+            except ExportError as e:
+                result["executorch_error"] = str(e)
+                console.print(f"[yellow]ExecuTorch skipped:[/yellow] {e}")
+        result.update(device_report(model, size, onnx_path).as_dict())
+    atomic_write(out / "device_report.json", json.dumps(result, indent=2).encode())
+    Console().print_json(json.dumps(result))

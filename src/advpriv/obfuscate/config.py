@@ -1,0 +1,75 @@
+"""Training configuration of a DeepObfuscator run; the defaults follow the authors' code (Li et al., IoTDI 2021).
+
+Example:
+    >>> cfg = TrainConfig(width=0.25, fc=256, epochs=4, lam_hold=2)
+    >>> [round(cfg.lam_at(e), 2) for e in range(4)]
+    [10.0, 10.0, 8.0, 6.4]
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from advpriv.obfuscate.networks import Widths
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a training run computes.
+
+    utility / private: attribute names of the cloud task and of the secret (CelebA: Smiling, Male).
+    width, fc: VGG channel multiplier and FC hidden size (paper: 1.0 and 4096).
+    image_size: (H, W) the images are resized to; None keeps their native size.
+    pretrain_epochs: epochs of E+C utility pretraining; attacker_epochs: epochs of R and of P pretraining
+        (the issue leaves both open; 10 each is our choice).
+    epochs, lam, lam_hold, lam_decay: adversarial epochs and the λ schedule: λ for the first `lam_hold` epochs,
+        then multiplied by `lam_decay` each epoch (the paper says only "then decreasing"; 0.8 is our choice).
+    batch_size, lr: minibatch and Adam learning rate for every network (paper: 32 and 1e-4).
+    limit: use only the first `limit` images of the dataset (None: all). seed: fixes splits, init and shuffling.
+    """
+
+    utility: str = "Smiling"
+    private: str = "Male"
+    width: float = 1.0
+    fc: int = 4096
+    image_size: tuple[int, int] | None = None
+    pretrain_epochs: int = 10
+    attacker_epochs: int = 10
+    epochs: int = 20
+    lam: float = 10.0
+    lam_hold: int = 10
+    lam_decay: float = 0.8
+    batch_size: int = 32
+    lr: float = 1e-4
+    limit: int | None = None
+    seed: int = 0
+
+    @property
+    def widths(self) -> Widths:
+        return Widths(self.width, self.fc)
+
+    def lam_at(self, epoch: int) -> float:
+        """λ in adversarial epoch `epoch` (0-based)."""
+        return self.lam * self.lam_decay ** max(0, epoch - self.lam_hold + 1)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        raw = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        if raw.get("image_size") is not None:
+            raw["image_size"] = tuple(raw["image_size"])
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+    def save(self, path: Path) -> None:
+        from advpriv.images import atomic_write
+
+        atomic_write(path, self.to_json().encode())
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        return cls.from_json(Path(path).read_text())

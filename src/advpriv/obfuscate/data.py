@@ -1,0 +1,209 @@
+"""Face-attribute datasets: CelebA's own layout, the shared 89×109 subset, or any image folder with a CSV.
+
+Images are decoded once, resized, and kept in memory as uint8 (N,3,H,W); `batch` returns float RGB in [0,1].
+Labels are 0/1 (CelebA's -1 becomes 0). Splits are fixed by the seed, or by list_eval_partition.txt when present.
+
+Example:
+    >>> data = load_attributes("../shared/data/celeba-attr", limit=100)   # doctest: +SKIP
+    >>> data.labels_of("Smiling").shape                                     # doctest: +SKIP
+    torch.Size([100])
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from advpriv.images import IMAGE_SUFFIXES, load_image
+
+CELEBA_TABLE = "list_attr_celeba.txt"
+CELEBA_PARTITION = "list_eval_partition.txt"
+FILE_COLUMNS = ("file", "filename", "image", "image_id", "path", "name")
+TRUE_VALUES = {"1", "true", "yes", "y", "t"}
+FALSE_VALUES = {"-1", "0", "false", "no", "n", "f"}
+
+
+class DataError(ValueError):
+    """The dataset is unusable as given; the message says what is wrong and what to do."""
+
+
+@dataclass
+class AttributeData:
+    """Images (uint8, N×3×H×W), binary labels (N×A, 0/1), attribute names, file names, optional CelebA partition."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    names: list[str]
+    files: list[str]
+    partition: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return tuple(self.images.shape[-2:])
+
+    def labels_of(self, name: str) -> torch.Tensor:
+        """The 0/1 float labels of attribute `name` (case-insensitive)."""
+        lookup = {n.lower(): i for i, n in enumerate(self.names)}
+        if name.lower() not in lookup:
+            raise DataError(f"no attribute named {name!r}; this dataset has: {', '.join(self.names)}.")
+        return self.labels[:, lookup[name.lower()]].float()
+
+    def batch(self, idx: torch.Tensor) -> torch.Tensor:
+        """Float RGB images in [0,1] for the given indices."""
+        return self.images[idx].float().div_(255)
+
+
+def load_attributes(root: str | Path, image_size: tuple[int, int] | None = None, limit: int | None = None) -> AttributeData:
+    """Load a face-attribute dataset from a folder (CelebA layout, or images with one CSV) or from a CSV file.
+
+    CelebA: `list_attr_celeba.txt` with images in `img_align_celeba/`, `images/` or the folder itself, and
+    `list_eval_partition.txt` if present. CSV: a header with a file column (file, filename, image, ...) and one
+    column per attribute (1/-1, 1/0 or true/false); image paths are relative to the CSV's folder or its `images/`.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise DataError(f"{root}: no such file or folder; give the dataset folder (or its CSV of attributes).")
+    if root.is_file():
+        table, folder = _read_csv(root), root.parent
+    elif (root / CELEBA_TABLE).is_file():
+        table, folder = _read_celeba(root / CELEBA_TABLE), root
+    else:
+        csvs = sorted(root.glob("*.csv"))
+        if len(csvs) != 1:
+            raise DataError(
+                f"{root}: found {len(csvs)} CSV files and no {CELEBA_TABLE}; the folder needs exactly one table of "
+                "attributes (CelebA's list_attr_celeba.txt, or one CSV with a file column), or name the CSV directly."
+            )
+        table, folder = _read_csv(csvs[0]), root
+    names, rows = table
+    image_dir = _image_dir(folder, [f for f, _ in rows[:20]])
+    _check_labelled(image_dir, {f for f, _ in rows})
+    if limit is not None:
+        rows = rows[:limit]
+    if not rows:
+        raise DataError(f"{root}: the attribute table has no rows.")
+    images = _decode(image_dir, [f for f, _ in rows], image_size)
+    labels = torch.tensor([v for _, v in rows], dtype=torch.uint8)
+    files = [f for f, _ in rows]
+    return AttributeData(images, labels, names, files, _partition(folder / CELEBA_PARTITION, files))
+
+
+def _read_celeba(path: Path) -> tuple[list[str], list[tuple[str, list[int]]]]:
+    lines = path.read_text().splitlines()
+    if len(lines) < 3:
+        raise DataError(f"{path}: too short for the CelebA format (count line, names line, then one row per image).")
+    names = lines[1].split()
+    rows = []
+    for n, line in enumerate(lines[2:], start=3):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != len(names) + 1:
+            raise DataError(f"{path}, line {n}: {len(parts) - 1} values for {len(names)} attributes; fix or remove the row.")
+        rows.append((parts[0], [_flag(v, path, n) for v in parts[1:]]))
+    return names, rows
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[tuple[str, list[int]]]]:
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = [h.strip() for h in next(reader, [])]
+        lower = [h.lower() for h in header]
+        file_col = next((lower.index(c) for c in FILE_COLUMNS if c in lower), None)
+        if file_col is None:
+            raise DataError(f"{path}: no file column; name one column {' / '.join(FILE_COLUMNS)}.")
+        names = [h for i, h in enumerate(header) if i != file_col]
+        rows = []
+        for n, rec in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in rec):
+                continue
+            if len(rec) != len(header):
+                raise DataError(f"{path}, line {n}: {len(rec)} cells for {len(header)} columns; fix the row.")
+            rows.append((rec[file_col].strip(), [_flag(v, path, n) for i, v in enumerate(rec) if i != file_col]))
+    return names, rows
+
+
+def _flag(value: str, path: Path, line: int) -> int:
+    v = value.strip().lower()
+    if v in TRUE_VALUES:
+        return 1
+    if v in FALSE_VALUES:
+        return 0
+    raise DataError(f"{path}, line {line}: {value!r} is not a binary label; use 1/-1, 1/0 or true/false.")
+
+
+def _image_dir(folder: Path, sample: list[str]) -> Path:
+    for cand in (folder / "img_align_celeba", folder / "images", folder):
+        if cand.is_dir() and any((cand / f).is_file() for f in sample):
+            return cand
+    raise DataError(
+        f"{folder}: none of the first listed images (e.g. {sample[0] if sample else '?'}) was found in "
+        "img_align_celeba/, images/ or the folder itself; check the path."
+    )
+
+
+def _check_labelled(image_dir: Path, labelled: set[str]) -> None:
+    present = {p.relative_to(image_dir).as_posix() for p in image_dir.rglob("*")
+               if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")}
+    unlabelled = sorted(present - labelled)
+    if unlabelled:
+        raise DataError(
+            f"{image_dir}: {len(unlabelled)} image(s) have no row in the attribute table (e.g. {unlabelled[0]}); "
+            "add their labels or move them out of the folder."
+        )
+    missing = sorted(labelled - present)
+    if missing:
+        raise DataError(
+            f"{image_dir}: {len(missing)} labelled image(s) are missing (e.g. {missing[0]}); "
+            "restore them or remove their rows from the table."
+        )
+
+
+def _decode(image_dir: Path, files: list[str], size: tuple[int, int] | None) -> torch.Tensor:
+    out: torch.Tensor | None = None
+    for i, name in enumerate(files):
+        x = load_image(image_dir / name)
+        if size is None:
+            size = tuple(x.shape[-2:])
+        if tuple(x.shape[-2:]) != tuple(size):
+            x = F.interpolate(x[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]
+        if out is None:
+            out = torch.empty(len(files), 3, *size, dtype=torch.uint8)
+        out[i] = x.clamp(0, 1).mul(255).round().to(torch.uint8)
+    return out
+
+
+def _partition(path: Path, files: list[str]) -> torch.Tensor | None:
+    if not path.is_file():
+        return None
+    split = dict(line.split()[:2] for line in path.read_text().splitlines() if len(line.split()) >= 2)
+    if any(f not in split for f in files):
+        return None
+    return torch.tensor([int(split[f]) for f in files])
+
+
+def split_indices(data: AttributeData, seed: int = 0, fractions: tuple[float, float] = (0.8, 0.1)) -> dict[str, torch.Tensor]:
+    """Fixed train/val/test indices: CelebA's own partition when present, else a seeded shuffle (80/10/10).
+
+    >>> d = AttributeData(torch.zeros(10, 3, 4, 4, dtype=torch.uint8), torch.zeros(10, 1), ["a"], list("abcdefghij"))
+    >>> [len(v) for v in split_indices(d).values()]
+    [8, 1, 1]
+    """
+    if data.partition is not None:
+        splits = {name: torch.nonzero(data.partition == k).flatten() for k, name in enumerate(("train", "val", "test"))}
+    else:
+        perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+        n_train = int(round(fractions[0] * len(data)))
+        n_val = int(round(fractions[1] * len(data)))
+        splits = {"train": perm[:n_train], "val": perm[n_train:n_train + n_val], "test": perm[n_train + n_val:]}
+    empty = [k for k, v in splits.items() if len(v) == 0]
+    if empty:
+        raise DataError(f"the {' and '.join(empty)} split is empty ({len(data)} images); use more images.")
+    return splits

@@ -1,0 +1,154 @@
+"""Device side: export the encoder to ONNX (checked against onnxruntime) and ExecuTorch, and measure its cost.
+
+Example:
+    >>> E = Encoder(Widths(width=0.125)).eval()
+    >>> path = export_onnx(E, (32, 32), "encoder.onnx")          # doctest: +SKIP
+    >>> check_onnx(path, E, torch.rand(2, 3, 32, 32)) < 1e-4      # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import io
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from advpriv.images import atomic_write
+
+ONNX_TOLERANCE = 1e-4
+
+
+class ExportError(RuntimeError):
+    """Export or its numerical check failed; the message says how."""
+
+
+def export_onnx(encoder: nn.Module, image_size: tuple[int, int], path: str | Path) -> Path:
+    """Write the encoder as ONNX (opset 18) with a dynamic batch axis; input "image" (N,3,H,W) in [0,1]."""
+    encoder = encoder.eval()
+    x = torch.rand(2, 3, *image_size)
+    buf = io.BytesIO()
+    torch.onnx.export(encoder, (x,), buf, input_names=["image"], output_names=["features"], opset_version=18,
+                      dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}}, dynamo=False)
+    return atomic_write(path, buf.getvalue())
+
+
+def check_onnx(path: str | Path, encoder: nn.Module, x: torch.Tensor, tolerance: float = ONNX_TOLERANCE) -> float:
+    """Run the ONNX file with onnxruntime on `x`; return the largest absolute difference from PyTorch.
+
+    Raises ExportError when it exceeds `tolerance`.
+    """
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"image": x.numpy()})[0]
+    with torch.no_grad():
+        want = encoder.eval()(x).numpy()
+    diff = float(abs(got - want).max())
+    if diff > tolerance:
+        raise ExportError(f"{path}: onnxruntime differs from PyTorch by {diff:.2e} (> {tolerance:.0e}).")
+    return diff
+
+
+def export_executorch(encoder: nn.Module, image_size: tuple[int, int], path: str | Path) -> Path:
+    """Write an ExecuTorch .pte (XNNPACK delegate) for batch 1; ExportError if executorch is not installed."""
+    try:
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.exir import to_edge_transform_and_lower
+    except ImportError as e:
+        raise ExportError(
+            f"ExecuTorch is not available ({e}); install it with `pip install executorch` (it must match this torch "
+            f"{torch.__version__}), or use the ONNX file."
+        ) from None
+    program = torch.export.export(encoder.eval(), (torch.rand(1, 3, *image_size),))
+    pte = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch()
+    return atomic_write(path, pte.buffer)
+
+
+@dataclass
+class DeviceReport:
+    """Cost of running the encoder on a device and sending its features."""
+
+    parameters: int
+    macs: int
+    feature_shape: tuple[int, ...]
+    feature_bytes_fp32: int
+    feature_bytes_fp16: int
+    image_bytes_uint8: int
+    latency_ms_torch: float
+    latency_ms_onnxruntime: float | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def count_macs(model: nn.Module, x: torch.Tensor) -> int:
+    """Multiply-accumulates per image of the convolutions, transposed convolutions and linear layers."""
+    total = 0
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Linear):
+            total += module.in_features * module.out_features
+        elif isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            kernel = module.weight[0].numel() if isinstance(module, nn.Conv2d) else module.weight[:, 0].numel()
+            spatial = (out if isinstance(module, nn.Conv2d) else inputs[0]).shape[-2:].numel()
+            total += kernel * spatial * (module.out_channels if isinstance(module, nn.Conv2d) else module.in_channels)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))]
+    try:
+        with torch.no_grad():
+            model.eval()(x[:1])
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+def _median_ms(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def device_report(encoder: nn.Module, image_size: tuple[int, int], onnx_path: str | Path | None = None,
+                  repeats: int = 20) -> DeviceReport:
+    """Parameters, MACs, bytes per image sent (fp32/fp16 features vs the 8-bit RGB image) and the median
+    single-thread CPU latency of one image, in PyTorch and (given an ONNX file) in onnxruntime."""
+    encoder = encoder.eval()
+    x = torch.rand(1, 3, *image_size)
+    with torch.no_grad():
+        z = encoder(x)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            torch_ms = _median_ms(lambda: encoder(x), repeats)
+    finally:
+        torch.set_num_threads(threads)
+    ort_ms = None
+    if onnx_path is not None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        ort_ms = _median_ms(lambda: session.run(None, {"image": x.numpy()}), repeats)
+    return DeviceReport(
+        parameters=sum(p.numel() for p in encoder.parameters()),
+        macs=count_macs(encoder, x),
+        feature_shape=tuple(z.shape[1:]),
+        feature_bytes_fp32=z[0].numel() * 4,
+        feature_bytes_fp16=z[0].numel() * 2,
+        image_bytes_uint8=x[0].numel(),
+        latency_ms_torch=torch_ms,
+        latency_ms_onnxruntime=ort_ms,
+    )

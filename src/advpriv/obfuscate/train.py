@@ -1,0 +1,180 @@
+"""DeepObfuscator training: utility pretraining, adversary pretraining, then the five-step adversarial rotation.
+
+Stages, each checkpointed after every epoch so an interrupted run resumes where it stopped:
+  1. utility:     E and C minimise L_C = BCE(C(E(x)), utility label).
+  2. decoder:     R minimises L_R = 1 − MS-SSIM(R(E(x)), x) on the frozen E.
+  3. attribute:   P, initialised from C, minimises L_P = BCE(P(E(x)), private label) on the frozen E.
+  4. adversarial: minibatch i runs step i mod 5:
+       0: E minimises L_C + λ·(1 − MS-SSIM(R(E(x)), N)), N a fixed noise image;
+       1: E minimises L_C − λ·L_R;   2: E minimises L_C − λ·L_P;
+       3: R minimises L_R and P minimises L_P;   4: C minimises L_C.
+
+Example:
+    >>> data = load_attributes("../shared/data/celeba-attr", image_size=(64, 52))        # doctest: +SKIP
+    >>> train(data, TrainConfig(width=0.25, fc=256, epochs=4, lam_hold=2), "runs/small")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from advpriv.obfuscate.checkpoint import (
+    CHECKPOINT, CONFIG, OBFUSCATOR, UTILITY_ONLY, build_parties, load_checkpoint, save_checkpoint, save_weights,
+)
+from advpriv.obfuscate.config import TrainConfig
+from advpriv.obfuscate.data import AttributeData, DataError, split_indices
+from advpriv.quality import ms_ssim
+
+STAGES = ("utility", "decoder", "attribute", "adversarial")
+StepHook = Callable[[str, int, int, int, dict[str, float]], None]
+"""Called after every minibatch with (stage, epoch, batch number from 1, batches in the epoch, losses)."""
+
+
+class ConfigMismatch(ValueError):
+    """A run folder already holds a checkpoint made with a different configuration."""
+
+
+def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """L_R = mean over the batch of 1 − MS-SSIM."""
+    return (1 - ms_ssim(x_hat, x)).mean()
+
+
+def noise_image(seed: int, size: tuple[int, int]) -> torch.Tensor:
+    """The fixed uniform random image N (3,H,W) that step 0 pulls reconstructions toward."""
+    return torch.rand(3, *size, generator=torch.Generator().manual_seed(seed + 7919))
+
+
+class _Parties:
+    """The four networks, their Adam optimisers, and the per-batch updates of every stage."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.nets = build_parties(cfg)
+        self.opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in self.nets.items()}
+        self.noise = noise_image(cfg.seed, cfg.image_size)
+
+    def __getattr__(self, name: str) -> nn.Module:
+        return self.__dict__["nets"][name]
+
+    def _update(self, loss: torch.Tensor, *names: str) -> None:
+        for opt in self.opts.values():
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for n in names:
+            self.opts[n].step()
+
+    def _modes(self, *training: str) -> None:
+        for k, m in self.nets.items():
+            m.train(k in training)
+
+    def _frozen_features(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.E(x)
+
+    def utility(self, x, yu, yp, i, lam) -> dict[str, float]:
+        self._modes("E", "C")
+        loss = F.binary_cross_entropy_with_logits(self.C(self.E(x)), yu)
+        self._update(loss, "E", "C")
+        return {"L_C": loss.item()}
+
+    def decoder(self, x, yu, yp, i, lam) -> dict[str, float]:
+        self._modes("R")
+        loss = reconstruction_loss(self.R(self._frozen_features(x)), x)
+        self._update(loss, "R")
+        return {"L_R": loss.item()}
+
+    def attribute(self, x, yu, yp, i, lam) -> dict[str, float]:
+        self._modes("P")
+        loss = F.binary_cross_entropy_with_logits(self.P(self._frozen_features(x)), yp)
+        self._update(loss, "P")
+        return {"L_P": loss.item()}
+
+    def adversarial(self, x, yu, yp, i, lam) -> dict[str, float]:
+        step = i % 5
+        if step == 3:
+            self._modes("R", "P")
+            z = self._frozen_features(x)
+            l_r, l_p = reconstruction_loss(self.R(z), x), F.binary_cross_entropy_with_logits(self.P(z), yp)
+            self._update(l_r + l_p, "R", "P")
+            return {"L_R": l_r.item(), "L_P": l_p.item()}
+        if step == 4:
+            self._modes("C")
+            l_c = F.binary_cross_entropy_with_logits(self.C(self._frozen_features(x)), yu)
+            self._update(l_c, "C")
+            return {"L_C": l_c.item()}
+        self._modes("E")
+        z = self.E(x)
+        l_c = F.binary_cross_entropy_with_logits(self.C(z), yu)
+        if step == 0:
+            term = reconstruction_loss(self.R(z), self.noise.expand_as(x))
+            loss, key = l_c + lam * term, "L_noise"
+        elif step == 1:
+            term = reconstruction_loss(self.R(z), x)
+            loss, key = l_c - lam * term, "L_R"
+        else:
+            term = F.binary_cross_entropy_with_logits(self.P(z), yp)
+            loss, key = l_c - lam * term, "L_P"
+        self._update(loss, "E")
+        return {"L_C": l_c.item(), key: term.item()}
+
+
+def resolve_config(cfg: TrainConfig, data: AttributeData) -> TrainConfig:
+    """Check the attribute names against the data and fix image_size to the data's size."""
+    if cfg.utility.lower() == cfg.private.lower():
+        raise DataError(f"the utility and the private attribute are both {cfg.utility!r}; choose two different ones.")
+    data.labels_of(cfg.utility), data.labels_of(cfg.private)
+    if cfg.image_size is not None and tuple(cfg.image_size) != data.image_size:
+        raise DataError(f"the images are {data.image_size}, the config asks for {cfg.image_size}; load them at that size.")
+    return replace(cfg, image_size=data.image_size)
+
+
+def train(data: AttributeData, cfg: TrainConfig, out_dir: str | Path, on_step: StepHook | None = None,
+          restart: bool = False) -> Path:
+    """Train all stages (resuming from `out_dir/checkpoint.pt` if present) and return the run folder."""
+    cfg = resolve_config(cfg, data)
+    out = Path(out_dir)
+    if restart and out.exists():
+        for name in (CHECKPOINT, CONFIG, UTILITY_ONLY, OBFUSCATOR):
+            (out / name).unlink(missing_ok=True)
+    torch.manual_seed(cfg.seed)
+    parties = _Parties(cfg)
+    start = (0, 0)
+    if (out / CHECKPOINT).is_file():
+        saved = TrainConfig.load(out / CONFIG) if (out / CONFIG).is_file() else None
+        if saved != cfg:
+            raise ConfigMismatch(
+                f"{out} holds a checkpoint of a different configuration; use another --out folder, the same "
+                "options as before to resume, or --restart to start over."
+            )
+        start = load_checkpoint(out / CHECKPOINT, parties.nets, parties.opts)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg.save(out / CONFIG)
+
+    train_idx = split_indices(data, cfg.seed)["train"]
+    y_u, y_p = data.labels_of(cfg.utility), data.labels_of(cfg.private)
+    epochs = dict(zip(STAGES, (cfg.pretrain_epochs, cfg.attacker_epochs, cfg.attacker_epochs, cfg.epochs)))
+    for s, stage in enumerate(STAGES):
+        if stage == "attribute" and (s, 0) >= start:
+            parties.P.load_state_dict(parties.C.state_dict())
+        step = getattr(parties, stage)
+        for epoch in range(epochs[stage]):
+            if (s, epoch) < start:
+                continue
+            torch.manual_seed(cfg.seed * 1_000_003 + s * 1009 + epoch)
+            order = train_idx[torch.randperm(len(train_idx))]
+            batches = order.split(cfg.batch_size)
+            lam = cfg.lam_at(epoch)
+            for i, idx in enumerate(batches):
+                losses = step(data.batch(idx), y_u[idx], y_p[idx], i, lam)
+                if on_step:
+                    on_step(stage, epoch, i + 1, len(batches), losses)
+            save_checkpoint(out / CHECKPOINT, parties.nets, parties.opts, (s, epoch + 1))
+        if stage == "utility" and start[0] < 3:  # E is unchanged until the adversarial stage
+            save_weights(out / UTILITY_ONLY, {"E": parties.E, "C": parties.C})
+    save_weights(out / OBFUSCATOR, parties.nets)
+    return out
