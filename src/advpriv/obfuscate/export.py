@@ -9,9 +9,11 @@ Example:
 
 from __future__ import annotations
 
-import io
+import logging
+import os
 import statistics
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,13 +30,25 @@ class ExportError(RuntimeError):
 
 
 def export_onnx(encoder: nn.Module, image_size: tuple[int, int], path: str | Path) -> Path:
-    """Write the encoder as ONNX (opset 18) with a dynamic batch axis; input "image" (N,3,H,W) in [0,1]."""
-    encoder = encoder.eval()
-    x = torch.rand(2, 3, *image_size)
-    buf = io.BytesIO()
-    torch.onnx.export(encoder, (x,), buf, input_names=["image"], output_names=["features"], opset_version=18,
-                      dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}}, dynamo=False)
-    return atomic_write(path, buf.getvalue())
+    """Write the encoder as ONNX (opset 18, torch.export-based) with a dynamic batch axis.
+
+    Input "image" (N,3,H,W) float RGB in [0,1]; output "features".
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)  # silence notes about torchvision ops we do not use
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # raised inside torch.export, not by our code
+        program = torch.onnx.export(encoder.eval(), (torch.rand(2, 3, *image_size),), input_names=["image"],
+                                    output_names=["features"], opset_version=18, dynamo=True, verbose=False,
+                                    dynamic_shapes=({0: torch.export.Dim("batch")},))
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        program.save(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def check_onnx(path: str | Path, encoder: nn.Module, x: torch.Tensor, tolerance: float = ONNX_TOLERANCE) -> float:

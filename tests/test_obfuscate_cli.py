@@ -1,0 +1,51 @@
+"""`advpriv obfuscator train | evaluate | export` end to end on tiny data, and the refusals of bad input."""
+
+from __future__ import annotations
+
+import json
+
+from PIL import Image
+from test_obfuscate_data import one_thread, write_dataset  # noqa: F401 (autouse fixture)
+from typer.testing import CliRunner
+
+from advpriv.obfuscate.cli import app
+
+TINY = ["--width", "0.0625", "--fc", "16", "--pretrain-epochs", "1", "--attacker-epochs", "1", "--epochs", "1",
+        "--batch-size", "8", "--threads", "1"]
+runner = CliRunner()
+
+
+def test_train_evaluate_export(tmp_path):
+    data = write_dataset(tmp_path / "faces", n=24)
+    run = tmp_path / "run"
+    r = runner.invoke(app, ["train", str(data), "--out", str(run), *TINY])
+    assert r.exit_code == 0, r.output
+    again = runner.invoke(app, ["train", str(data), "--out", str(run), *TINY])  # finished: resumes to the end at once
+    assert again.exit_code == 0, again.output
+    r = runner.invoke(app, ["evaluate", str(run), str(data), "--attack-epochs", "1", "--montage", str(tmp_path / "m.png")])
+    assert r.exit_code == 0, r.output
+    assert [e["name"] for e in json.loads((run / "report.json").read_text())] == ["utility_only", "obfuscator", "noise"]
+    assert (tmp_path / "m.png").stat().st_size > 0
+    r = runner.invoke(app, ["export", str(run), "--no-executorch"])
+    assert r.exit_code == 0, r.output
+    report = json.loads((run / "export" / "device_report.json").read_text())
+    assert report["onnx_max_abs_diff"] < 1e-4 and report["feature_bytes_fp16"] > 0
+
+
+def _fails(args: list[str], *phrases: str) -> None:
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output
+    for p in phrases:
+        assert p in " ".join(r.output.split()), r.output
+
+
+def test_user_errors_are_explained(tmp_path):
+    data = write_dataset(tmp_path / "faces", n=12)
+    out = str(tmp_path / "run")
+    _fails(["train", str(data), "--out", out, "--private", "Gender", *TINY], "no attribute named 'Gender'", "Male")
+    Image.new("RGB", (32, 36)).save(data / "img_align_celeba" / "extra.jpg")
+    _fails(["train", str(data), "--out", out, *TINY], "have no row in the attribute table", "extra.jpg")
+    _fails(["train", str(tmp_path / "nope"), "--out", out], "no such file or folder")
+    _fails(["evaluate", str(tmp_path / "nope"), str(data)], "not a training run")
+    _fails(["train", str(data), "--out", out, "--image-size", "big"], "HEIGHTxWIDTH")

@@ -1,0 +1,69 @@
+"""Fresh-attacker evaluation, the matched-noise baseline and the montage, on a tiny trained run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+from test_obfuscate_data import one_thread, write_dataset  # noqa: F401 (autouse fixture)
+
+from advpriv.obfuscate.baselines import NoisyEncoder, accuracy, calibrate_noise
+from advpriv.obfuscate.config import TrainConfig
+from advpriv.obfuscate.data import load_attributes
+from advpriv.obfuscate.evaluate import AttackConfig, evaluate_run, majority_rate
+from advpriv.obfuscate.checkpoint import load_run
+from advpriv.obfuscate.montage import save_montage
+from advpriv.obfuscate.train import train
+
+TINY = TrainConfig(width=1 / 16, fc=16, pretrain_epochs=2, attacker_epochs=1, epochs=1, batch_size=8, lr=3e-3)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    data = load_attributes(write_dataset(tmp_path_factory.mktemp("faces"), n=40))
+    return load_run(train(data, TINY, tmp_path_factory.mktemp("run"))), data
+
+
+def test_fresh_attackers_report_every_encoder(trained):
+    run, data = trained
+    messages: list[str] = []
+    reports, recon = evaluate_run(run, data, AttackConfig(epochs=1), montage_count=3, progress=messages.append)
+    assert [r.name for r in reports] == ["utility_only", "obfuscator", "noise"]
+    for r in reports:
+        assert 0 <= r.utility_accuracy <= 1 and 0 <= r.private_accuracy <= 1 and 0.5 <= r.majority_rate <= 1
+        assert -1 <= r.ms_ssim <= 1 and -1 <= r.ssim <= 1 and r.psnr > 0
+    assert reports[2].noise_std > 0 and reports[0].noise_std is None
+    assert set(recon) == {"original", "utility_only", "obfuscator", "noise"}
+    assert all(v.shape == (3, 3, *data.image_size) for v in recon.values())
+    assert any("fresh attackers" in m for m in messages)
+
+
+class _LowerHalfBrighter(torch.nn.Module):
+    """A perfect 'Smiling' classifier for the synthetic faces: the lower half is brighter."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.shape[-2] // 2
+        return 100 * (x[..., h:, :].mean((1, 2, 3)) - x[..., :h, :].mean((1, 2, 3)) - 0.2)
+
+
+def test_noise_calibration_lowers_utility_to_the_target(trained):
+    _, data = trained
+    E, C = torch.nn.Identity(), _LowerHalfBrighter()
+    idx, labels = torch.arange(len(data)), data.labels_of("Smiling")
+    assert accuracy(E, C, data, idx, labels) == 1.0
+    std = calibrate_noise(E, C, data, idx, labels, target=0.75)
+    torch.manual_seed(0)
+    assert 0.6 <= accuracy(NoisyEncoder(E, std), C, data, idx, labels) <= 0.9
+    assert calibrate_noise(E, C, data, idx, labels, target=1.01) < std
+
+
+def test_majority_rate():
+    assert majority_rate(torch.tensor([1.0, 1, 0]), torch.tensor([0.0, 0, 1, 1])) == 0.5
+    assert majority_rate(torch.tensor([0.0, 0, 1]), torch.tensor([0.0, 0, 0, 1])) == 0.75
+
+
+def test_montage_png(tmp_path):
+    rows = {"original": torch.rand(4, 3, 36, 32), "obfuscator": torch.zeros(4, 3, 36, 32)}
+    path = save_montage(rows, tmp_path / "m.png")
+    with Image.open(path) as im:
+        assert im.size[1] == 2 * (36 + 2) and im.size[0] > 4 * 32
