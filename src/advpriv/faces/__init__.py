@@ -1,0 +1,1 @@
+"""Face recognition: dlib ResNet port, detection, differentiable alignment, objectives and judges."""
