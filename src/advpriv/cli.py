@@ -2,7 +2,104 @@
 
 from __future__ import annotations
 
-import typer
+from pathlib import Path
+from typing import Annotated, Optional
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Adversarial privacy for images.")
-from advpriv.obfuscate.cli import app as obfuscator_app; app.add_typer(obfuscator_app, name="obfuscator")
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .images import MAX_PIXELS, find_images
+from .obfuscate.cli import app as obfuscator_app
+from .protect import METHODS, MNDConfig, protect_files, write_metrics
+from .protect.files import FileReport
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False, help="Adversarial privacy for images."
+)
+app.add_typer(obfuscator_app, name="obfuscator")
+console = Console(stderr=True)
+
+
+@app.command("protect")
+def protect_command(
+    inputs: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
+    outdir: Annotated[Path, typer.Option("-o", "--outdir", help="Folder for protected copies and metrics.")],
+    target: Annotated[str, typer.Option(help="Model to protect against: a name, a TorchScript file, or module:factory.")] = "efficientnet-lite0",
+    method: Annotated[str, typer.Option(help=f"One of {', '.join(METHODS)}.")] = "mnd",
+    fmt: Annotated[str, typer.Option("--format", help="Output format: png (lossless, recommended) or jpg.")] = "png",
+    target_class: Annotated[Optional[int], typer.Option(help="Make the model see this class (targeted).")] = None,
+    kappa: Annotated[float, typer.Option(help="Confidence margin κ on the logits.")] = 1.0,
+    steps: Annotated[int, typer.Option(help="MND optimisation steps per image.")] = MNDConfig.steps,
+    max_pixels: Annotated[int, typer.Option(help="Refuse images larger than this (decompression-bomb guard).")] = MAX_PIXELS,
+) -> None:
+    """Protect photos: write copies a person sees as unchanged but the model misreads, with a metrics report."""
+    if method not in METHODS:
+        _fail(f"unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+    if fmt not in ("png", "jpg"):
+        _fail(f"unknown format {fmt!r}; choose png or jpg.")
+    paths = find_images(inputs)
+    if not paths:
+        _fail("no images found in the inputs given; name image files or folders that contain some.")
+    reports = _run(paths, outdir, target=target, method=method, fmt=fmt, target_class=target_class,
+                   kappa=kappa, config=MNDConfig(steps=steps), max_pixels=max_pixels)
+    raise typer.Exit(_summarise(reports, outdir))
+
+
+@app.command("demo")
+def demo_command(
+    outdir: Annotated[Path, typer.Option("-o", "--outdir", help="Folder for the demo's inputs and outputs.")] = Path("demo-out"),
+) -> None:
+    """Protect scikit-image's bundled sample photos (astronaut, coffee, chelsea) against EfficientNet-Lite0."""
+    from .demo import write_sample_images
+
+    inputs = write_sample_images(outdir / "inputs")
+    reports = _run(inputs, outdir / "protected", target="efficientnet-lite0", method="mnd", fmt="png")
+    raise typer.Exit(_summarise(reports, outdir / "protected"))
+
+
+def _run(paths: list[Path], outdir: Path, **options) -> list[FileReport]:
+    reports: list[FileReport] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("protecting", total=len(paths))
+            for report in protect_files(paths, outdir, **options):
+                reports.append(report)
+                if report.error:
+                    progress.console.print(f"[red]error[/red] {report.error}")
+                progress.advance(task)
+    except (ValueError, RuntimeError) as e:
+        _fail(str(e))
+    return reports
+
+
+def _summarise(reports: list[FileReport], outdir: Path) -> int:
+    """Print the summary table and write the metrics files; the exit code is 1 if any file failed."""
+    table = Table(title="advpriv protect")
+    for col in ("file", "protected", "model saw", "now sees", "PSNR dB", "SSIM", "s"):
+        table.add_column(col)
+    for r in reports:
+        if r.error:
+            table.add_row(Path(r.input).name, "[red]error[/red]", "", "", "", "", "")
+            continue
+        table.add_row(
+            Path(r.input).name,
+            "[green]yes[/green]" if r.success else "[red]no[/red]",
+            r.before, r.after,
+            f"{r.metrics['psnr']:.1f}", f"{r.metrics['ssim']:.4f}", f"{r.seconds:.1f}",
+        )
+    Console().print(table)
+    if any(r.output for r in reports):
+        json_path, csv_path = write_metrics(reports, outdir)
+        console.print(f"metrics: {json_path} and {csv_path}")
+    failed = [r for r in reports if r.error or not r.success]
+    if failed:
+        console.print(f"[red]{len(failed)} of {len(reports)} images were not protected.[/red]")
+    return 1 if failed else 0
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)

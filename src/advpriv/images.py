@@ -12,6 +12,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -28,17 +29,19 @@ class ImageError(ValueError):
     """A file could not be used as an image; the message names the file and says what to do."""
 
 
-def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> torch.Tensor:
-    """Decode `path` to a (3,H,W) float tensor in [0,1], with EXIF orientation applied.
+def load_image(source: str | os.PathLike | BinaryIO, max_pixels: int = MAX_PIXELS, name: str | None = None) -> torch.Tensor:
+    """Decode a file or binary stream to a (3,H,W) float tensor in [0,1], with EXIF orientation applied.
+
+    `name` is how errors refer to a stream (default: the path, or "<upload>").
 
     Grey, palette, alpha, CMYK and 16-bit images are converted to RGB; alpha is composited on white.
 
     >>> load_image("astronaut.png").shape  # doctest: +SKIP
     torch.Size([3, 512, 512])
     """
-    path = Path(path)
+    path = Path(name or (source if isinstance(source, (str, os.PathLike)) else "<upload>"))
     try:
-        with Image.open(path) as im:
+        with Image.open(source) as im:
             _check_size(path, im.size, max_pixels)
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -1,0 +1,21 @@
+"""Image-level protection: the MND optimiser, its objectives, the anchors, and the front doors for tensors and files."""
+
+from .api import METHODS, Protected, protect, verify
+from .files import FileReport, protect_files, write_metrics
+from .mnd import MNDConfig, MNDResult, mnd
+from .objectives import Misclassify, Objective
+
+__all__ = [
+    "METHODS",
+    "FileReport",
+    "MNDConfig",
+    "MNDResult",
+    "Misclassify",
+    "Objective",
+    "Protected",
+    "mnd",
+    "protect",
+    "protect_files",
+    "verify",
+    "write_metrics",
+]

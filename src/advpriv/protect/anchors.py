@@ -1,0 +1,51 @@
+"""Anchor attacks (FGSM, PGD-L∞, C&W-L2), run through torchattacks itself rather than re-implemented.
+
+torchattacks names torchvision as a dependency but does not need it: install it with
+`pip install --no-deps torchattacks` (`make setup` does).
+
+Example:
+    >>> adv = anchor_attack("pgd", target, images, labels, eps=2 / 255)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import torch
+
+ANCHOR_DEFAULTS: dict[str, dict[str, float]] = {
+    "fgsm": {"eps": 4 / 255},
+    "pgd": {"eps": 4 / 255, "alpha": 1 / 255, "steps": 10},
+    "cw": {"c": 1.0, "kappa": 0.0, "steps": 50, "lr": 0.01},
+}
+
+
+def _torchattacks():
+    try:
+        import torchattacks
+    except ImportError as e:
+        raise RuntimeError(
+            "the fgsm/pgd/cw anchors need torchattacks; install it without its torchvision dependency: "
+            "pip install --no-deps torchattacks"
+        ) from e
+    return torchattacks
+
+
+def anchor_attack(
+    method: str,
+    target: torch.nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    target_class: torch.Tensor | None = None,
+    **budget: float,
+) -> torch.Tensor:
+    """Run torchattacks' FGSM / PGD / CW on [0,1] images; `budget` overrides `ANCHOR_DEFAULTS[method]`."""
+    if method not in ANCHOR_DEFAULTS:
+        raise ValueError(f"unknown anchor {method!r}; choose one of {sorted(ANCHOR_DEFAULTS)}.")
+    ta = _torchattacks()
+    params = {**ANCHOR_DEFAULTS[method], **budget}
+    if "steps" in params:
+        params["steps"] = int(params["steps"])
+    attack = {"fgsm": ta.FGSM, "pgd": ta.PGD, "cw": ta.CW}[method](target, **params)
+    if target_class is not None:
+        attack.set_mode_targeted_by_label(quiet=True)
+        return attack(images, target_class).detach()
+    return attack(images, labels).detach()

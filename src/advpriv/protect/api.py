@@ -1,0 +1,122 @@
+"""The Python front door: `protect(images, target=...)` for tensors; the CLI and service build on it.
+
+Example:
+    >>> import advpriv, torch
+    >>> results = advpriv.protect(torch.rand(1, 3, 64, 64), target="efficientnet-lite0")  # doctest: +SKIP
+    >>> results[0].success, results[0].metrics["psnr"]                                    # doctest: +SKIP
+    (True, 55.1)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from ..images import quantize
+from ..quality import quality_report
+from ..targets import load_target
+from .anchors import ANCHOR_DEFAULTS, anchor_attack
+from .mnd import MNDConfig, mnd
+from .objectives import Misclassify
+
+METHODS = ("mnd", *ANCHOR_DEFAULTS)
+
+
+@dataclass
+class Protected:
+    """One protected image (3,H,W), exactly on 8-bit levels, with what the target saw before and after."""
+
+    image: torch.Tensor
+    success: bool
+    label: int
+    before: str
+    after: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def protect(
+    images: torch.Tensor | Sequence[torch.Tensor],
+    target: str | nn.Module = "efficientnet-lite0",
+    method: str = "mnd",
+    labels: torch.Tensor | Sequence[int] | None = None,
+    target_class: int | None = None,
+    kappa: float = 1.0,
+    config: MNDConfig = MNDConfig(),
+    batch_size: int = 8,
+    on_image: Callable[[Protected], None] | None = None,
+    **budget: float,
+) -> list[Protected]:
+    """Protect float RGB images in [0,1] against a classifier `target`.
+
+    `images` is an (N,3,H,W) batch or a list of (3,H,W) images of any sizes (batched by size internally).
+    Untargeted by default: the label to move away from is `labels`, else the target's own clean prediction.
+    `method` is "mnd" or an anchor ("fgsm", "pgd", "cw", with torchattacks `budget` overrides).
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+    model = load_target(target)
+    items = list(images.unbind(0)) if isinstance(images, torch.Tensor) else list(images)
+    for i, im in enumerate(items):
+        if im.ndim != 3 or im.shape[0] != 3:
+            raise ValueError(f"image {i} has shape {tuple(im.shape)}; expected (3,H,W) float RGB in [0,1].")
+    given = None if labels is None else torch.as_tensor(labels, dtype=torch.long)
+    results: list[Protected | None] = [None] * len(items)
+    for idx in _batches_by_size(items, batch_size):
+        x = torch.stack([items[i].float().clamp(0, 1) for i in idx])
+        y = model.predict(x) if given is None else given[idx]
+        start = time.perf_counter()
+        adv = _attack(model, method, x, y, target_class, kappa, config, budget)
+        per_image = (time.perf_counter() - start) / len(idx)
+        success, after = verify(model, adv, y, target_class)
+        for j, (i, q) in enumerate(zip(idx, quality_report(x, adv))):
+            results[i] = Protected(
+                image=adv[j],
+                success=bool(success[j]),
+                label=int(y[j]),
+                before=model.label_name(int(y[j])),
+                after=model.label_name(int(after[j])),
+                metrics=q,
+                seconds=per_image,
+            )
+            if on_image:
+                on_image(results[i])
+    return results  # type: ignore[return-value]
+
+
+def _batches_by_size(items: list[torch.Tensor], batch_size: int) -> list[list[int]]:
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, im in enumerate(items):
+        groups.setdefault(tuple(im.shape), []).append(i)
+    return [g[k : k + batch_size] for g in groups.values() for k in range(0, len(g), batch_size)]
+
+
+def _attack(
+    model: nn.Module,
+    method: str,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    target_class: int | None,
+    kappa: float,
+    config: MNDConfig,
+    budget: dict[str, float],
+) -> torch.Tensor:
+    """Returns 8-bit-exact adversarial images."""
+    wanted = None if target_class is None else torch.full_like(y, target_class)
+    objective = Misclassify(model, y, kappa=kappa, target_class=wanted)
+    if method == "mnd":
+        return mnd(x, objective, config).images
+    return quantize(anchor_attack(method, model, x, y, wanted, **budget))
+
+
+@torch.no_grad()
+def verify(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, target_class: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whether each image fools the classifier (top-1 ≠ label, or = target_class), and the top-1 classes."""
+    top1 = model.predict(images)
+    return (top1 != labels if target_class is None else top1 == target_class), top1
