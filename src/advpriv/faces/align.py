@@ -1,0 +1,117 @@
+"""Differentiable face chips: dlib's `extract_image_chip` as torch operations on the full photo.
+
+dlib cuts a chip in three steps (dlib/image_transforms/interpolation.h, image_pyramid.h):
+1. crop a box around the rotated chip rectangle, grown by a border;
+2. halve the crop with `pyramid_down<2>` (5×5 binomial filter, stride 2, truncated to 8 bits) until the
+   chip rectangle is no more than twice the chip's size, so that small chips are not aliased;
+3. sample the chip from that level by bilinear interpolation (black where a neighbour is missing),
+   truncated to 8 bits.
+Here every step is a torch op (slicing, conv2d, grid_sample), and truncation is a straight-through
+floor, so the chip of an 8-bit photo equals dlib's, and gradients flow back to every photo pixel.
+
+Example:
+    >>> import torch
+    >>> warp = chip_warp(rect=(40.0, 30.0, 139.0, 129.0), angle=0.1, size=150, image_hw=(200, 180))
+    >>> extract_chip(torch.rand(2, 3, 200, 180), warp).shape
+    torch.Size([2, 3, 150, 150])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+Rect = tuple[float, float, float, float]  # left, top, right, bottom; dlib drectangle, inclusive
+
+_BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0])
+_PYRAMID_KERNEL = (torch.outer(_BINOMIAL, _BINOMIAL) / 256).expand(3, 1, 5, 5).contiguous()
+_TRUNCATION_SLACK = 1e-4  # float32 error allowance so that exact 8-bit results truncate like dlib's
+
+
+@dataclass(frozen=True)
+class ChipWarp:
+    """Where one chip comes from: a crop (top, left, bottom, right; inclusive), `levels` pyramid halvings,
+    then `grid` (1,S,S,2, grid_sample coordinates) into the last level, masked by `inside` (1,1,S,S)."""
+
+    crop: tuple[int, int, int, int]
+    levels: int
+    grid: torch.Tensor
+    inside: torch.Tensor
+
+
+def _area(rect: Rect) -> float:
+    left, top, right, bottom = rect
+    return 0.0 if left > right or top > bottom else (right - left + 1) * (bottom - top + 1)
+
+
+def _pyramid_rect_down(rect: Rect) -> Rect:
+    left, top, right, bottom = rect  # dlib's pyramid_down<2>::point_down: p/2 - (1.25, 0.75)
+    return left / 2 - 1.25, top / 2 - 0.75, right / 2 - 1.25, bottom / 2 - 0.75
+
+
+def _rotated_corners(rect: Rect, angle: float) -> list[tuple[float, float]]:
+    """tl, tr, bl, br corners of `rect` rotated by `angle` about its centre (dlib's rotate_point)."""
+    left, top, right, bottom = rect
+    cx, cy, cos, sin = (left + right) / 2, (top + bottom) / 2, math.cos(angle), math.sin(angle)
+    corners = [(left, top), (right, top), (left, bottom), (right, bottom)]
+    return [(cx + cos * (x - cx) - sin * (y - cy), cy + sin * (x - cx) + cos * (y - cy)) for x, y in corners]
+
+
+def _lround(x: float) -> int:
+    return int(math.copysign(math.floor(abs(x) + 0.5), x))
+
+
+def chip_warp(rect: Rect, angle: float, size: int, image_hw: tuple[int, int]) -> ChipWarp:
+    """The warp of dlib's chip_details (`rect`, `angle`, `size`×`size`) on a photo of `image_hw` pixels."""
+    height, width = image_hw
+    depth, grow, down = 0, 2.0, _pyramid_rect_down(rect)
+    while _area(down) > size * size:
+        down, depth, grow = _pyramid_rect_down(down), depth + 1, grow * 2 + 2
+    xs, ys = zip(*_rotated_corners(rect, angle))
+    box = (max(min(xs) - grow, 0), max(min(ys) - grow, 0), min(max(xs) + grow, width - 1), min(max(ys) + grow, height - 1))
+    left, top, right, bottom = (_lround(v) for v in box)
+
+    level_rect: Rect = (rect[0] - left, rect[1] - top, rect[2] - left, rect[3] - top)
+    level_h, level_w = bottom - top + 1, right - left + 1
+    for _ in range(depth):
+        level_rect, level_h, level_w = _pyramid_rect_down(level_rect), (level_h - 3) // 2, (level_w - 3) // 2
+    (x0, y0), (x1, y1), (x2, y2), _ = _rotated_corners(level_rect, angle)
+
+    steps = torch.arange(size, dtype=torch.float64) / (size - 1)
+    col, row = steps[None, :], steps[:, None]  # chip (0,0)→tl, (S-1,0)→tr, (0,S-1)→bl
+    x = x0 + col * (x1 - x0) + row * (x2 - x0)
+    y = y0 + col * (y1 - y0) + row * (y2 - y0)
+    inside = (x >= 0) & (y >= 0) & (torch.floor(x) + 1 < level_w) & (torch.floor(y) + 1 < level_h)
+    grid = torch.stack([2 * x / (level_w - 1) - 1, 2 * y / (level_h - 1) - 1], dim=-1)
+    return ChipWarp((top, left, bottom, right), depth, grid[None].float(), inside[None, None].float())
+
+
+def _truncate(x: torch.Tensor) -> torch.Tensor:
+    """Truncate to integers as dlib's 8-bit pixels do, passing gradients straight through."""
+    return x + (torch.floor(x + _TRUNCATION_SLACK) - x).detach()
+
+
+def pyramid_down(x: torch.Tensor) -> torch.Tensor:
+    """dlib's pyramid_down<2> on (N,3,H,W) values in 0–255: output (N,3,(H-3)//2,(W-3)//2)."""
+    return _truncate(F.conv2d(x, _PYRAMID_KERNEL.to(x), stride=2, groups=3))
+
+
+def extract_chip(images: torch.Tensor, warp: ChipWarp) -> torch.Tensor:
+    """Chips (N,3,S,S) in [0,1] cut from photos (N,3,H,W) in [0,1] exactly as dlib would cut them."""
+    top, left, bottom, right = warp.crop
+    x = images[:, :, top : bottom + 1, left : right + 1] * 255
+    for _ in range(warp.levels):
+        x = pyramid_down(x)
+    grid = warp.grid.to(x).expand(len(x), -1, -1, -1)
+    chip = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return _truncate(chip * warp.inside.to(x)) / 255
+
+
+def resize_chip(images: torch.Tensor, size: int = 150) -> torch.Tensor:
+    """Whole images (N,3,H,W) taken as already-aligned faces, resized to (N,3,S,S) chips."""
+    if images.shape[-2:] == (size, size):
+        return images
+    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
