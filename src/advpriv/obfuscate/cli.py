@@ -17,7 +17,7 @@ from advpriv.obfuscate.checkpoint import RunError, load_run
 from advpriv.obfuscate.config import TrainConfig
 from advpriv.obfuscate.data import DataError, load_attributes
 from advpriv.obfuscate.evaluate import AttackConfig, evaluate_run
-from advpriv.obfuscate.export import ExportError, check_onnx, device_report, export_executorch, export_onnx
+from advpriv.obfuscate.export import ExportError, check_executorch, check_onnx, device_report, export_executorch, export_onnx
 from advpriv.obfuscate.montage import save_montage
 from advpriv.obfuscate.train import ConfigMismatch, train as train_run
 
@@ -153,8 +153,10 @@ def export(
         result = {"onnx": str(onnx_path), "onnx_max_abs_diff": diff, "executorch": None}
         if executorch:
             try:
-                result["executorch"] = str(export_executorch(model, size, out / f"{encoder}.pte"))
-                console.print(f"ExecuTorch: {result['executorch']}")
+                pte = export_executorch(model, size, out / f"{encoder}.pte")
+                result["executorch"] = str(pte)
+                result["executorch_max_abs_diff"] = check_executorch(pte, model, torch.rand(1, 3, *size))
+                console.print(f"ExecuTorch: {pte} (runtime max |diff| {result['executorch_max_abs_diff']:.1e})")
             except ExportError as e:
                 result["executorch_error"] = str(e)
                 console.print(f"[yellow]ExecuTorch skipped:[/yellow] {e}")

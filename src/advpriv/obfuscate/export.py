@@ -83,6 +83,19 @@ def export_executorch(encoder: nn.Module, image_size: tuple[int, int], path: str
     return atomic_write(path, pte.buffer)
 
 
+def check_executorch(path: str | Path, encoder: nn.Module, x: torch.Tensor, tolerance: float = ONNX_TOLERANCE) -> float:
+    """Run the .pte with the ExecuTorch runtime on one image `x` (1,3,H,W); return the max |difference| from PyTorch."""
+    from executorch.runtime import Runtime
+
+    method = Runtime.get().load_program(str(path)).load_method("forward")
+    got = method.execute([x])[0]
+    with torch.no_grad():
+        diff = float((got - encoder.eval()(x)).abs().max())
+    if diff > tolerance:
+        raise ExportError(f"{path}: ExecuTorch differs from PyTorch by {diff:.2e} (> {tolerance:.0e}).")
+    return diff
+
+
 @dataclass
 class DeviceReport:
     """Cost of running the encoder on a device and sending its features."""
