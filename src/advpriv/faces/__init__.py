@@ -1,1 +1,64 @@
-"""Face recognition: dlib ResNet port, detection, differentiable alignment, objectives and judges."""
+"""Protect faces against face recognition: dlib's ResNet in PyTorch, dlib detection, differentiable chips.
+
+`face_objective` is the front door: it finds the faces of a photo and returns an objective for the MND
+optimiser (`advpriv.protect.mnd.mnd`), plus the faces it found. Judges in `advpriv.faces.judges` then
+check the saved 8-bit result with the real dlib pipeline and with an unseen ONNX model.
+
+Example:
+    >>> import torch
+    >>> from advpriv.protect.mnd import mnd
+    >>> photo = torch.rand(3, 150, 150)
+    >>> objective, faces = face_objective(photo, mode="dodge", aligned=True)
+    >>> result = mnd(photo[None], objective)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from advpriv.faces.detect import Face, NoFaceError, find_faces
+from advpriv.faces.embedders import FaceEmbedder, dlib_embedder, torchscript_embedder
+from advpriv.faces.objectives import DEFAULT_MARGIN, Dodge, Impersonate, identity_descriptors
+
+MODES = ("dodge", "impersonate")
+
+__all__ = [
+    "MODES", "Dodge", "Face", "FaceEmbedder", "Impersonate", "NoFaceError",
+    "dlib_embedder", "face_objective", "find_faces", "torchscript_embedder",
+]  # fmt: skip
+
+
+def _largest(faces: list[Face]) -> Face:
+    return max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+
+
+def face_objective(
+    image: torch.Tensor,
+    mode: str = "dodge",
+    as_images: Sequence[torch.Tensor] | None = None,
+    embedders: Sequence[FaceEmbedder] | None = None,
+    aligned: bool = False,
+    margin: float = DEFAULT_MARGIN,
+) -> tuple[Dodge | Impersonate, list[Face]]:
+    """An objective over every face of `image` (3,H,W) in [0,1], and those faces.
+
+    mode: "dodge" (no face may match its clean self) or "impersonate" (every face must match the identity
+        shown in `as_images`, a list of (3,H,W) photos whose largest face is used).
+    embedders: the face models to fool together; dlib's ResNet by default.
+    aligned: take each image as one already-aligned face instead of detecting faces.
+    margin: distance beyond each embedder's match threshold that counts as success.
+    Raises NoFaceError, naming the photo, when a face is needed and none is found.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    embedders = list(embedders) if embedders else [dlib_embedder(image.device)]
+    faces = find_faces(image, aligned)
+    if mode == "dodge":
+        return Dodge(image[None], [faces], embedders, margin), faces
+    if not as_images:
+        raise ValueError("impersonation needs photos of the target identity: pass as_images=[photo, ...]")
+    target_faces = [_largest(find_faces(p, aligned, what=f"target photo {i + 1}")) for i, p in enumerate(as_images)]
+    targets = identity_descriptors(as_images, target_faces, embedders)
+    return Impersonate([faces], embedders, targets, margin), faces

@@ -5,9 +5,11 @@ shape predictor, then `get_face_chip_details(shape, 150, 0.25)`. Detection runs 
 the chip warps it yields are then applied, differentiably, to any candidate image.
 
 Example:
-    >>> import numpy as np
+    >>> import numpy as np, torch
     >>> detect_faces(np.zeros((64, 64, 3), np.uint8))
     []
+    >>> find_faces(torch.rand(3, 218, 178), aligned=True)[0].box
+    (0, 0, 177, 217)
 """
 
 from __future__ import annotations
@@ -29,11 +31,15 @@ UPSAMPLE = 1  # face_recognition's default number_of_times_to_upsample
 
 @dataclass(frozen=True)
 class Face:
-    """One detected face: detector box (left, top, right, bottom), 5 landmarks (x, y) and its chip warp."""
+    """One face: box (left, top, right, bottom), 5 landmarks (x, y), and its chip warp (None: the whole image)."""
 
     box: tuple[int, int, int, int]
     landmarks: tuple[tuple[float, float], ...]
-    warp: ChipWarp
+    warp: ChipWarp | None
+
+
+class NoFaceError(ValueError):
+    """dlib found no face where one was needed."""
 
 
 def _dlib() -> Any:
@@ -63,16 +69,37 @@ def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.ascontiguousarray((image.detach().cpu().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy())
 
 
+def find_faces(image: torch.Tensor, aligned: bool = False, what: str = "the photo") -> list[Face]:
+    """The faces of a (3,H,W) image: detected by dlib, or the whole image when `aligned`; never empty."""
+    if aligned:
+        height, width = image.shape[-2:]
+        return [Face((0, 0, width - 1, height - 1), (), None)]
+    faces = detect_faces(image)
+    if not faces:
+        raise NoFaceError(
+            f"no face found in {what} by dlib's HOG detector; use a photo where the face is frontal and at least "
+            "about 40 pixels wide, or, if the image is already a cropped and aligned face, treat it as one (aligned=True)"
+        )
+    return faces
+
+
+def _face_in_box(pixels: np.ndarray, box: Any) -> Face:
+    dlib = _dlib()
+    shape = dlib_models()[1](pixels, box)
+    details = dlib.get_face_chip_details(shape, size=CHIP_SIZE, padding=CHIP_PADDING)
+    rect = details.rect
+    warp = chip_warp((rect.left(), rect.top(), rect.right(), rect.bottom()), details.angle, CHIP_SIZE, pixels.shape[:2])
+    points = tuple((float(p.x), float(p.y)) for p in shape.parts())
+    return Face((box.left(), box.top(), box.right(), box.bottom()), points, warp)
+
+
 def detect_faces(image: torch.Tensor | np.ndarray, upsample: int = UPSAMPLE) -> list[Face]:
     """Every face dlib finds in `image` ((3,H,W) float in [0,1], or (H,W,3) uint8), in dlib's order."""
     pixels = to_uint8(image)
-    detector, predictor = dlib_models()
-    faces = []
-    for box in detector(pixels, upsample):
-        shape = predictor(pixels, box)
-        details = _dlib().get_face_chip_details(shape, size=CHIP_SIZE, padding=CHIP_PADDING)
-        rect = details.rect
-        warp = chip_warp((rect.left(), rect.top(), rect.right(), rect.bottom()), details.angle, CHIP_SIZE, pixels.shape[:2])
-        points = tuple((float(p.x), float(p.y)) for p in shape.parts())
-        faces.append(Face((box.left(), box.top(), box.right(), box.bottom()), points, warp))
-    return faces
+    return [_face_in_box(pixels, box) for box in dlib_models()[0](pixels, upsample)]
+
+
+def relandmark(image: torch.Tensor | np.ndarray, faces: list[Face]) -> list[Face]:
+    """The same detector boxes, with landmarks and chip warps found again on `image` (as a judge would)."""
+    pixels = to_uint8(image)
+    return [_face_in_box(pixels, _dlib().rectangle(*face.box)) if face.warp else face for face in faces]
