@@ -48,6 +48,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--lam-hold", type=int, default=3)
     p.add_argument("--lam-decay", type=float, default=0.8)
     p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--pretrain-lr", type=float, default=1e-3)
     p.add_argument("--attack-epochs", type=int, default=3)
     p.add_argument("--attack-lr", type=float, default=1e-3)
     p.add_argument("--limit", type=int, default=None)
@@ -68,7 +69,7 @@ def main() -> None:
     size = None if a.image_size == "native" else tuple(int(v) for v in a.image_size.split("x"))
     cfg = TrainConfig(width=a.width, fc=a.fc, image_size=size, pretrain_epochs=a.pretrain_epochs,
                       attacker_epochs=a.attacker_epochs, epochs=a.epochs, lam=a.lam, lam_hold=a.lam_hold,
-                      lam_decay=a.lam_decay, lr=a.lr, limit=a.limit, seed=a.seed)
+                      lam_decay=a.lam_decay, lr=a.lr, pretrain_lr=a.pretrain_lr, limit=a.limit, seed=a.seed)
     attack = AttackConfig(epochs=a.attack_epochs, lr=a.attack_lr, seed=a.seed)
     times: dict[str, float] = {}
     t0 = time.time()
@@ -177,7 +178,7 @@ If the training resumed from an earlier checkpoint, its time here counts only th
 | FC hidden size | {c['fc']} | 4096 |
 | epochs: utility / R and P pretraining / adversarial | {c['pretrain_epochs']} / {c['attacker_epochs']} / {c['epochs']} | 10 / 10 / 20 |
 | λ schedule | {c['lam']} for {c['lam_hold']} epochs, then ×{c['lam_decay']} per epoch | 10 for 10 epochs, then ×0.8 per epoch |
-| Adam lr, batch | {c['lr']}, {c['batch_size']} | 1e-4, 32 |
+| Adam lr: pretraining / adversarial; batch | {c['pretrain_lr'] or c['lr']} / {c['lr']}; {c['batch_size']} | 1e-4 / 1e-4; 32 |
 | fresh attackers | decoder and attribute classifier from scratch, {r['attack']['epochs']} epochs, Adam {r['attack']['lr']} | same protocol |
 
 ## Results on the test split (fresh attackers trained on the frozen encoder's training-split features)

@@ -46,6 +46,8 @@ def test_lambda_schedule():
     cfg = TrainConfig()
     assert [cfg.lam_at(e) for e in (0, 9)] == [10.0, 10.0] and cfg.lam_at(10) == pytest.approx(8.0)
     assert cfg.lam_at(19) < cfg.lam_at(10)
+    fast = TrainConfig(pretrain_lr=1e-3)
+    assert [fast.lr_of(s) for s in ("utility", "adversarial")] == [1e-3, 1e-4] and cfg.lr_of("utility") == 1e-4
 
 
 def _changed(parties: _Parties, before: dict[str, list[torch.Tensor]]) -> set[str]:

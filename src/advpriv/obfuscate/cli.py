@@ -71,6 +71,7 @@ def train(
     lam_decay: float = typer.Option(0.8, help="Factor on λ per epoch after the hold."),
     batch_size: int = typer.Option(32, min=2),
     lr: float = typer.Option(1e-4, help="Adam learning rate of every network."),
+    pretrain_lr: float = typer.Option(None, help="Adam learning rate of the pretraining stages (default: --lr)."),
     limit: int = typer.Option(None, min=1, help="Use only the first N images."),
     seed: int = typer.Option(0),
     threads: int = typer.Option(None, min=1, help="CPU threads for PyTorch."),
@@ -81,7 +82,8 @@ def train(
         torch.set_num_threads(threads)
     cfg = TrainConfig(utility=utility, private=private, width=width, fc=fc, image_size=_size(image_size),
                       pretrain_epochs=pretrain_epochs, attacker_epochs=attacker_epochs, epochs=epochs, lam=lam,
-                      lam_hold=lam_hold, lam_decay=lam_decay, batch_size=batch_size, lr=lr, limit=limit, seed=seed)
+                      lam_hold=lam_hold, lam_decay=lam_decay, batch_size=batch_size, lr=lr, pretrain_lr=pretrain_lr,
+                      limit=limit, seed=seed)
     with _user_errors():
         dataset = _load(data, cfg)
         console.print(f"{len(dataset)} images of {dataset.image_size[0]}x{dataset.image_size[1]}")

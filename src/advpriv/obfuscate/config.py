@@ -27,6 +27,8 @@ class TrainConfig:
     epochs, lam, lam_hold, lam_decay: adversarial epochs and the λ schedule: λ for the first `lam_hold` epochs,
         then multiplied by `lam_decay` each epoch (the paper says only "then decreasing"; 0.8 is our choice).
     batch_size, lr: minibatch and Adam learning rate for every network (paper: 32 and 1e-4).
+    pretrain_lr: Adam learning rate of the three pretraining stages; None means `lr` (as in the paper). A larger
+        one lets a short run (few epochs) reach useful pretrained networks.
     limit: use only the first `limit` images of the dataset (None: all). seed: fixes splits, init and shuffling.
     """
 
@@ -43,6 +45,7 @@ class TrainConfig:
     lam_decay: float = 0.8
     batch_size: int = 32
     lr: float = 1e-4
+    pretrain_lr: float | None = None
     limit: int | None = None
     seed: int = 0
 
@@ -53,6 +56,10 @@ class TrainConfig:
     def lam_at(self, epoch: int) -> float:
         """λ in adversarial epoch `epoch` (0-based)."""
         return self.lam * self.lam_decay ** max(0, epoch - self.lam_hold + 1)
+
+    def lr_of(self, stage: str) -> float:
+        """Adam learning rate of a training stage."""
+        return self.lr if stage == "adversarial" or self.pretrain_lr is None else self.pretrain_lr
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

@@ -162,6 +162,9 @@ def train(data: AttributeData, cfg: TrainConfig, out_dir: str | Path, on_step: S
         if stage == "attribute" and (s, 0) >= start:
             parties.P.load_state_dict(parties.C.state_dict())
         step = getattr(parties, stage)
+        for opt in parties.opts.values():
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr_of(stage)
         for epoch in range(epochs[stage]):
             if (s, epoch) < start:
                 continue
