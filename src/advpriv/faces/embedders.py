@@ -34,7 +34,9 @@ class FaceEmbedder(nn.Module):
         super().__init__()
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-        self.model = model.eval().requires_grad_(False)
+        self.model = model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
         self.threshold, self.metric, self.input_size, self.name = threshold, metric, input_size, name
 
     def forward(self, chips: torch.Tensor) -> torch.Tensor:
