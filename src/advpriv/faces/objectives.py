@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 
 from advpriv.faces.align import extract_chip, resize_chip
 from advpriv.faces.detect import Face, relandmark
@@ -31,6 +32,7 @@ from advpriv.faces.dlib_resnet import CHIP_SIZE
 from advpriv.faces.embedders import FaceEmbedder
 
 DEFAULT_MARGIN = 0.05  # in descriptor-distance units, beyond each embedder's threshold
+NUDGE = 1e-3  # see Dodge
 LOSS_SCALE = 10.0  # descriptor distances are ~10× smaller than classifier logit margins; keeps MND's λ comparable
 
 
@@ -54,6 +56,8 @@ def describe(images: torch.Tensor, faces: Sequence[Sequence[Face]], embedders: S
 
 
 class _FaceObjective:
+    """Shared machinery: chips of every face, then per embedder a signed gap (> 0: goal reached by that much)."""
+
     def __init__(
         self, faces: Sequence[Sequence[Face]], embedders: Sequence[FaceEmbedder], margin: float, track_landmarks: bool
     ) -> None:
@@ -64,25 +68,40 @@ class _FaceObjective:
         self.faces, self.embedders, self.margin = [list(f) for f in faces], list(embedders), margin
         self.track_landmarks = track_landmarks
         self.owner = torch.tensor([i for i, image_faces in enumerate(self.faces) for _ in image_faces])
-        self.references: list[torch.Tensor] = []
 
-    def distances(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """Per embedder, the distance (M,) of every face to its reference descriptor."""
+    def descriptors(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Per embedder, the descriptors (M,D) of every face of `images` (landmarks re-found if tracking)."""
         faces = [relandmark(x, f) for x, f in zip(images, self.faces)] if self.track_landmarks else self.faces
         chips = face_chips(images, faces)
-        return [e.distance(e(chips), ref) for e, ref in zip(self.embedders, self.references)]
+        return [embedder(chips) for embedder in self.embedders]
 
-    def _per_image(self, losses: list[torch.Tensor], oks: list[torch.Tensor], n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        loss = LOSS_SCALE * torch.stack(losses).sum(0)
-        failures = (~torch.stack(oks).all(0)).float()
-        owner = self.owner.to(loss.device)
-        per_image = torch.zeros(n, device=loss.device, dtype=loss.dtype).index_add(0, owner, loss)
-        failed = torch.zeros(n, device=loss.device).index_add(0, owner, failures)
-        return per_image, failed == 0
+    def gaps(self, descriptors: list[torch.Tensor], exact: bool = True) -> torch.Tensor:
+        """Signed gaps (E,M) of every face under every embedder; `exact=False` gives the ones the loss uses."""
+        return torch.stack([self._gap(k, e, d, exact) for k, (e, d) in enumerate(zip(self.embedders, descriptors))])
+
+    def _gap(self, k: int, embedder: FaceEmbedder, descriptors: torch.Tensor, exact: bool) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _per_image(self, values: torch.Tensor, n: int, reduce: str) -> torch.Tensor:
+        """Sum or minimum (`reduce`) of per-face `values` (M,) over the faces of each of `n` images."""
+        owner = self.owner.to(values.device)
+        if reduce == "sum":
+            return torch.zeros(n, dtype=values.dtype, device=values.device).index_add(0, owner, values)
+        return torch.stack([values[owner == i].amin() for i in range(n)])
+
+    def margins(self, images: torch.Tensor) -> torch.Tensor:
+        """Per image (N,), the smallest loss gap over its faces and the embedders (> 0: goal reached)."""
+        return self._per_image(self.gaps(self.descriptors(images), exact=False).amin(0), len(images), "amin")
+
+    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        descriptors = self.descriptors(images)
+        loss = LOSS_SCALE * (-self.gaps(descriptors, exact=False)).clamp(min=0).sum(0)
+        reached = (self.gaps(descriptors, exact=True) > 0).all(0).float()
+        return self._per_image(loss, len(images), "sum"), self._per_image(reached, len(images), "amin") > 0
 
 
 class Dodge(_FaceObjective):
-    """Every face must stop matching itself: distance to its clean descriptor ≥ threshold + margin, per embedder.
+    """Every face must stop matching itself: distance to its clean descriptor > threshold + margin, per embedder.
 
     `clean` (N,3,H,W) are the clean photos and `faces[i]` the faces of photo i.
     """
@@ -97,12 +116,15 @@ class Dodge(_FaceObjective):
     ) -> None:
         super().__init__(faces, embedders, margin, track_landmarks)
         self.references = describe(clean, self.faces, self.embedders)
+        # The distance to the clean descriptor has its minimum, and no gradient, at the clean photo. The loss
+        # measures it from a reference nudged by NUDGE in a fixed random direction, so gradients exist from
+        # the first step; success is decided on the exact distance.
+        generator = torch.Generator().manual_seed(0)
+        self.nudged = [r + NUDGE * F.normalize(torch.randn(r.shape, generator=generator), dim=1) for r in self.references]
 
-    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        goals = [e.threshold + self.margin for e in self.embedders]
-        dists = self.distances(images)
-        losses = [(goal - d).clamp(min=0) for goal, d in zip(goals, dists)]
-        return self._per_image(losses, [d >= goal for goal, d in zip(goals, dists)], len(images))
+    def _gap(self, k: int, embedder: FaceEmbedder, descriptors: torch.Tensor, exact: bool) -> torch.Tensor:
+        reference = self.references[k] if exact else self.nudged[k]
+        return embedder.distance(descriptors, reference) - (embedder.threshold + self.margin)
 
 
 class Impersonate(_FaceObjective):
@@ -122,13 +144,25 @@ class Impersonate(_FaceObjective):
         super().__init__(faces, embedders, margin, track_landmarks)
         if len(targets) != len(self.embedders):
             raise ValueError(f"{len(targets)} target descriptors for {len(self.embedders)} embedders")
-        self.references = [t.reshape(1, -1) for t in targets]
+        self.targets = [t.reshape(1, -1) for t in targets]
 
-    def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        goals = [e.threshold - self.margin for e in self.embedders]
-        dists = self.distances(images)
-        losses = [(d - goal).clamp(min=0) for goal, d in zip(goals, dists)]
-        return self._per_image(losses, [d < goal for goal, d in zip(goals, dists)], len(images))
+    def _gap(self, k: int, embedder: FaceEmbedder, descriptors: torch.Tensor, exact: bool) -> torch.Tensor:
+        return (embedder.threshold - self.margin) - embedder.distance(descriptors, self.targets[k])
+
+
+class ObjectiveLogits(torch.nn.Module):
+    """A face objective as a two-class classifier for classifier attacks (torchattacks FGSM / PGD / C&W).
+
+    Logit 0 ("goal not reached") is LOSS_SCALE × −margin, logit 1 is 0: attack label 0, untargeted.
+    """
+
+    def __init__(self, objective: _FaceObjective) -> None:
+        super().__init__()
+        self.objective = objective
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        not_reached = -LOSS_SCALE * self.objective.margins(images)
+        return torch.stack([not_reached, torch.zeros_like(not_reached)], dim=1)
 
 
 def identity_descriptors(

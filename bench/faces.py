@@ -1,0 +1,232 @@
+"""Benchmark: dodge dlib's face recogniser on celeba-id probes; judge with real dlib-bin and MobileFaceNet.
+
+Per identity (the first K of ../shared/data/celeba-id in sorted order), the first 10 photos are the clean
+gallery and the next photos whose face dlib detects are the probes. Each probe is protected against the
+PyTorch port of dlib's ResNet (dodging, all faces), saved at 8 bits, and judged:
+- dlib: the real dlib-bin pipeline (HOG, 5 landmarks, chip, ResNet), match when L2 < 0.6;
+- mobilefacenet: ../shared/models/mobilefacenet.onnx on ArcFace-aligned faces (68-point landmarks), cosine
+  distance, threshold at the equal-error point of clean gallery pairs (same identity vs different).
+A probe is protected when it matches no gallery photo of its identity; detector misses are counted apart.
+The anchors run through torchattacks on the same objective, seen as a two-logit classifier
+(`advpriv.faces.objectives.ObjectiveLogits`: "still matches" vs "does not"). Optionally, full-resolution photos of ../shared/data/faces-wild are
+dodged and every face is judged against its clean self.
+
+    .venv/bin/python bench/faces.py --identities 40 --wild 10
+
+Writes bench/results/faces.md (and .json with per-probe results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from advpriv.faces import face_objective
+from advpriv.faces.objectives import ObjectiveLogits
+from advpriv.faces.judges import DlibJudge, OnnxJudge, as_uint8, equal_error_threshold, judge_faces
+from advpriv.images import load_image, quantize
+from advpriv.protect.anchors import anchor_attack
+from advpriv.protect.mnd import MNDConfig, mnd
+from advpriv.quality import quality_report
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+CELEBA_ID = SHARED / "data" / "celeba-id"
+WILD = SHARED / "data" / "faces-wild" / "images"
+MOBILEFACENET = SHARED / "models" / "mobilefacenet.onnx"
+RESULTS = ROOT / "bench" / "results"
+GALLERY = 10
+
+METHODS: dict[str, tuple[str, dict[str, float]]] = {
+    "mnd": ("MND (defaults, margin 0.05)", {}),
+    "pgd1": ("PGD-L∞ ε=1/255, 10 steps", {"eps": 1 / 255, "alpha": 0.25 / 255}),
+    "pgd2": ("PGD-L∞ ε=2/255, 10 steps", {"eps": 2 / 255, "alpha": 0.5 / 255}),
+    "fgsm2": ("FGSM ε=2/255", {"eps": 2 / 255}),
+    "cw": ("C&W-L2 c=1, 50 steps (torchattacks defaults)", {"c": 1.0}),
+}
+
+
+def protect(method: str, image: torch.Tensor) -> torch.Tensor:
+    """The 8-bit protected version of one photo (3,H,W) by `method`."""
+    objective, _ = face_objective(image)
+    if method == "mnd":
+        return mnd(image[None], objective, MNDConfig()).images[0]
+    name = "pgd" if method.startswith("pgd") else "fgsm" if method.startswith("fgsm") else "cw"
+    adv = anchor_attack(name, ObjectiveLogits(objective), image[None], torch.zeros(1, dtype=torch.long), **METHODS[method][1])
+    return quantize(adv)[0]
+
+
+def _largest(faces: list) -> tuple | None:  # noqa: ANN001
+    return max(faces, key=lambda f: (f[0][2] - f[0][0]) * (f[0][3] - f[0][1])) if faces else None
+
+
+def enrol(identities: list[Path], judges: list, probes_per_identity: int) -> tuple[dict, list]:
+    """Gallery descriptors per judge and identity, and the probes (identity, path) dlib detects when clean."""
+    gallery = {j.name: {} for j in judges}
+    probes = []
+    for identity in identities:
+        photos = sorted(identity.glob("*.jpg"))
+        for judge in judges:
+            found = [_largest(judge.describe(as_uint8(load_image(p)))) for p in photos[:GALLERY]]
+            gallery[judge.name][identity.name] = np.stack([f[1] for f in found if f is not None])
+        chosen = 0
+        for path in photos[GALLERY:]:
+            if chosen == probes_per_identity:
+                break
+            if judges[0].describe(as_uint8(load_image(path))):
+                probes.append((identity.name, path))
+                chosen += 1
+    return gallery, probes
+
+
+def calibrate(judge, gallery: dict[str, np.ndarray]) -> dict[str, float]:  # noqa: ANN001
+    """Equal-error threshold and ROC AUC of `judge` on clean gallery pairs."""
+    same, different = [], []
+    items = [(name, d) for name, ds in gallery.items() for d in ds]
+    for (a, da), (b, db) in itertools.combinations(items, 2):
+        (same if a == b else different).append(float(judge.distance(da, db)[0]))
+    s, d = np.array(same), np.array(different)
+    return {"threshold": equal_error_threshold(same, different), "auc": float((s[:, None] < d[None]).mean())}
+
+
+def judge_probe(judges: list, image: torch.Tensor, clean: torch.Tensor, references: dict) -> dict:
+    """Per judge: detected? matched a gallery photo of the identity? (the face overlapping the clean one)."""
+    out = {}
+    for judge in judges:
+        (verdict, *_) = judge_faces(judge, image, clean, gallery=references[judge.name]) or [None]
+        if verdict is None:  # the judge's detector misses even the clean probe
+            out[judge.name] = {"detected": False, "matches": False, "clean_detected": False}
+        else:
+            out[judge.name] = {"detected": verdict.detected, "matches": verdict.matches, "distance": verdict.distance}
+    return out
+
+
+def run_celeba(args: argparse.Namespace, judges: list) -> dict:
+    identities = sorted(p for p in CELEBA_ID.iterdir() if p.is_dir())[: args.identities]
+    gallery, probes = enrol(identities, judges, args.probes)
+    calibration = {judge.name: calibrate(judge, gallery[judge.name]) for judge in judges}
+    judges[1].threshold = calibration[judges[1].name]["threshold"]
+    print(f"{len(probes)} probes; calibration {calibration}", file=sys.stderr)
+    rows: dict[str, list[dict]] = {"clean": [], **{m: [] for m in args.methods}}
+    for i, (identity, path) in enumerate(probes):
+        clean = load_image(path)
+        references = {j.name: gallery[j.name][identity] for j in judges}
+        rows["clean"].append({"probe": path.name, **judge_probe(judges, clean, clean, references)})
+        for method in args.methods:
+            start = time.perf_counter()
+            adv = protect(method, clean)
+            seconds = time.perf_counter() - start
+            quality = quality_report(clean[None], adv[None])[0]
+            rows[method].append(
+                {"probe": path.name, "seconds": seconds, **quality, **judge_probe(judges, adv, clean, references)}
+            )
+        print(f"[{i + 1}/{len(probes)}] {path.name}", file=sys.stderr)
+    return {"calibration": calibration, "probes": len(probes), "rows": rows}
+
+
+def run_wild(count: int, judges: list) -> list[dict]:
+    rows = []
+    for path in sorted(WILD.glob("*.jpg"))[:count]:
+        clean = load_image(path)
+        try:
+            objective, faces = face_objective(clean)
+        except ValueError:
+            rows.append({"photo": path.name, "faces": 0})
+            continue
+        start = time.perf_counter()
+        adv = mnd(clean[None], objective, MNDConfig()).images[0]
+        seconds = time.perf_counter() - start
+        verdicts = {j.name: [(v.detected, v.matches) for v in judge_faces(j, adv, clean)] for j in judges}
+        rows.append({"photo": path.name, "size": list(clean.shape[1:]), "faces": len(faces), "seconds": seconds,
+                     **quality_report(clean[None], adv[None])[0], "verdicts": verdicts})  # fmt: skip
+        print(f"wild {path.name}: {len(faces)} faces, {seconds:.1f}s", file=sys.stderr)
+    return rows
+
+
+def _rate(rows: list[dict], judge: str, key: str) -> float:
+    return 100 * statistics.mean(float(r[judge][key]) for r in rows)
+
+
+def table(result: dict, judges: list[str], command: str) -> str:
+    rows = result["rows"]
+    lines = [
+        "# Face protection: dodging dlib's face recogniser (celeba-id)",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"{result['probes']} probes ({result['identities']} identities, gallery of {GALLERY} clean photos each), "
+        f"one CPU thread, measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on a shared 2-core machine.",
+        "Protected: the probe matches no gallery photo of its identity (a detector miss counts as protected, and is"
+        " also counted on its own). Calibration on clean gallery pairs: "
+        + ", ".join(f"{j} EER threshold {c['threshold']:.3f}, ROC AUC {c['auc']:.3f}" for j, c in result["calibration"].items())
+        + " (dlib itself is judged at its own 0.6).",
+        "",
+        "| method | " + " | ".join(f"{j} protected % | {j} miss %" for j in judges)
+        + " | median PSNR | median SSIM | median GMSD | s/image |",
+        "|---|" + "---|---|" * len(judges) + "---|---|---|---|",
+    ]
+    for method, method_rows in rows.items():
+        protected = [100 - _rate(method_rows, j, "matches") for j in judges]
+        missed = [100 - _rate(method_rows, j, "detected") for j in judges]
+        cells = " | ".join(f"{p:.1f} | {m:.1f}" for p, m in zip(protected, missed))
+        name = "clean (reference)" if method == "clean" else METHODS[method][0]
+        if method == "clean":
+            lines.append(f"| {name} | {cells} | – | – | – | – |")
+            continue
+        med = {k: statistics.median(r[k] for r in method_rows) for k in ("psnr", "ssim", "gmsd", "seconds")}
+        lines.append(f"| {name} | {cells} | {med['psnr']:.2f} | {med['ssim']:.4f} | {med['gmsd']:.4f} | {med['seconds']:.1f} |")
+    if result.get("wild"):
+        wild = [r for r in result["wild"] if r["faces"]]
+        lines += ["", f"## faces-wild: MND dodging on {len(result['wild'])} full-resolution photos", ""]
+        lines += ["| photo | size | faces | " + " | ".join(f"{j} protected/found" for j in judges) + " | PSNR | SSIM | s |"]
+        lines += ["|---|---|---|" + "---|" * len(judges) + "---|---|---|"]
+        for r in result["wild"]:
+            if not r["faces"]:
+                lines.append(f"| {r['photo']} | | 0 (dlib finds no face: skipped) |" + " |" * (len(judges) + 3))
+                continue
+            cells = " | ".join(
+                f"{sum(d and not m for d, m in r['verdicts'][j])}/{sum(d for d, _ in r['verdicts'][j])}"
+                f" (of {len(r['verdicts'][j])})" for j in judges
+            )
+            lines.append(f"| {r['photo']} | {r['size'][1]}×{r['size'][0]} | {r['faces']} | {cells} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['seconds']:.1f} |")
+        found = {j: sum(len(r["verdicts"][j]) for r in wild) for j in judges}
+        safe = {j: sum(not m for r in wild for _, m in r["verdicts"][j]) for j in judges}
+        lines += ["", "Faces no longer matching their clean selves: " + ", ".join(f"{j} {safe[j]}/{found[j]}" for j in judges)]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--identities", type=int, default=40)
+    parser.add_argument("--probes", type=int, default=1, help="probes per identity")
+    parser.add_argument("--methods", default="mnd,pgd1,pgd2,fgsm2,cw")
+    parser.add_argument("--wild", type=int, default=0, help="how many faces-wild photos to protect")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=RESULTS / "faces.md")
+    args = parser.parse_args()
+    args.methods = args.methods.split(",")
+    if not CELEBA_ID.is_dir() or not MOBILEFACENET.is_file():
+        sys.exit(f"this benchmark needs {CELEBA_ID} and {MOBILEFACENET}")
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    judges = [DlibJudge(), OnnxJudge(MOBILEFACENET, threshold=0.0)]
+    result = run_celeba(args, judges)
+    result["identities"] = args.identities
+    result["wild"] = run_wild(args.wild, judges) if args.wild else []
+    command = "python bench/faces.py " + " ".join(sys.argv[1:])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps({"command": command, **result}, indent=1, default=str))
+    args.out.write_text(table(result, [j.name for j in judges], command))
+    print(args.out.read_text())
+
+
+if __name__ == "__main__":
+    main()
