@@ -24,7 +24,11 @@ from pathlib import Path
 import torch
 
 from advpriv.images import atomic_write
-from advpriv.obfuscate import AttackConfig, TrainConfig, evaluate_run, load_attributes, load_run, train
+from safetensors.torch import load_file, save_file
+
+from advpriv.obfuscate import AttackConfig, TrainConfig, evaluate_run, load_attributes, load_run, train, train_nopeek
+from advpriv.obfuscate.checkpoint import NOPEEK
+from advpriv.obfuscate.evaluate import ENCODER_NAMES
 from advpriv.obfuscate.export import ExportError, check_executorch, check_onnx, device_report, export_executorch, export_onnx
 from advpriv.obfuscate.montage import save_montage
 from advpriv.obfuscate.networks import Encoder, Widths
@@ -54,6 +58,10 @@ def parse() -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--nopeek", type=float, default=None, metavar="ALPHA",
+                   help="also train and evaluate the NoPeek baseline with this distance-correlation weight")
+    p.add_argument("--reuse-results", action="store_true",
+                   help="keep the encoders already evaluated in RESULTS/obfuscator.json; evaluate only the others")
     return p.parse_args()
 
 
@@ -93,25 +101,44 @@ def main() -> None:
 
     t = time.time()
     train(data, cfg, a.work, on_step=on_step)
+    if a.nopeek is not None and not (a.work / NOPEEK).is_file():
+        train_nopeek(data, cfg, a.work, a.nopeek, on_step=lambda e, d, n, losses: on_step("nopeek", e, d, n, losses))
     times["train"] = time.time() - t
 
+    run = load_run(a.work)
+    names = ENCODER_NAMES + (("nopeek",) if a.nopeek is not None else ())
+    json_path, rows_path = a.results / "obfuscator.json", a.work / "montage_rows.safetensors"
+    previous = json.loads(json_path.read_text()) if a.reuse_results and json_path.is_file() else None
+    if previous and previous["config"] != json.loads(json.dumps(asdict(run.config))):
+        sys.exit(f"{json_path} was made with another configuration; run without --reuse-results.")
+    kept = [r for r in previous["reports"] if r["name"] in names] if previous else []
+    todo = tuple(n for n in names if n not in {r["name"] for r in kept})
     t = time.time()
-    reports, recon = evaluate_run(load_run(a.work), data, attack, montage_count=8, progress=log)
+    reports, recon = evaluate_run(run, data, attack, montage_count=8, progress=log, names=todo)
     times["evaluate"] = time.time() - t
     for r in reports:
         log(str(r))
-
+    if previous and rows_path.is_file():
+        recon = {**load_file(rows_path), **recon}
+    save_file({k: v.contiguous() for k, v in recon.items()}, rows_path)
+    order = ["original", *names]
     a.results.mkdir(parents=True, exist_ok=True)
-    save_montage(recon, a.results / "obfuscator_montage.png")
+    save_montage({k: recon[k] for k in order if k in recon}, a.results / "obfuscator_montage.png")
 
     t = time.time()
-    device = export_and_measure(load_run(a.work), a.work / "export")
+    device = export_and_measure(run, a.work / "export")
     times["export"] = time.time() - t
     times["total"] = time.time() - t0
     command = "python bench/obfuscator.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])
-    result = {"command": command.strip(), "config": asdict(cfg), "attack": asdict(attack), "threads": a.threads,
-              "images": len(data), "times_s": times, "reports": [r.as_dict() for r in reports], "device": device}
-    atomic_write(a.results / "obfuscator.json", json.dumps(result, indent=2).encode())
+    earlier = previous and (previous.get("runs") or [{"command": previous["command"], "times_s": previous["times_s"],
+                                                      "evaluated": [x["name"] for x in previous["reports"]]}])
+    runs = (earlier or []) + [{"command": command.strip(), "times_s": times,
+                                                       "evaluated": list(todo)}]
+    by_name = {r["name"]: r for r in kept + [r.as_dict() for r in reports]}
+    result = {"runs": runs, "config": asdict(run.config), "attack": asdict(attack), "threads": a.threads,
+              "images": len(data), "nopeek_alpha": a.nopeek if a.nopeek is not None else (previous or {}).get("nopeek_alpha"),
+              "reports": [by_name[n] for n in names if n in by_name], "device": device}
+    atomic_write(json_path, json.dumps(result, indent=2).encode())
     atomic_write(a.results / "obfuscator.md", render(result).encode())
     log(f"done in {times['total']:.0f}s; results in {a.results}")
 
@@ -139,7 +166,7 @@ def export_and_measure(run, folder: Path) -> dict:
 def render(r: dict) -> str:
     """The results as Markdown, with each target marked met or missed."""
     rep = {x["name"]: x for x in r["reports"]}
-    u, o, n = rep["utility_only"], rep["obfuscator"], rep["noise"]
+    u, o = rep["utility_only"], rep["obfuscator"]
     c = r["config"]
     ok = lambda b: "**met**" if b else "**missed**"  # noqa: E731
     sigma = lambda x: "" if x["noise_std"] is None else f"{x['noise_std']:.3f}"  # noqa: E731
@@ -154,20 +181,22 @@ def render(r: dict) -> str:
         return (f"| {label} | {v['parameters']:,} | {v['macs'] / 1e6:.1f} M | {'×'.join(map(str, v['feature_shape']))} | "
                 f"{v['feature_bytes_fp32']:,} | {v['feature_bytes_fp16']:,} | {v['image_bytes_uint8']:,} | {lat} |")
 
-    t = r["times_s"]
+    runs = "\n".join(
+        f"    {x['command']}\n\n  {x['times_s']['total'] / 60:.1f} min in all (load {x['times_s']['load']:.0f} s, "
+        f"training {x['times_s']['train'] / 60:.1f} min, fresh-attacker evaluation of "
+        f"{', '.join(x['evaluated']) or 'nothing'} {x['times_s']['evaluate'] / 60:.1f} min, export and device "
+        f"measurements {x['times_s']['export']:.0f} s).\n" for x in r["runs"])
+    nopeek = (f" NoPeek is trained like the utility-only encoder ({c['pretrain_epochs']} epochs) on "
+              f"L_C + {r['nopeek_alpha']}·dCor(x, E(x)).") if r.get("nopeek_alpha") is not None else ""
     return f"""# DeepObfuscator benchmark
 
-Produced by:
+Produced by these commands, in this order (wall time measured by each; a run that found a finished checkpoint or
+earlier results skips that work):
 
-    {r['command']}
-
+{runs}
 on the shared 2-core CPU (no GPU, shared with another engineer's jobs), PyTorch {torch.__version__},
 {r['threads']} thread(s). {r['images']:,} CelebA faces (`../shared/data/celeba-attr`), utility attribute
 `{c['utility']}`, private attribute `{c['private']}`, seeded 80/10/10 train/val/test split.
-
-Wall time: {t['total'] / 60:.1f} min in all (load {t['load']:.0f} s, training {t['train'] / 60:.1f} min,
-fresh-attacker evaluation {t['evaluate'] / 60:.1f} min, export and device measurements {t['export']:.0f} s).
-If the training resumed from an earlier checkpoint, its time here counts only this invocation.
 
 ## Configuration (reduced to fit this CPU)
 
@@ -188,7 +217,7 @@ If the training resumed from an earlier checkpoint, its time here counts only th
 {rows}
 
 The noise baseline adds N(0, σ²) to the utility-only features, with σ found by bisection so that the utility-only
-cloud classifier's validation accuracy matches the DeepObfuscator's; the classifier is not retrained on noise.
+cloud classifier's validation accuracy matches the DeepObfuscator's; the classifier is not retrained on noise.{nopeek}
 
 ## Against the issue's targets
 

@@ -20,11 +20,11 @@ def test_train_evaluate_export(tmp_path):
     run = tmp_path / "run"
     r = runner.invoke(app, ["train", str(data), "--out", str(run), *TINY])
     assert r.exit_code == 0, r.output
-    again = runner.invoke(app, ["train", str(data), "--out", str(run), *TINY])  # finished: resumes to the end at once
+    again = runner.invoke(app, ["train", str(data), "--out", str(run), *TINY, "--nopeek", "1"])  # resumes at the end
     assert again.exit_code == 0, again.output
     r = runner.invoke(app, ["evaluate", str(run), str(data), "--attack-epochs", "1", "--montage", str(tmp_path / "m.png")])
     assert r.exit_code == 0, r.output
-    assert [e["name"] for e in json.loads((run / "report.json").read_text())] == ["utility_only", "obfuscator", "noise"]
+    assert [e["name"] for e in json.loads((run / "report.json").read_text())] == ["utility_only", "obfuscator", "noise", "nopeek"]
     assert (tmp_path / "m.png").stat().st_size > 0
     r = runner.invoke(app, ["export", str(run), "--no-executorch"])
     assert r.exit_code == 0, r.output

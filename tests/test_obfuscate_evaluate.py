@@ -13,6 +13,7 @@ from advpriv.obfuscate.data import load_attributes
 from advpriv.obfuscate.evaluate import AttackConfig, evaluate_run, majority_rate
 from advpriv.obfuscate.checkpoint import load_run
 from advpriv.obfuscate.montage import save_montage
+from advpriv.obfuscate.nopeek import distance_correlation, train_nopeek
 from advpriv.obfuscate.train import train
 
 TINY = TrainConfig(width=1 / 16, fc=16, pretrain_epochs=2, attacker_epochs=1, epochs=1, batch_size=8, lr=3e-3)
@@ -55,6 +56,18 @@ def test_noise_calibration_lowers_utility_to_the_target(trained):
     torch.manual_seed(0)
     assert 0.6 <= accuracy(NoisyEncoder(E, std), C, data, idx, labels) <= 0.9
     assert calibrate_noise(E, C, data, idx, labels, target=1.01) < std
+
+
+def test_nopeek_baseline_trains_and_is_evaluated(trained, tmp_path):
+    run, data = trained
+    x = torch.rand(16, 3, 8, 8)
+    assert float(distance_correlation(x, x * 2 + 1)) == pytest.approx(1.0, abs=1e-4)
+    assert float(distance_correlation(x, torch.rand(16, 5))) < 0.9
+    seen = []
+    path = train_nopeek(data, run.config, run.folder, alpha=1.0, on_step=lambda e, d, t, l: seen.append(l))
+    assert path.is_file() and "dCor" in seen[-1]
+    reports, _ = evaluate_run(run, data, AttackConfig(epochs=1), montage_count=2, names=("nopeek",))
+    assert [r.name for r in reports] == ["nopeek"]
 
 
 def test_majority_rate():

@@ -2,7 +2,7 @@
 
 A run folder holds `config.json`, `checkpoint.pt` (all networks, optimisers and the position reached; loaded with
 `weights_only=True`), `utility_only.safetensors` (E, C after utility pretraining) and `obfuscator.safetensors`
-(E, C, R, P after adversarial training).
+(E, C, R, P after adversarial training), and `nopeek.safetensors` (E, C of the optional NoPeek baseline).
 
 Example:
     >>> run = load_run("runs/celeba")                       # doctest: +SKIP
@@ -26,7 +26,8 @@ CONFIG = "config.json"
 CHECKPOINT = "checkpoint.pt"
 UTILITY_ONLY = "utility_only.safetensors"
 OBFUSCATOR = "obfuscator.safetensors"
-ENCODERS = {"utility_only": UTILITY_ONLY, "obfuscator": OBFUSCATOR}
+NOPEEK = "nopeek.safetensors"
+ENCODERS = {"utility_only": UTILITY_ONLY, "obfuscator": OBFUSCATOR, "nopeek": NOPEEK}
 
 
 class RunError(ValueError):
@@ -80,7 +81,7 @@ class Run:
     folder: Path
 
     def parties(self, name: str) -> dict[str, torch.nn.Module]:
-        """E and C of encoder `name` ("utility_only" or "obfuscator"), in eval mode."""
+        """E and C of encoder `name` ("utility_only", "obfuscator" or "nopeek"), in eval mode."""
         path = self.folder / ENCODERS[name]
         if not path.is_file():
             raise RunError(f"{path} is missing; finish training first (advpriv obfuscator train ... --out {self.folder}).")

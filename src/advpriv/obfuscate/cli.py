@@ -13,12 +13,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from advpriv.images import ImageError, atomic_write
-from advpriv.obfuscate.checkpoint import RunError, load_run
+from advpriv.obfuscate.checkpoint import NOPEEK, RunError, load_run
 from advpriv.obfuscate.config import TrainConfig
 from advpriv.obfuscate.data import DataError, load_attributes
-from advpriv.obfuscate.evaluate import AttackConfig, evaluate_run
+from advpriv.obfuscate.evaluate import ENCODER_NAMES, AttackConfig, evaluate_run
 from advpriv.obfuscate.export import ExportError, check_executorch, check_onnx, device_report, export_executorch, export_onnx
 from advpriv.obfuscate.montage import save_montage
+from advpriv.obfuscate.nopeek import train_nopeek
 from advpriv.obfuscate.train import ConfigMismatch, train as train_run
 
 app = typer.Typer(no_args_is_help=True, help="DeepObfuscator: train an on-device feature encoder that hides the face "
@@ -76,6 +77,7 @@ def train(
     seed: int = typer.Option(0),
     threads: int = typer.Option(None, min=1, help="CPU threads for PyTorch."),
     restart: bool = typer.Option(False, help="Discard an existing checkpoint in --out and start over."),
+    nopeek: float = typer.Option(None, help="Also train the NoPeek baseline with this distance-correlation weight."),
 ) -> None:
     """Train utility-only and DeepObfuscator encoders; resumes from the checkpoint in --out if there is one."""
     if threads:
@@ -100,6 +102,9 @@ def train(
                 bar.update(tasks[key], completed=done, losses=text)
 
             folder = train_run(dataset, cfg, out, on_step=on_step, restart=restart)
+            if nopeek is not None:
+                train_nopeek(dataset, cfg, out, nopeek,
+                             on_step=lambda epoch, done, total, losses: on_step("nopeek", epoch, done, total, losses))
     console.print(f"[green]done:[/green] weights in {folder}")
 
 
@@ -113,14 +118,16 @@ def evaluate(
     report: Path = typer.Option(None, help="Write the results as JSON here (default: RUN/report.json)."),
     threads: int = typer.Option(None, min=1, help="CPU threads for PyTorch."),
 ) -> None:
-    """Freeze each encoder, train fresh attackers from scratch, and report privacy and utility on the test split."""
+    """Freeze each encoder (utility-only, DeepObfuscator, matched noise, NoPeek if trained), train fresh attackers
+    from scratch, and report privacy and utility on the test split."""
     if threads:
         torch.set_num_threads(threads)
     with _user_errors():
         opened = load_run(run)
         dataset = _load(data, opened.config)
+        names = ENCODER_NAMES + (("nopeek",) if (run / NOPEEK).is_file() else ())
         reports, recon = evaluate_run(opened, dataset, AttackConfig(epochs=attack_epochs, lr=attack_lr),
-                                      progress=console.print)
+                                      progress=console.print, names=names)
     table = Table("encoder", "utility acc", "private acc", "majority", "MS-SSIM", "SSIM", "PSNR dB", "noise σ")
     for r in reports:
         table.add_row(r.name, f"{r.utility_accuracy:.3f}", f"{r.private_accuracy:.3f}", f"{r.majority_rate:.3f}",

@@ -3,7 +3,7 @@ on the training split's features, and report on the test split.
 
 Reported per encoder: reconstruction MS-SSIM / SSIM / PSNR, private-attribute accuracy next to the majority-class
 rate, and the cloud classifier's utility accuracy. `evaluate_run` does this for the utility-only encoder, the
-DeepObfuscator encoder, and Gaussian noise on the utility-only features at matched utility accuracy.
+DeepObfuscator encoder, Gaussian noise on the utility-only features at matched utility accuracy, and NoPeek.
 
 Example:
     >>> reports, recon = evaluate_run(load_run("runs/small"), data, AttackConfig(epochs=3))   # doctest: +SKIP
@@ -132,9 +132,10 @@ def evaluate_encoder(name: str, encoder: nn.Module, cloud: nn.Module, data: Attr
 
 
 def evaluate_run(run: Run, data: AttributeData, attack: AttackConfig = AttackConfig(),
-                 montage_count: int = 8, progress: Progress | None = None
+                 montage_count: int = 8, progress: Progress | None = None, names: tuple[str, ...] = ENCODER_NAMES,
                  ) -> tuple[list[EncoderReport], dict[str, torch.Tensor]]:
-    """Evaluate the utility-only, DeepObfuscator and matched-noise encoders of a run.
+    """Evaluate the named encoders of a run: "utility_only", "obfuscator", "noise" (Gaussian noise on the
+    utility-only features at the obfuscator's utility accuracy) and, if trained, "nopeek".
 
     Returns the reports and, for the montage, the first `montage_count` test images ("original") and each
     encoder's fresh reconstructions of them.
@@ -143,15 +144,17 @@ def evaluate_run(run: Run, data: AttributeData, attack: AttackConfig = AttackCon
     say = progress or (lambda _: None)
     splits = split_indices(data, cfg.seed)
     utility, private = data.labels_of(cfg.utility), data.labels_of(cfg.private)
-    plain, obf = run.parties("utility_only"), run.parties("obfuscator")
-    say("calibrating the noise baseline to the obfuscator's utility accuracy on the validation split")
-    target = accuracy(obf["E"], obf["C"], data, splits["val"], utility)
-    std = calibrate_noise(plain["E"], plain["C"], data, splits["val"], utility, target, seed=attack.seed)
-    encoders = {
-        "utility_only": (plain["E"], plain["C"]),
-        "obfuscator": (obf["E"], obf["C"]),
-        "noise": (NoisyEncoder(plain["E"], std), plain["C"]),
-    }
+    encoders: dict[str, tuple[nn.Module, nn.Module]] = {}
+    for name in names:
+        if name == "noise":
+            plain, obf = run.parties("utility_only"), run.parties("obfuscator")
+            say("calibrating the noise baseline to the obfuscator's utility accuracy on the validation split")
+            target = accuracy(obf["E"], obf["C"], data, splits["val"], utility)
+            std = calibrate_noise(plain["E"], plain["C"], data, splits["val"], utility, target, seed=attack.seed)
+            encoders[name] = (NoisyEncoder(plain["E"], std), plain["C"])
+        else:
+            parts = run.parties(name)
+            encoders[name] = (parts["E"], parts["C"])
     shown = splits["test"][:montage_count]
     recon = {"original": data.batch(shown)}
     reports = []

@@ -128,6 +128,9 @@ def resolve_config(cfg: TrainConfig, data: AttributeData) -> TrainConfig:
     if cfg.utility.lower() == cfg.private.lower():
         raise DataError(f"the utility and the private attribute are both {cfg.utility!r}; choose two different ones.")
     data.labels_of(cfg.utility), data.labels_of(cfg.private)
+    if min(data.image_size) < 32:
+        raise DataError(f"the images are {data.image_size[0]}×{data.image_size[1]}; the networks need at least 32×32, "
+                        "so resize them (--image-size).")
     if cfg.image_size is not None and tuple(cfg.image_size) != data.image_size:
         raise DataError(f"the images are {data.image_size}, the config asks for {cfg.image_size}; load them at that size.")
     return replace(cfg, image_size=data.image_size)
