@@ -42,7 +42,8 @@ class NoFaceError(ValueError):
     """dlib found no face where one was needed."""
 
 
-def _dlib() -> Any:
+def import_dlib() -> Any:
+    """The dlib module, or an error saying how to install it."""
     try:
         import dlib
     except ImportError as error:
@@ -53,7 +54,7 @@ def _dlib() -> Any:
 @lru_cache(maxsize=1)
 def dlib_models() -> tuple[Any, Any]:
     """dlib's HOG face detector and 5-point shape predictor, loaded once."""
-    dlib = _dlib()
+    dlib = import_dlib()
     predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_5_face_landmarks.dat")))
     return dlib.get_frontal_face_detector(), predictor
 
@@ -84,7 +85,7 @@ def find_faces(image: torch.Tensor, aligned: bool = False, what: str = "the phot
 
 
 def _face_in_box(pixels: np.ndarray, box: Any) -> Face:
-    dlib = _dlib()
+    dlib = import_dlib()
     shape = dlib_models()[1](pixels, box)
     details = dlib.get_face_chip_details(shape, size=CHIP_SIZE, padding=CHIP_PADDING)
     rect = details.rect
@@ -102,4 +103,4 @@ def detect_faces(image: torch.Tensor | np.ndarray, upsample: int = UPSAMPLE) -> 
 def relandmark(image: torch.Tensor | np.ndarray, faces: list[Face]) -> list[Face]:
     """The same detector boxes, with landmarks and chip warps found again on `image` (as a judge would)."""
     pixels = to_uint8(image)
-    return [_face_in_box(pixels, _dlib().rectangle(*face.box)) if face.warp else face for face in faces]
+    return [_face_in_box(pixels, import_dlib().rectangle(*face.box)) if face.warp else face for face in faces]

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -53,9 +54,14 @@ class FaceEmbedder(nn.Module):
         return super().train(False)
 
 
-def dlib_embedder(device: torch.device | str = "cpu") -> FaceEmbedder:
-    """dlib's ResNet (the model behind `face_recognition`): L2 distance, match below 0.6."""
+@lru_cache(maxsize=4)
+def _dlib_embedder(device: str) -> FaceEmbedder:
     return FaceEmbedder(dlib_resnet(device), MATCH_THRESHOLD, "l2", CHIP_SIZE, name="dlib")
+
+
+def dlib_embedder(device: torch.device | str = "cpu") -> FaceEmbedder:
+    """dlib's ResNet (the model behind `face_recognition`): L2 distance, match below 0.6. Loaded once per device."""
+    return _dlib_embedder(str(torch.device(device)))
 
 
 def torchscript_embedder(

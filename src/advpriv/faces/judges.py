@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from advpriv.faces.detect import UPSAMPLE, _dlib, dlib_models, to_uint8
+from advpriv.faces.detect import UPSAMPLE, dlib_models, import_dlib, to_uint8
 from advpriv.faces.dlib_resnet import MATCH_THRESHOLD, MODEL_FILE
 from advpriv.faces.model_files import dlib_model_path
 from advpriv.images import load_image
@@ -76,7 +76,7 @@ class DlibJudge:
 
     @cached_property
     def recogniser(self):  # noqa: ANN201 - a dlib object
-        return _dlib().face_recognition_model_v1(str(dlib_model_path(MODEL_FILE)))
+        return import_dlib().face_recognition_model_v1(str(dlib_model_path(MODEL_FILE)))
 
     def describe(self, image: np.ndarray) -> list[tuple[Box, np.ndarray]]:
         detector, predictor = dlib_models()
@@ -135,7 +135,7 @@ class OnnxJudge:
 
     @cached_property
     def predictor68(self):  # noqa: ANN201 - a dlib object
-        return _dlib().shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
+        return import_dlib().shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
         """Embeddings (N,D) of ArcFace-aligned uint8 chips (N,112,112,3)."""
