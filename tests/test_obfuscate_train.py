@@ -134,3 +134,6 @@ def test_bad_attribute_choices_are_refused(data, tmp_path):
     with pytest.raises(DataError, match="both 'Male'"):
         train(data, TrainConfig(**TINY, utility="Male", private="Male"), tmp_path / "b")
     assert not (tmp_path / "a").exists()
+    small = load_attributes(write_dataset(tmp_path / "small", n=4, size=(24, 24)))
+    with pytest.raises(DataError, match="at least 32×32.*--image-size"):
+        train(small, TrainConfig(**TINY), tmp_path / "c")

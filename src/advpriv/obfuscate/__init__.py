@@ -23,6 +23,7 @@ from advpriv.obfuscate.train import train
 __all__ = [
     "AttackConfig", "AttributeData", "Classifier", "DataError", "Decoder", "Encoder", "EncoderReport",
     "NoisyEncoder", "Run", "TrainConfig", "Widths", "calibrate_noise", "check_onnx", "device_report",
-    "distance_correlation", "evaluate_run", "export_executorch", "export_onnx", "load_attributes", "load_run", "split_indices", "train",
+    "distance_correlation", "evaluate_run", "export_executorch", "export_onnx", "load_attributes", "load_run",
+    "split_indices", "train",
     "train_nopeek",
 ]

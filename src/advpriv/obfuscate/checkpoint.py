@@ -42,7 +42,8 @@ def build_parties(cfg: TrainConfig) -> dict[str, torch.nn.Module]:
 
 def save_weights(path: Path, modules: dict[str, torch.nn.Module]) -> None:
     """All state tensors of `modules` in one safetensors file, keys prefixed by the module name."""
-    tensors = {f"{k}.{n}": t.detach().contiguous().clone() for k, m in modules.items() for n, t in m.state_dict().items()}
+    tensors = {f"{k}.{n}": t.detach().contiguous().clone()
+               for k, m in modules.items() for n, t in m.state_dict().items()}
     atomic_write(path, save(tensors))
 
 
@@ -63,7 +64,8 @@ def save_checkpoint(path: Path, modules: dict[str, torch.nn.Module], optims: dic
     atomic_write(path, buf.getvalue())
 
 
-def load_checkpoint(path: Path, modules: dict[str, torch.nn.Module], optims: dict[str, torch.optim.Optimizer]) -> tuple[int, int]:
+def load_checkpoint(path: Path, modules: dict[str, torch.nn.Module],
+                    optims: dict[str, torch.optim.Optimizer]) -> tuple[int, int]:
     """Restore networks and optimisers in place; returns the (stage, next epoch) to continue from."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     for k, m in modules.items():
@@ -84,7 +86,8 @@ class Run:
         """E and C of encoder `name` ("utility_only", "obfuscator" or "nopeek"), in eval mode."""
         path = self.folder / ENCODERS[name]
         if not path.is_file():
-            raise RunError(f"{path} is missing; finish training first (advpriv obfuscator train ... --out {self.folder}).")
+            raise RunError(f"{path} is missing; finish training first "
+                           f"(advpriv obfuscator train ... --out {self.folder}).")
         parts = build_parties(self.config)
         modules = {"E": parts["E"], "C": parts["C"]}
         load_weights(path, modules)

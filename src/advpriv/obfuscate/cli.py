@@ -17,7 +17,9 @@ from advpriv.obfuscate.checkpoint import NOPEEK, RunError, load_run
 from advpriv.obfuscate.config import TrainConfig
 from advpriv.obfuscate.data import DataError, load_attributes
 from advpriv.obfuscate.evaluate import ENCODER_NAMES, AttackConfig, evaluate_run
-from advpriv.obfuscate.export import ExportError, check_executorch, check_onnx, device_report, export_executorch, export_onnx
+from advpriv.obfuscate.export import (
+    ExportError, check_executorch, check_onnx, device_report, export_executorch, export_onnx,
+)
 from advpriv.obfuscate.montage import save_montage
 from advpriv.obfuscate.nopeek import train_nopeek
 from advpriv.obfuscate.train import ConfigMismatch, train as train_run
@@ -131,7 +133,8 @@ def evaluate(
     table = Table("encoder", "utility acc", "private acc", "majority", "MS-SSIM", "SSIM", "PSNR dB", "noise σ")
     for r in reports:
         table.add_row(r.name, f"{r.utility_accuracy:.3f}", f"{r.private_accuracy:.3f}", f"{r.majority_rate:.3f}",
-                      f"{r.ms_ssim:.3f}", f"{r.ssim:.3f}", f"{r.psnr:.2f}", "" if r.noise_std is None else f"{r.noise_std:.3f}")
+                      f"{r.ms_ssim:.3f}", f"{r.ssim:.3f}", f"{r.psnr:.2f}",
+                      "" if r.noise_std is None else f"{r.noise_std:.3f}")
     Console().print(table)
     path = report or run / "report.json"
     atomic_write(path, json.dumps([r.as_dict() for r in reports], indent=2).encode())

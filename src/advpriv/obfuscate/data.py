@@ -60,7 +60,8 @@ class AttributeData:
         return self.images[idx].float().div_(255)
 
 
-def load_attributes(root: str | Path, image_size: tuple[int, int] | None = None, limit: int | None = None) -> AttributeData:
+def load_attributes(root: str | Path, image_size: tuple[int, int] | None = None,
+                    limit: int | None = None) -> AttributeData:
     """Load a face-attribute dataset from a folder (CelebA layout, or images with one CSV) or from a CSV file.
 
     CelebA: `list_attr_celeba.txt` with images in `img_align_celeba/`, `images/` or the folder itself, and
@@ -106,7 +107,8 @@ def _read_celeba(path: Path) -> tuple[list[str], list[tuple[str, list[int]]]]:
         if not parts:
             continue
         if len(parts) != len(names) + 1:
-            raise DataError(f"{path}, line {n}: {len(parts) - 1} values for {len(names)} attributes; fix or remove the row.")
+            raise DataError(f"{path}, line {n}: {len(parts) - 1} values for {len(names)} attributes; "
+                            "fix or remove the row.")
         rows.append((parts[0], [_flag(v, path, n) for v in parts[1:]]))
     return names, rows
 
@@ -189,7 +191,8 @@ def _partition(path: Path, files: list[str]) -> torch.Tensor | None:
     return torch.tensor([int(split[f]) for f in files])
 
 
-def split_indices(data: AttributeData, seed: int = 0, fractions: tuple[float, float] = (0.8, 0.1)) -> dict[str, torch.Tensor]:
+def split_indices(data: AttributeData, seed: int = 0,
+                  fractions: tuple[float, float] = (0.8, 0.1)) -> dict[str, torch.Tensor]:
     """Fixed train/val/test indices: CelebA's own partition when present, else a seeded shuffle (80/10/10).
 
     >>> d = AttributeData(torch.zeros(10, 3, 4, 4, dtype=torch.uint8), torch.zeros(10, 1), ["a"], list("abcdefghij"))

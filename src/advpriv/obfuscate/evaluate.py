@@ -58,7 +58,8 @@ class EncoderReport:
 
 
 def _fit(model: nn.Module, encoder: nn.Module, data: AttributeData, idx: torch.Tensor,
-         loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor], attack: AttackConfig) -> nn.Module:
+         loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+         attack: AttackConfig) -> nn.Module:
     """Train `model` on frozen features of the images `idx`; loss_fn(model output, images, indices)."""
     opt = torch.optim.Adam(model.parameters(), lr=attack.lr)
     encoder.eval()

@@ -126,7 +126,8 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> int:
             spatial = (out if isinstance(module, nn.Conv2d) else inputs[0]).shape[-2:].numel()
             total += kernel * spatial * (module.out_channels if isinstance(module, nn.Conv2d) else module.in_channels)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))]
+    counted = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, counted)]
     try:
         with torch.no_grad():
             model.eval()(x[:1])

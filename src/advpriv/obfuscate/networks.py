@@ -41,7 +41,8 @@ class Widths:
 def _vgg_block(c_in: int, c_out: int, convs: int) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for i in range(convs):
-        layers += [nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+        conv = nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1)
+        layers += [conv, nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
     return layers + [nn.MaxPool2d(2)]
 
 
@@ -76,7 +77,8 @@ class Classifier(nn.Module):
         _, c2, c3, c4, c5 = widths.channels()
         h, w = pooled_size(image_size, 5)
         if h < 1 or w < 1:
-            raise ValueError(f"images of {image_size[0]}×{image_size[1]} are too small: the classifier needs at least 32×32.")
+            raise ValueError(f"images of {image_size[0]}×{image_size[1]} are too small: "
+                             "the classifier needs at least 32×32.")
         self.features = nn.Sequential(*_vgg_block(c2, c3, 3), *_vgg_block(c3, c4, 3), *_vgg_block(c4, c5, 3))
         self.head = nn.Sequential(
             nn.Flatten(),

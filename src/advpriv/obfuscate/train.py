@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from advpriv.obfuscate.checkpoint import (
-    CHECKPOINT, CONFIG, OBFUSCATOR, UTILITY_ONLY, build_parties, load_checkpoint, save_checkpoint, save_weights,
+    CHECKPOINT, CONFIG, NOPEEK, OBFUSCATOR, UTILITY_ONLY, build_parties, load_checkpoint, save_checkpoint,
+    save_weights,
 )
 from advpriv.obfuscate.config import TrainConfig
 from advpriv.obfuscate.data import AttributeData, DataError, split_indices
@@ -129,10 +130,11 @@ def resolve_config(cfg: TrainConfig, data: AttributeData) -> TrainConfig:
         raise DataError(f"the utility and the private attribute are both {cfg.utility!r}; choose two different ones.")
     data.labels_of(cfg.utility), data.labels_of(cfg.private)
     if min(data.image_size) < 32:
-        raise DataError(f"the images are {data.image_size[0]}×{data.image_size[1]}; the networks need at least 32×32, "
-                        "so resize them (--image-size).")
+        raise DataError(f"the images are {data.image_size[0]}×{data.image_size[1]}; the networks need at least "
+                        "32×32, so resize them (--image-size).")
     if cfg.image_size is not None and tuple(cfg.image_size) != data.image_size:
-        raise DataError(f"the images are {data.image_size}, the config asks for {cfg.image_size}; load them at that size.")
+        raise DataError(f"the images are {data.image_size}, the config asks for {cfg.image_size}; "
+                        "load them at that size.")
     return replace(cfg, image_size=data.image_size)
 
 
@@ -142,7 +144,7 @@ def train(data: AttributeData, cfg: TrainConfig, out_dir: str | Path, on_step: S
     cfg = resolve_config(cfg, data)
     out = Path(out_dir)
     if restart and out.exists():
-        for name in (CHECKPOINT, CONFIG, UTILITY_ONLY, OBFUSCATOR):
+        for name in (CHECKPOINT, CONFIG, UTILITY_ONLY, OBFUSCATOR, NOPEEK):
             (out / name).unlink(missing_ok=True)
     torch.manual_seed(cfg.seed)
     parties = _Parties(cfg)
