@@ -43,6 +43,8 @@ class MNDConfig:
     lam: initial quality weight λ. With the default `QualityWeights`, L_q ≈ 1 at the edge of visibility, and the
         λ at which images settled on EfficientNet-Lite0 had a median near 100; starting at 64 wastes few windows.
     search_every: steps between λ updates (a "window"); search_factor: λ's first multiplier per window.
+    stop_tol: stop early once every image fools the model and no image's best L_q improved by this fraction in
+        the last window: the search has settled, and further steps cost time for no visible gain.
     """
 
     steps: int = 50
@@ -50,16 +52,18 @@ class MNDConfig:
     lam: float = 64.0
     search_every: int = 10
     search_factor: float = 4.0
+    stop_tol: float = 0.01
     weights: QualityWeights = field(default_factory=QualityWeights)
 
 
 @dataclass
 class MNDResult:
-    """Per image: the best 8-bit image found, whether it fools the objective, and the final λ."""
+    """Per image: the best 8-bit image found, whether it fools the objective, and the final λ; steps run."""
 
     images: torch.Tensor
     success: torch.Tensor
     lam: torch.Tensor
+    steps: int
 
 
 def _round_8bit(x: torch.Tensor) -> torch.Tensor:
@@ -81,7 +85,7 @@ def mnd(
     lam = torch.full((n,), config.lam)
     factor, last_fooled = torch.full((n,), config.search_factor), torch.zeros(n, dtype=torch.bool)
     best, best_q = x.clone(), torch.full((n,), float("inf"))
-    fooled_in_window = torch.zeros(n, dtype=torch.bool)
+    fooled_in_window, window_start_q = torch.zeros(n, dtype=torch.bool), best_q.clone()
 
     for step in range(config.steps):
         x_adv = _round_8bit((x + delta).clamp(0, 1))
@@ -94,12 +98,15 @@ def mnd(
         opt.zero_grad(set_to_none=True)
         (adv + lam * q).sum().backward()
         opt.step()
+        if on_step:
+            on_step(step)
         if (step + 1) % config.search_every == 0:
             reversed_ = (fooled_in_window != last_fooled) & (step + 1 > config.search_every)
             factor = torch.where(reversed_, factor.sqrt(), factor)
             lam = torch.where(fooled_in_window, lam * factor, lam / factor)
-            last_fooled = fooled_in_window.clone()
+            settled = bool((best_q > window_start_q * (1 - config.stop_tol)).all()) and bool(best_q.isfinite().all())
+            last_fooled, window_start_q = fooled_in_window.clone(), best_q.clone()
             fooled_in_window.zero_()
-        if on_step:
-            on_step(step)
-    return MNDResult(images=best, success=torch.isfinite(best_q), lam=lam)
+            if settled:
+                break
+    return MNDResult(images=best, success=torch.isfinite(best_q), lam=lam, steps=step + 1)

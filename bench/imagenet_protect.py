@@ -1,0 +1,118 @@
+"""Benchmark: MND against FGSM / PGD / C&W (torchattacks) on EfficientNet-Lite0, ImageNet validation images.
+
+Every method runs through `advpriv.protect`, so each is judged on its 8-bit image exactly as a user gets it.
+Images are the first N of ../shared/data/imagenet-val/labels.csv that the model classifies correctly.
+Raw per-image results are kept in a JSON next to the table, and finished methods are not re-run.
+
+    .venv/bin/python bench/imagenet_protect.py --n 200
+
+Writes bench/results/imagenet_efficientnet_lite0.md (and .json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from advpriv import protect
+from advpriv.images import load_image
+from advpriv.targets import load_target
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "imagenet-val"
+RESULTS = ROOT / "bench" / "results"
+
+SETTINGS: list[tuple[str, str, dict[str, float]]] = [
+    ("MND (defaults)", "mnd", {}),
+    ("C&W-L2 c=1 (torchattacks defaults)", "cw", {"c": 1.0}),
+    ("C&W-L2 c=10", "cw", {"c": 10.0}),
+    ("PGD-L∞ ε=0.75/255", "pgd", {"eps": 0.75 / 255, "alpha": 0.1875 / 255}),
+    ("PGD-L∞ ε=1/255", "pgd", {"eps": 1 / 255, "alpha": 0.25 / 255}),
+    ("PGD-L∞ ε=2/255", "pgd", {"eps": 2 / 255, "alpha": 0.5 / 255}),
+    ("FGSM ε=1/255", "fgsm", {"eps": 1 / 255}),
+    ("FGSM ε=2/255", "fgsm", {"eps": 2 / 255}),
+    ("FGSM ε=4/255", "fgsm", {"eps": 4 / 255}),
+    ("FGSM ε=8/255", "fgsm", {"eps": 8 / 255}),
+]
+METRICS = ("psnr", "ssim", "ms_ssim", "gmsd", "l2", "linf")
+
+
+def correctly_classified(target: torch.nn.Module, n: int) -> tuple[list[str], list[torch.Tensor], list[int]]:
+    names, images, labels = [], [], []
+    with open(DATA / "labels.csv") as f:
+        for row in csv.DictReader(f):
+            image, label = load_image(DATA / "images" / row["file"]), int(row["label"])
+            if int(target.predict(image[None])[0]) == label:
+                names.append(row["file"]), images.append(image), labels.append(label)
+            if len(images) == n:
+                break
+    return names, images, labels
+
+
+def run(n: int, out: Path) -> dict:
+    torch.manual_seed(0)
+    target = load_target("efficientnet-lite0")
+    names, images, labels = correctly_classified(target, n)
+    raw = json.loads(out.read_text()) if out.exists() else {}
+    if raw.get("images") != names:
+        raw = {"images": names, "methods": {}}
+    for title, method, budget in SETTINGS:
+        if title in raw["methods"]:
+            continue
+        start = time.time()
+        results = protect(images, target=target, method=method, labels=labels, batch_size=8, **budget)
+        raw["methods"][title] = [
+            {"success": r.success, "seconds": r.seconds, **r.metrics} for r in results
+        ]
+        out.write_text(json.dumps(raw))
+        print(f"{title}: {time.time() - start:.0f} s", file=sys.stderr, flush=True)
+    return raw
+
+
+def table(raw: dict, command: str) -> str:
+    n = len(raw["images"])
+    lines = [
+        "# MND vs anchors on EfficientNet-Lite0 (ImageNet val)",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"{n} images from `../shared/data/imagenet-val` that the model classifies correctly (first in labels.csv order).",
+        "Success: the *8-bit* image is misclassified (untargeted). Quality: medians over all images.",
+        "GMSD: gradient-magnitude-similarity deviation (lower is better). L2 and L∞ in [0,1] pixel units.",
+        "Seconds: median per image, batch of 8, this machine's 2 CPU cores (shared with other jobs while it ran).",
+        "",
+        "| method | success | PSNR dB | SSIM | MS-SSIM | GMSD | L2 | L∞ ×255 | s/image |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for title, rows in raw["methods"].items():
+        med = {k: statistics.median(r[k] for r in rows) for k in (*METRICS, "seconds")}
+        success = sum(r["success"] for r in rows) / len(rows)
+        lines.append(
+            f"| {title} | {success:.1%} | {med['psnr']:.2f} | {med['ssim']:.4f} | {med['ms_ssim']:.4f} | "
+            f"{med['gmsd']:.4f} | {med['l2']:.3f} | {med['linf'] * 255:.2f} | {med['seconds']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=200, help="number of correctly classified images")
+    args = parser.parse_args()
+    if not DATA.is_dir():
+        sys.exit(f"{DATA} not found: this benchmark needs ../shared/data/imagenet-val beside the repository.")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "imagenet_efficientnet_lite0.json"
+    raw = run(args.n, out)
+    command = f".venv/bin/python bench/imagenet_protect.py --n {args.n}"
+    (RESULTS / "imagenet_efficientnet_lite0.md").write_text(table(raw, command))
+
+
+if __name__ == "__main__":
+    main()
