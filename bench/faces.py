@@ -46,7 +46,8 @@ RESULTS = ROOT / "bench" / "results"
 GALLERY = 10
 
 METHODS: dict[str, tuple[str, dict[str, float]]] = {
-    "mnd": ("MND (defaults, margin 0.05)", {}),
+    "mnd": ("MND (defaults, margin 0.05)", {"margin": 0.05}),
+    "mnd-m0.2": ("MND, margin 0.2", {"margin": 0.2}),
     "pgd1": ("PGD-L∞ ε=1/255, 10 steps", {"eps": 1 / 255, "alpha": 0.25 / 255}),
     "pgd2": ("PGD-L∞ ε=2/255, 10 steps", {"eps": 2 / 255, "alpha": 0.5 / 255}),
     "fgsm2": ("FGSM ε=2/255", {"eps": 2 / 255}),
@@ -56,9 +57,10 @@ METHODS: dict[str, tuple[str, dict[str, float]]] = {
 
 def protect(method: str, image: torch.Tensor) -> torch.Tensor:
     """The 8-bit protected version of one photo (3,H,W) by `method`."""
-    objective, _ = face_objective(image)
-    if method == "mnd":
+    if method.startswith("mnd"):
+        objective, _ = face_objective(image, **METHODS[method][1])
         return mnd(image[None], objective, MNDConfig()).images[0]
+    objective, _ = face_objective(image)
     name = "pgd" if method.startswith("pgd") else "fgsm" if method.startswith("fgsm") else "cw"
     adv = anchor_attack(name, ObjectiveLogits(objective), image[None], torch.zeros(1, dtype=torch.long), **METHODS[method][1])
     return quantize(adv)[0]

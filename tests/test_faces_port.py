@@ -33,6 +33,13 @@ def test_reader_rejects_a_wrong_structure() -> None:
         read_dlib_net(dlib_model_path(port.MODEL_FILE), port.WRAPPERS[:-1])
 
 
+def test_reader_rejects_a_truncated_file(tmp_path: Path) -> None:
+    truncated = tmp_path / "cut.dat"
+    truncated.write_bytes(dlib_model_path(port.MODEL_FILE).read_bytes()[:100_000])
+    with pytest.raises(DlibFormatError, match="unexpected end of file"):
+        read_dlib_net(truncated, port.WRAPPERS)
+
+
 def test_converted_weights_are_cached_as_safetensors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(port, "user_cache_dir", lambda name: str(tmp_path / name))
     first = port.dlib_resnet()
