@@ -21,17 +21,20 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import pickle
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
+from platformdirs import user_cache_dir
 
 from advpriv.faces import face_objective
 from advpriv.faces.objectives import ObjectiveLogits
-from advpriv.faces.judges import DlibJudge, OnnxJudge, as_uint8, equal_error_threshold, judge_faces
+from advpriv.faces.judges import DlibJudge, OnnxJudge, as_uint8, compare_faces, equal_error_threshold, judge_faces
 from advpriv.images import load_image, quantize
 from advpriv.protect.anchors import anchor_attack
 from advpriv.protect.mnd import MNDConfig, mnd
@@ -99,11 +102,12 @@ def calibrate(judge, gallery: dict[str, np.ndarray]) -> dict[str, float]:  # noq
     return {"threshold": equal_error_threshold(same, different), "auc": float((s[:, None] < d[None]).mean())}
 
 
-def judge_probe(judges: list, image: torch.Tensor, clean: torch.Tensor, references: dict) -> dict:
+def judge_probe(judges: list, image: torch.Tensor, clean_faces: dict, references: dict) -> dict:
     """Per judge: detected? matched a gallery photo of the identity? (the face overlapping the clean one)."""
     out = {}
     for judge in judges:
-        (verdict, *_) = judge_faces(judge, image, clean, gallery=references[judge.name]) or [None]
+        found = judge.describe(as_uint8(image))
+        (verdict, *_) = compare_faces(judge, clean_faces[judge.name], found, gallery=references[judge.name]) or [None]
         if verdict is None:  # the judge's detector misses even the clean probe
             out[judge.name] = {"detected": False, "matches": False, "clean_detected": False}
         else:
@@ -111,9 +115,20 @@ def judge_probe(judges: list, image: torch.Tensor, clean: torch.Tensor, referenc
     return out
 
 
-def run_celeba(args: argparse.Namespace, judges: list) -> dict:
+def cached_enrol(identities: list[Path], judges: list, probes_per_identity: int) -> tuple[dict, list]:
+    """`enrol`, kept in the user cache directory so that reruns skip it."""
+    cache = Path(user_cache_dir("advpriv")) / f"bench-faces-enrol-{len(identities)}-{probes_per_identity}.pkl"
+    if cache.is_file():
+        return pickle.loads(cache.read_bytes())
+    result = enrol(identities, judges, probes_per_identity)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_bytes(pickle.dumps(result))
+    return result
+
+
+def run_celeba(args: argparse.Namespace, judges: list, checkpoint: Callable[[dict], None]) -> dict:
     identities = sorted(p for p in CELEBA_ID.iterdir() if p.is_dir())[: args.identities]
-    gallery, probes = enrol(identities, judges, args.probes)
+    gallery, probes = cached_enrol(identities, judges, args.probes)
     calibration = {judge.name: calibrate(judge, gallery[judge.name]) for judge in judges}
     judges[1].threshold = args.mobilefacenet_threshold or calibration[judges[1].name]["threshold"]
     print(f"{len(probes)} probes; calibration {calibration}", file=sys.stderr)
@@ -121,16 +136,19 @@ def run_celeba(args: argparse.Namespace, judges: list) -> dict:
     for i, (identity, path) in enumerate(probes):
         clean = load_image(path)
         references = {j.name: gallery[j.name][identity] for j in judges}
-        rows["clean"].append({"probe": path.name, **judge_probe(judges, clean, clean, references)})
+        clean_faces = {j.name: j.describe(as_uint8(clean)) for j in judges}
+        rows["clean"].append({"probe": path.name, **judge_probe(judges, clean, clean_faces, references)})
         for method in args.methods:
             start = time.perf_counter()
             adv = protect(method, clean)
             seconds = time.perf_counter() - start
             quality = quality_report(clean[None], adv[None])[0]
             rows[method].append(
-                {"probe": path.name, "seconds": seconds, **quality, **judge_probe(judges, adv, clean, references)}
+                {"probe": path.name, "seconds": seconds, **quality, **judge_probe(judges, adv, clean_faces, references)}
             )
         print(f"[{i + 1}/{len(probes)}] {path.name}", file=sys.stderr)
+        if (i + 1) % 10 == 0:
+            checkpoint({"calibration": calibration, "probes": i + 1, "rows": rows})
     return {"calibration": calibration, "probes": len(probes), "rows": rows}
 
 
@@ -221,13 +239,17 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     judges = [DlibJudge(), OnnxJudge(MOBILEFACENET, threshold=args.mobilefacenet_threshold or 0.0)]
-    result = run_celeba(args, judges) if args.identities else {"rows": {}, "calibration": {}, "probes": 0}
-    result["identities"] = args.identities
-    result["wild"] = run_wild(args.wild, judges) if args.wild else []
     command = "python bench/faces.py " + " ".join(sys.argv[1:])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"command": command, **result}, indent=1, default=str))
-    args.out.write_text(table(result, [j.name for j in judges], command))
+
+    def write(result: dict) -> None:
+        result = {"identities": args.identities, "wild": [], **result}
+        args.out.with_suffix(".json").write_text(json.dumps({"command": command, **result}, indent=1, default=str))
+        args.out.write_text(table(result, [j.name for j in judges], command))
+
+    result = run_celeba(args, judges, write) if args.identities else {"rows": {}, "calibration": {}, "probes": 0}
+    result["wild"] = run_wild(args.wild, judges) if args.wild else []
+    write(result)
     print(args.out.read_text())
 
 

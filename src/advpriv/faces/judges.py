@@ -178,8 +178,17 @@ def judge_faces(
 ) -> list[FaceVerdict]:
     """Per face the judge finds in `clean`: is a face still found there (box IoU ≥ `min_iou`) in `protected`,
     and does it match its clean self, or, when `gallery` (G,D) is given, any gallery descriptor?"""
-    clean_faces = judge.describe(as_uint8(clean))
-    found = judge.describe(as_uint8(protected))
+    return compare_faces(judge, judge.describe(as_uint8(clean)), judge.describe(as_uint8(protected)), gallery, min_iou)
+
+
+def compare_faces(
+    judge: Judge,
+    clean_faces: list[tuple[Box, np.ndarray]],
+    found: list[tuple[Box, np.ndarray]],
+    gallery: np.ndarray | None = None,
+    min_iou: float = 0.3,
+) -> list[FaceVerdict]:
+    """`judge_faces` on faces already described: `clean_faces` and `found` from `judge.describe`."""
     verdicts = []
     for box, clean_descriptor in clean_faces:
         overlaps = [_iou(box, other) for other, _ in found]
