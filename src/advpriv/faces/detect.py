@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from advpriv.faces.align import ChipWarp, chip_warp
+from advpriv.faces.dlib_resnet import CHIP_SIZE
 from advpriv.faces.model_files import dlib_model_path
 
-CHIP_SIZE = 150
 CHIP_PADDING = 0.25
 UPSAMPLE = 1  # face_recognition's default number_of_times_to_upsample
 
