@@ -206,9 +206,9 @@ on the shared 2-core CPU (no GPU, shared with another engineer's jobs), PyTorch 
 | VGG width multiplier | {c['width']} (channels {', '.join(map(str, Widths(c['width'], c['fc']).channels()))}) | 1.0 (64, 128, 256, 512, 512) |
 | FC hidden size | {c['fc']} | 4096 |
 | epochs: utility / R and P pretraining / adversarial | {c['pretrain_epochs']} / {c['attacker_epochs']} / {c['epochs']} | 10 / 10 / 20 |
-| λ schedule | {c['lam']} for {c['lam_hold']} epochs, then ×{c['lam_decay']} per epoch | 10 for 10 epochs, then ×0.8 per epoch |
+| λ schedule | {c['lam']} for {c['lam_hold']} epochs, then ×{c['lam_decay']} per epoch | 10 for 10 epochs, then decreasing (library: ×0.8 per epoch) |
 | Adam lr: pretraining / adversarial; batch | {c['pretrain_lr'] or c['lr']} / {c['lr']}; {c['batch_size']} | 1e-4 / 1e-4; 32 |
-| fresh attackers | decoder and attribute classifier from scratch, {r['attack']['epochs']} epochs, Adam {r['attack']['lr']} | same protocol |
+| fresh attackers | decoder and attribute classifier from scratch, {r['attack']['epochs']} epochs, Adam {r['attack']['lr']} | issue's protocol (library default: 10 epochs, Adam 1e-3) |
 
 ## Results on the test split (fresh attackers trained on the frozen encoder's training-split features)
 
