@@ -63,7 +63,7 @@ def _fit(model: nn.Module, encoder: nn.Module, data: AttributeData, idx: torch.T
     """Train `model` on frozen features of the images `idx`; loss_fn(model output, images, indices)."""
     opt = torch.optim.Adam(model.parameters(), lr=attack.lr)
     encoder.eval()
-    for epoch in range(attack.epochs):
+    for _ in range(attack.epochs):
         model.train()
         for b in idx[torch.randperm(len(idx))].split(attack.batch_size):
             x = data.batch(b)
