@@ -40,6 +40,9 @@ def anchor_attack(
     """Run torchattacks' FGSM / PGD / CW on [0,1] images; `budget` overrides `ANCHOR_DEFAULTS[method]`."""
     if method not in ANCHOR_DEFAULTS:
         raise ValueError(f"unknown anchor {method!r}; choose one of {sorted(ANCHOR_DEFAULTS)}.")
+    unknown = set(budget) - set(ANCHOR_DEFAULTS[method])
+    if unknown:
+        raise ValueError(f"{method} does not take {', '.join(sorted(unknown))}; it takes {', '.join(ANCHOR_DEFAULTS[method])}.")
     ta = _torchattacks()
     params = {**ANCHOR_DEFAULTS[method], **budget}
     if "steps" in params:

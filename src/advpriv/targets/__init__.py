@@ -8,6 +8,8 @@ Example:
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -66,6 +68,8 @@ def _load_torchscript(path: Path) -> ClassifierTarget:
 
 def _load_factory(spec: str) -> nn.Module:
     module_name, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # like uvicorn: a module beside the user is importable
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as e:

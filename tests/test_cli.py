@@ -1,0 +1,86 @@
+"""`advpriv protect` on files: bad inputs are reported and skipped, inputs are never touched, outputs are clean."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import numpy as np
+from PIL import Image
+from typer.testing import CliRunner
+
+from advpriv.cli import app
+
+TOY = ["--target", "toy_models:tiny_classifier", "--steps", "40"]
+runner = CliRunner()
+
+
+def _photo(path, size=(24, 20), exif=None):
+    rgb = np.random.default_rng(1).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(path, **({"exif": exif} if exif else {}))
+    return path
+
+
+def _digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
+def test_bad_files_are_named_and_the_batch_goes_on(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    _photo(src / "good.png")
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (9, 9, 9)).save(buf, "JPEG")
+    (src / "cut.jpg").write_bytes(buf.getvalue()[:300])
+    (src / "fake.png").write_bytes(b"definitely not a png")
+    before = _digest(src)
+    result = runner.invoke(app, ["protect", str(src), "-o", str(tmp_path / "out"), *TOY])
+    assert result.exit_code == 1, result.output
+    assert "cut.jpg" in result.output and "fake.png" in result.output
+    assert _digest(src) == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "advpriv-metrics.csv", "advpriv-metrics.json", "good.protected.png"
+    ]
+    rows = json.loads((tmp_path / "out" / "advpriv-metrics.json").read_text())
+    assert {r["input"].split("/")[-1]: bool(r["error"]) for r in rows} == {"cut.jpg": True, "fake.png": True, "good.png": False}
+    good = next(r for r in rows if not r["error"])
+    assert good["success"] and good["metrics"]["psnr"] > 20
+
+
+def test_never_overwrites_inputs_even_in_the_same_folder(tmp_path):
+    _photo(tmp_path / "a.png")
+    _photo(tmp_path / "a.protected.png")
+    before = _digest(tmp_path)
+    result = runner.invoke(app, ["protect", str(tmp_path / "a.png"), str(tmp_path / "a.protected.png"), "-o", str(tmp_path), *TOY])
+    assert result.exit_code == 0, result.output
+    after = _digest(tmp_path)
+    assert all(after[name] == digest for name, digest in before.items())
+    assert {"a.protected-1.png", "a.protected.protected.png"} <= set(after)
+
+
+def test_output_has_no_metadata_and_is_upright(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    exif[0x8825] = {1: "N", 2: (52.0, 31.0, 0.0)}
+    _photo(tmp_path / "phone.jpg", size=(30, 16), exif=exif.tobytes())
+    result = runner.invoke(app, ["protect", str(tmp_path / "phone.jpg"), "-o", str(tmp_path / "o"), "--format", "jpg", *TOY])
+    assert "phone.jpg" in result.output
+    with Image.open(tmp_path / "o" / "phone.protected.jpg") as out:
+        assert out.size == (16, 30) and not out.getexif() and "exif" not in out.info
+
+
+def test_usage_errors(tmp_path):
+    result = runner.invoke(app, ["protect", str(tmp_path), "-o", str(tmp_path / "o"), *TOY])
+    assert result.exit_code == 2 and "no images found" in result.output
+    _photo(tmp_path / "x.png")
+    result = runner.invoke(app, ["protect", str(tmp_path), "-o", str(tmp_path / "o"), "--method", "magic"])
+    assert result.exit_code == 2 and "unknown method" in result.output
+    result = runner.invoke(app, ["protect", str(tmp_path), "-o", str(tmp_path / "o"), "--target", "nothing"])
+    assert result.exit_code == 2 and "unknown target" in result.output
+
+
+def test_huge_image_is_refused_by_the_guard(tmp_path):
+    _photo(tmp_path / "big.png", size=(200, 200))
+    result = runner.invoke(app, ["protect", str(tmp_path), "-o", str(tmp_path / "o"), "--max-pixels", "1000", *TOY])
+    assert result.exit_code == 1 and "decompression-bomb" in result.output

@@ -1,0 +1,79 @@
+"""MND and the anchors through the Python API: success is exact on 8-bit images, quality is reported."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+
+import advpriv
+from advpriv.images import load_image, quantize
+from advpriv.protect import MNDConfig, Misclassify, mnd
+from advpriv.targets import load_target
+from conftest import shared_path
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return load_target("toy_models:tiny_classifier")
+
+
+def test_margin_loss_untargeted_and_targeted(toy):
+    x = torch.rand(3, 3, 16, 16)
+    logits, y = toy(x), toy.predict(x)
+    loss, success = Misclassify(toy, y, kappa=0.0)(x)
+    top2 = logits.topk(2, 1).values
+    assert torch.allclose(loss, top2[:, 0] - top2[:, 1]) and not success.any()
+    loss, success = Misclassify(toy, y, kappa=0.0, target_class=y)(x)
+    assert torch.all(loss == 0) and success.all()
+
+
+def test_mnd_fools_the_toy_model_with_small_changes(toy):
+    torch.manual_seed(0)
+    x = quantize(torch.rand(4, 3, 24, 24))
+    y = toy.predict(x)
+    result = mnd(x, Misclassify(toy, y), MNDConfig(steps=60, lr=5e-3, lam=1.0))
+    assert result.success.all()
+    assert torch.equal(result.images, quantize(result.images))
+    assert not toy.predict(result.images).eq(y).any()
+    assert (result.images - x).abs().max() < 0.25
+
+
+def test_protect_api_mixed_sizes_and_targeted(toy):
+    torch.manual_seed(0)
+    images = [torch.rand(3, 20, 30), torch.rand(3, 2, 2), torch.rand(3, 20, 30)]
+    results = advpriv.protect(images, target=toy, config=MNDConfig(steps=40, lr=1e-2, lam=1.0))
+    assert [r.image.shape for r in results] == [im.shape for im in images]
+    assert all(r.success and r.after != r.before for r in results)
+    clean = int(toy.predict(images[0][None])[0])
+    wanted = (clean + 1) % 5
+    r = advpriv.protect(images[:1], target=toy, target_class=wanted, config=MNDConfig(steps=60, lr=1e-2, lam=1.0))[0]
+    assert r.success and r.after == str(wanted)
+
+
+@pytest.mark.parametrize("method, budget", [("fgsm", {"eps": 16 / 255}), ("pgd", {"eps": 16 / 255}), ("cw", {"c": 10.0})])
+def test_anchors_run_through_torchattacks(toy, method, budget):
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 16, 16)
+    results = advpriv.protect(x, target=toy, method=method, **budget)
+    for r in results:
+        assert torch.equal(r.image, quantize(r.image)) and r.metrics["psnr"] > 10
+
+
+def test_unknown_method_and_bad_shape(toy):
+    with pytest.raises(ValueError, match="unknown method"):
+        advpriv.protect(torch.rand(1, 3, 8, 8), target=toy, method="magic")
+    with pytest.raises(ValueError, match="fgsm does not take c"):
+        advpriv.protect(torch.rand(1, 3, 8, 8), target=toy, method="fgsm", c=1.0)
+    with pytest.raises(ValueError, match=r"expected \(3,H,W\)"):
+        advpriv.protect([torch.rand(8, 8)], target=toy)
+
+
+def test_real_efficientnet_is_fooled_invisibly():
+    folder = shared_path("data", "imagenet-val")
+    row = next(csv.DictReader(open(folder / "labels.csv")))
+    x = load_image(folder / "images" / row["file"])
+    result = advpriv.protect([x], target="efficientnet-lite0", labels=[int(row["label"])], config=MNDConfig(steps=20))[0]
+    assert result.success and result.before != result.after
+    assert result.metrics["psnr"] > 40 and result.metrics["ssim"] > 0.98

@@ -1,0 +1,50 @@
+"""Quality metrics agree with their definitions and the losses are differentiable where the search starts."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from advpriv.quality import gmsd, ms_ssim, psnr, quality_loss, quality_report, ssim
+
+
+def test_psnr_of_one_level_everywhere():
+    x = torch.full((1, 3, 8, 8), 0.5)
+    assert abs(psnr(x, x + 1 / 255).item() - 20 * math.log10(255)) < 0.01
+    assert psnr(x, x).item() == math.inf
+
+
+def test_identical_images_are_perfect():
+    x = torch.rand(2, 3, 200, 200)
+    assert torch.allclose(ssim(x, x), torch.ones(2), atol=1e-5)
+    assert torch.allclose(ms_ssim(x, x), torch.ones(2), atol=1e-5)
+    assert gmsd(x, x).max() < 1e-4
+
+
+def test_metrics_order_small_and_large_changes():
+    x = torch.rand(1, 3, 64, 64)
+    small, large = (x + 0.01 * torch.randn_like(x)).clamp(0, 1), (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
+    for metric in (psnr, ssim, ms_ssim):
+        assert metric(x, small) > metric(x, large)
+    assert gmsd(x, small) < gmsd(x, large)
+
+
+def test_small_images_fall_back_gracefully():
+    x = torch.rand(1, 3, 12, 9)
+    y = (x + 0.05).clamp(0, 1)
+    assert 0 < ms_ssim(x, y).item() < 1 and 0 < ssim(x, y).item() < 1
+
+
+def test_quality_loss_has_finite_gradient_at_zero_perturbation():
+    x = torch.rand(1, 3, 32, 32)
+    delta = torch.zeros_like(x, requires_grad=True)
+    quality_loss(x, x + delta).sum().backward()
+    assert torch.isfinite(delta.grad).all()
+
+
+def test_quality_report_fields():
+    x = torch.rand(2, 3, 40, 40)
+    report = quality_report(x, (x + 2 / 255).clamp(0, 1))
+    assert len(report) == 2 and set(report[0]) == {"psnr", "ssim", "ms_ssim", "gmsd", "l2", "linf"}
+    assert abs(report[0]["linf"] * 255 - 2) < 1e-3
