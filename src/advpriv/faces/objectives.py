@@ -33,7 +33,7 @@ from advpriv.faces.embedders import FaceEmbedder
 
 DEFAULT_MARGIN = 0.05  # in descriptor-distance units, beyond each embedder's threshold
 NUDGE = 1e-3  # see Dodge
-LOSS_SCALE = 10.0  # descriptor distances are ~10× smaller than classifier logit margins; keeps MND's λ comparable
+LOSS_SCALE = 30.0  # distances (~0.1–1) scaled to the size of classifier logit margins, for MND's λ range
 
 
 def face_chips(images: torch.Tensor, faces: Sequence[Sequence[Face]]) -> torch.Tensor:
