@@ -116,13 +116,17 @@ def judge_probe(judges: list, image: torch.Tensor, clean_faces: dict, references
 
 
 def cached_enrol(identities: list[Path], judges: list, probes_per_identity: int) -> tuple[dict, list]:
-    """`enrol`, kept in the user cache directory so that reruns skip it."""
-    cache = Path(user_cache_dir("advpriv")) / f"bench-faces-enrol-{len(identities)}-{probes_per_identity}.pkl"
-    if cache.is_file():
-        return pickle.loads(cache.read_bytes())
+    """`enrol`, kept in the user cache directory; a cache of more identities (a superset) is reused."""
+    folder = Path(user_cache_dir("advpriv"))
+    for cache in sorted(folder.glob(f"bench-faces-enrol-*-{probes_per_identity}.pkl")):
+        gallery, probes = pickle.loads(cache.read_bytes())
+        names = {p.name for p in identities}
+        if names <= set(gallery[judges[0].name]):
+            gallery = {j: {n: g for n, g in per.items() if n in names} for j, per in gallery.items()}
+            return gallery, [(n, path) for n, path in probes if n in names]
     result = enrol(identities, judges, probes_per_identity)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_bytes(pickle.dumps(result))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"bench-faces-enrol-{len(identities)}-{probes_per_identity}.pkl").write_bytes(pickle.dumps(result))
     return result
 
 
