@@ -84,3 +84,26 @@ def test_huge_image_is_refused_by_the_guard(tmp_path):
     _photo(tmp_path / "big.png", size=(200, 200))
     result = runner.invoke(app, ["protect", str(tmp_path), "-o", str(tmp_path / "o"), "--max-pixels", "1000", *TOY])
     assert result.exit_code == 1 and "decompression-bomb" in result.output
+
+
+def test_faces_are_protected_by_default_and_judged_by_dlib(tmp_path):
+    from conftest import shared_path
+
+    photo = sorted(shared_path("data", "celeba-id").glob("*/*.jpg"))[0]
+    result = runner.invoke(app, ["protect", str(photo), "-o", str(tmp_path), "--steps", "30"])
+    rows = json.loads((tmp_path / "advpriv-metrics.json").read_text())
+    assert rows[0]["before"] == "1 face" and rows[0]["after"].startswith("dlib: ")
+    assert result.exit_code == (0 if rows[0]["success"] else 1)
+    assert rows[0]["metrics"]["psnr"] > 35
+
+
+def test_photo_without_a_face_is_reported_by_name(tmp_path):
+    Image.new("RGB", (80, 60), (128, 128, 128)).save(tmp_path / "wall.png")
+    result = runner.invoke(app, ["protect", str(tmp_path / "wall.png"), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1 and "wall.png" in result.output and "face" in result.output
+
+
+def test_impersonation_needs_photos_of_the_identity(tmp_path):
+    _photo(tmp_path / "x.png")
+    result = runner.invoke(app, ["protect", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--mode", "impersonate"])
+    assert result.exit_code == 2 and "--as" in result.output

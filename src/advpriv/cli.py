@@ -10,10 +10,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .images import MAX_PIXELS, find_images
+from .faces import MODES
+from .images import MAX_PIXELS, ImageError, find_images, load_image
 from .obfuscate.cli import app as obfuscator_app
 from .protect import METHODS, MNDConfig, protect_files, write_metrics
-from .protect.files import FileReport
+from .protect.files import FACE_TARGET, FileReport
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False, help="Adversarial privacy for images."
@@ -26,15 +27,18 @@ console = Console(stderr=True)
 def protect_command(
     inputs: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
     outdir: Annotated[Path, typer.Option("-o", "--outdir", help="Folder for protected copies and metrics.")],
-    target: Annotated[str, typer.Option(help="Model to protect against: a name, a TorchScript file, or module:factory.")] = "efficientnet-lite0",
+    target: Annotated[str, typer.Option(help="Model to protect against: dlib (faces), a classifier name, a TorchScript file, or module:factory.")] = FACE_TARGET,
     method: Annotated[str, typer.Option(help=f"One of {', '.join(METHODS)}.")] = "mnd",
     fmt: Annotated[str, typer.Option("--format", help="Output format: png (lossless, recommended) or jpg.")] = "png",
-    target_class: Annotated[Optional[int], typer.Option(help="Make the model see this class (targeted).")] = None,
-    kappa: Annotated[float, typer.Option(help="Confidence margin κ on the logits.")] = 1.0,
+    mode: Annotated[str, typer.Option(help="Faces: dodge (not recognised) or impersonate (recognised as --as).")] = "dodge",
+    as_photos: Annotated[Optional[list[Path]], typer.Option("--as", help="Faces: photos of the identity to impersonate.")] = None,
+    aligned: Annotated[bool, typer.Option(help="Faces: each image is one already-aligned face chip; skip detection.")] = False,
+    target_class: Annotated[Optional[int], typer.Option(help="Classifiers: make the model see this class (targeted).")] = None,
+    kappa: Annotated[float, typer.Option(help="Classifiers: confidence margin κ on the logits.")] = 1.0,
     steps: Annotated[int, typer.Option(help="MND optimisation steps per image.")] = MNDConfig.steps,
     max_pixels: Annotated[int, typer.Option(help="Refuse images larger than this (decompression-bomb guard).")] = MAX_PIXELS,
 ) -> None:
-    """Protect photos: write copies a person sees as unchanged but the model misreads, with a metrics report."""
+    """Protect photos: copies a person sees as unchanged but face recognition (or a classifier) misreads."""
     if method not in METHODS:
         _fail(f"unknown method {method!r}; choose one of {', '.join(METHODS)}.")
     if fmt not in ("png", "jpg"):
@@ -42,8 +46,20 @@ def protect_command(
     paths = find_images(inputs)
     if not paths:
         _fail("no images found in the inputs given; name image files or folders that contain some.")
-    reports = _run(paths, outdir, target=target, method=method, fmt=fmt, target_class=target_class,
-                   kappa=kappa, config=MNDConfig(steps=steps), max_pixels=max_pixels)
+    if target == FACE_TARGET:
+        if mode not in MODES:
+            _fail(f"unknown mode {mode!r}; choose dodge or impersonate.")
+        if mode == "impersonate" and not as_photos:
+            _fail("impersonation needs photos of the target identity: add --as PHOTO (one or more).")
+        try:
+            as_images = [load_image(p) for p in as_photos or []]
+        except ImageError as e:
+            _fail(str(e))
+        options = {"mode": mode, "as_images": as_images, "aligned": aligned}
+    else:
+        options = {"target_class": target_class, "kappa": kappa}
+    reports = _run(paths, outdir, target=target, method=method, fmt=fmt, config=MNDConfig(steps=steps),
+                   max_pixels=max_pixels, **options)
     raise typer.Exit(_summarise(reports, outdir))
 
 

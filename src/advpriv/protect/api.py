@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable, Sequence
 
 import torch
@@ -28,7 +29,10 @@ METHODS = ("mnd", *ANCHOR_DEFAULTS)
 
 @dataclass
 class Protected:
-    """One protected image (3,H,W), exactly on 8-bit levels, with what the target saw before and after."""
+    """One protected image (3,H,W), exactly on 8-bit levels, with what the target saw before and after.
+
+    `recheck(decoded)` judges a decoded copy of the written file: (still protected?, what the models see now).
+    """
 
     image: torch.Tensor
     success: bool
@@ -37,6 +41,7 @@ class Protected:
     after: str
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    recheck: Callable[[torch.Tensor], tuple[bool, str]] | None = field(default=None, repr=False)
 
 
 def protect(
@@ -75,6 +80,7 @@ def protect(
         success, after = verify(model, adv, y, target_class)
         for j, (i, q) in enumerate(zip(idx, quality_report(x, adv))):
             results[i] = Protected(
+                recheck=partial(_recheck, model, int(y[j]), target_class),
                 image=adv[j],
                 success=bool(success[j]),
                 label=int(y[j]),
@@ -111,6 +117,11 @@ def _attack(
     if method == "mnd":
         return mnd(x, objective, config).images
     return quantize(anchor_attack(method, model, x, y, wanted, **budget))
+
+
+def _recheck(model: nn.Module, label: int, target_class: int | None, decoded: torch.Tensor) -> tuple[bool, str]:
+    fooled, top1 = verify(model, decoded[None], torch.tensor([label]), target_class)
+    return bool(fooled[0]), model.label_name(int(top1[0]))
 
 
 @torch.no_grad()

@@ -15,14 +15,15 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
 
 from ..images import MAX_PIXELS, ImageError, atomic_write, encode_image, find_images, load_image
+from ..faces import NoFaceError
 from ..targets import load_target
-from .api import protect, verify
+from .api import Protected, protect
 
 METRICS_JSON = "advpriv-metrics.json"
 METRICS_CSV = "advpriv-metrics.csv"
@@ -40,6 +41,19 @@ class FileReport:
     seconds: float = 0.0
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+
+
+FACE_TARGET = "dlib"
+
+
+def make_protector(target: str | nn.Module, method: str, **options) -> Callable[[torch.Tensor], Protected]:
+    """One image (3,H,W) -> `Protected`, for the face target or a classifier (loaded once, here)."""
+    if target == FACE_TARGET:
+        from .face_protect import protect_faces
+
+        return lambda image: protect_faces(image, method=method, **options)
+    model = load_target(target)
+    return lambda image: protect([image], target=model, method=method, **options)[0]
 
 
 class OutputNamer:
@@ -63,30 +77,33 @@ class OutputNamer:
 def protect_files(
     inputs: list[str | os.PathLike],
     outdir: str | os.PathLike,
-    target: str | nn.Module = "efficientnet-lite0",
+    target: str | nn.Module = FACE_TARGET,
     method: str = "mnd",
     fmt: str = "png",
     max_pixels: int = MAX_PIXELS,
     **options,
 ) -> Iterator[FileReport]:
-    """Yield one `FileReport` per image found in `inputs` (files or folders); `options` go to `advpriv.protect`."""
+    """Yield one `FileReport` per image found in `inputs` (files or folders).
+
+    `options` go to `advpriv.protect` for a classifier target, or to `protect_faces` for the face target "dlib".
+    """
     outdir = Path(outdir)
     paths = find_images(inputs)
-    model = load_target(target)
+    protector = make_protector(target, method, **options)
     namer = OutputNamer(outdir, paths, fmt)
     for path in paths:
         report = FileReport(input=str(path))
         try:
             image = load_image(path, max_pixels=max_pixels)
-            result = protect([image], target=model, method=method, **options)[0]
+            result = protector(image)
             data = encode_image(result.image, fmt)
-            written = load_image(io.BytesIO(data), name=str(path))
-            fooled, top1 = verify(model, written[None], torch.tensor([result.label]), options.get("target_class"))
-            report.success, report.after = bool(fooled[0]), model.label_name(int(top1[0]))
+            report.success, report.after = result.recheck(load_image(io.BytesIO(data), name=str(path)))
             report.before, report.seconds, report.metrics = result.before, result.seconds, result.metrics
             report.output = str(atomic_write(namer(path), data))
         except ImageError as e:
             report.error = str(e)
+        except NoFaceError as e:
+            report.error = f"{path}: {e}"
         except OSError as e:
             report.error = f"{path}: could not write the output ({e}); check that {outdir} is writable."
         yield report
