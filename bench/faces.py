@@ -32,7 +32,7 @@ import torch
 from platformdirs import user_cache_dir
 
 from advpriv.faces import face_objective
-from advpriv.faces.objectives import ObjectiveLogits
+from advpriv.faces.objectives import DODGE_MARGIN, ObjectiveLogits
 from advpriv.faces.judges import DlibJudge, OnnxJudge, as_uint8, compare_faces, equal_error_threshold, judge_faces
 from advpriv.images import load_image, quantize
 from advpriv.protect.anchors import anchor_attack
@@ -48,8 +48,8 @@ RESULTS = ROOT / "bench" / "results"
 GALLERY = 10
 
 METHODS: dict[str, tuple[str, dict[str, float]]] = {
-    "mnd": ("MND (defaults, margin 0.05)", {"margin": 0.05}),
-    "mnd-m0.2": ("MND, margin 0.2", {"margin": 0.2}),
+    "mnd": (f"MND (defaults, margin {DODGE_MARGIN})", {"margin": DODGE_MARGIN}),
+    "mnd-m0.05": ("MND, margin 0.05", {"margin": 0.05}),
     "pgd1": ("PGD-L∞ ε=1/255, 10 steps", {"eps": 1 / 255, "alpha": 0.25 / 255}),
     "pgd2": ("PGD-L∞ ε=2/255, 10 steps", {"eps": 2 / 255, "alpha": 0.5 / 255}),
     "fgsm2": ("FGSM ε=2/255", {"eps": 2 / 255}),
