@@ -120,6 +120,8 @@ def main() -> None:
         log(str(r))
     if previous and rows_path.is_file():
         recon = {**load_file(rows_path), **recon}
+    elif previous:
+        log(f"{rows_path} not found: the montage shows only the encoders evaluated now")
     save_file({k: v.contiguous() for k, v in recon.items()}, rows_path)
     order = ["original", *names]
     a.results.mkdir(parents=True, exist_ok=True)
