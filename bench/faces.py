@@ -11,9 +11,12 @@ The anchors run through torchattacks on the same objective, seen as a two-logit 
 (`advpriv.faces.objectives.ObjectiveLogits`: "still matches" vs "does not"). Optionally, full-resolution photos of ../shared/data/faces-wild are
 dodged and every face is judged against its clean self.
 
-    .venv/bin/python bench/faces.py --identities 40 --wild 10
+    .venv/bin/python bench/faces.py --identities 200 --methods mnd,pgd1,pgd2,fgsm2
+    .venv/bin/python bench/faces.py --identities 0 --wild 12 --mobilefacenet-threshold 0.79 \
+        --out bench/results/faces_wild.md
+    .venv/bin/python bench/faces.py --identities 20 --methods cw,mnd-m0.05 --out bench/results/faces_cw_margin.md
 
-Writes bench/results/faces.md (and .json with per-probe results).
+Writes the markdown table given by --out (default bench/results/faces.md) and a .json with per-probe results.
 """
 
 from __future__ import annotations
