@@ -43,19 +43,20 @@ def protect_faces(
     objective, faces = face_objective(image, mode, as_images, embedders, aligned)
     start = time.perf_counter()
     if method == "mnd":
-        adv = mnd(image[None], objective, config).images
+        result = mnd(image[None], objective, config)
+        adv, success = result.images, result.success
     else:
         goal = ObjectiveLogits(objective)
         adv = quantize(anchor_attack(method, goal, image[None], torch.zeros(1, dtype=torch.long), **budget))
+        with torch.no_grad():
+            _, success = objective(adv)
     seconds = time.perf_counter() - start
-    with torch.no_grad():
-        _, success = objective(adv)
 
     def recheck(decoded: torch.Tensor) -> tuple[bool, str]:
         with torch.no_grad():
             _, reached = objective(decoded[None])
         if aligned or mode != "dodge":
-            return bool(reached[0]), f"{mode}: {'reached' if reached[0] else 'not reached'}"
+            return bool(reached[0]), _goal_text(mode, bool(reached[0]))
         verdicts = judge_faces(DlibJudge(), decoded, image)
         recognised = sum(v.matches for v in verdicts)
         return bool(reached[0]), f"dlib: {recognised}/{len(verdicts)} recognised"
@@ -65,8 +66,12 @@ def protect_faces(
         success=bool(success[0]),
         label=-1,
         before=f"{len(faces)} face{'s' * (len(faces) != 1)}",
-        after=f"{mode} {'reached' if success[0] else 'not reached'}",
+        after=_goal_text(mode, bool(success[0])),
         metrics=quality_report(image[None], adv)[0],
         seconds=seconds,
         recheck=recheck,
     )
+
+
+def _goal_text(mode: str, reached: bool) -> str:
+    return f"{mode}: {'reached' if reached else 'not reached'}"
