@@ -1,7 +1,7 @@
 """Image-level protection: the MND optimiser, its objectives, the anchors, and the front doors for tensors and files."""
 
-from .api import METHODS, Protected, protect, verify
-from .files import FileReport, protect_files, write_metrics
+from .api import METHODS, Check, Protected, protect, verify
+from .files import FileReport, protect_encoded, protect_files, write_metrics
 from .mnd import MNDConfig, MNDResult, mnd
 from .objectives import Misclassify, Objective
 
@@ -12,9 +12,11 @@ __all__ = [
     "MNDResult",
     "Misclassify",
     "Objective",
+    "Check",
     "Protected",
     "mnd",
     "protect",
+    "protect_encoded",
     "protect_files",
     "verify",
     "write_metrics",

@@ -28,10 +28,24 @@ METHODS = ("mnd", *ANCHOR_DEFAULTS)
 
 
 @dataclass
+class Check:
+    """A verdict on a decoded copy of the written file.
+
+    success: the attacked models still reach the goal. summary: what they (or the judges) see now, in words.
+    faces: per face of the clean photo, its box [left, top, right, bottom] and per judge
+        {"detected": bool, "distance": float | None, "matches": bool, "threshold": float}; empty for classifiers.
+    """
+
+    success: bool
+    summary: str
+    faces: list[dict] = field(default_factory=list)
+
+
+@dataclass
 class Protected:
     """One protected image (3,H,W), exactly on 8-bit levels, with what the target saw before and after.
 
-    `recheck(decoded)` judges a decoded copy of the written file: (still protected?, what the models see now).
+    `recheck(decoded)` judges a decoded copy of the written file and returns a `Check`.
     """
 
     image: torch.Tensor
@@ -41,7 +55,7 @@ class Protected:
     after: str
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
-    recheck: Callable[[torch.Tensor], tuple[bool, str]] | None = field(default=None, repr=False)
+    recheck: Callable[[torch.Tensor], Check] | None = field(default=None, repr=False)
 
 
 def protect(
@@ -119,9 +133,9 @@ def _attack(
     return quantize(anchor_attack(method, model, x, y, wanted, **budget))
 
 
-def _recheck(model: nn.Module, label: int, target_class: int | None, decoded: torch.Tensor) -> tuple[bool, str]:
+def _recheck(model: nn.Module, label: int, target_class: int | None, decoded: torch.Tensor) -> Check:
     fooled, top1 = verify(model, decoded[None], torch.tensor([label]), target_class)
-    return bool(fooled[0]), model.label_name(int(top1[0]))
+    return Check(bool(fooled[0]), model.label_name(int(top1[0])))
 
 
 @torch.no_grad()

@@ -4,7 +4,7 @@ Example:
     >>> from advpriv.images import load_image
     >>> result = protect_faces(load_image("group.jpg"))          # doctest: +SKIP
     >>> result.before, result.success, result.recheck(result.image)  # doctest: +SKIP
-    ('2 faces', True, (True, 'dlib: 0/2 recognised'))
+    ('2 faces', True, Check(success=True, summary='dlib: 0/2 recognised', faces=[...]))
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ..faces.objectives import ObjectiveLogits
 from ..images import quantize
 from ..quality import quality_report
 from .anchors import anchor_attack
-from .api import Protected
+from .api import Check, Protected
 from .mnd import MNDConfig, mnd
 
 
@@ -52,14 +52,18 @@ def protect_faces(
             _, success = objective(adv)
     seconds = time.perf_counter() - start
 
-    def recheck(decoded: torch.Tensor) -> tuple[bool, str]:
+    def recheck(decoded: torch.Tensor) -> Check:
         with torch.no_grad():
             _, reached = objective(decoded[None])
         if aligned or mode != "dodge":
-            return bool(reached[0]), _goal_text(mode, bool(reached[0]))
-        verdicts = judge_faces(DlibJudge(), decoded, image)
+            return Check(bool(reached[0]), _goal_text(mode, bool(reached[0])))
+        judge = DlibJudge()
+        verdicts = judge_faces(judge, decoded, image)
         recognised = sum(v.matches for v in verdicts)
-        return bool(reached[0]), f"dlib: {recognised}/{len(verdicts)} recognised"
+        faces = [{"box": list(v.box), "judges": {judge.name: {"detected": v.detected, "distance": v.distance,
+                                                               "matches": v.matches, "threshold": judge.threshold}}}
+                 for v in verdicts]
+        return Check(bool(reached[0]), f"dlib: {recognised}/{len(verdicts)} recognised", faces)
 
     return Protected(
         image=adv[0],

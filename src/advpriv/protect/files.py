@@ -40,6 +40,7 @@ class FileReport:
     after: str = ""
     seconds: float = 0.0
     metrics: dict[str, float] = field(default_factory=dict)
+    faces: list[dict] = field(default_factory=list)
     error: str | None = None
 
 
@@ -54,6 +55,21 @@ def make_protector(target: str | nn.Module, method: str, **options) -> Callable[
         return lambda image: protect_faces(image, method=method, **options)
     model = load_target(target)
     return lambda image: protect([image], target=model, method=method, **options)[0]
+
+
+def protect_encoded(image: torch.Tensor, protector: Callable[[torch.Tensor], Protected], fmt: str,
+                    name: str) -> tuple[bytes, FileReport]:
+    """Protect one decoded image and encode it as `fmt`; the report judges those bytes, decoded again.
+
+    Example:
+        >>> data, report = protect_encoded(load_image("cat.jpg"), make_protector("efficientnet-lite0", "mnd"),
+        ...                                "png", "cat.jpg")  # doctest: +SKIP
+    """
+    result = protector(image)
+    data = encode_image(result.image, fmt)
+    check = result.recheck(load_image(io.BytesIO(data), name=name))
+    return data, FileReport(input=name, success=check.success, before=result.before, after=check.summary,
+                            seconds=result.seconds, metrics=result.metrics, faces=check.faces)
 
 
 class OutputNamer:
@@ -94,11 +110,7 @@ def protect_files(
     for path in paths:
         report = FileReport(input=str(path))
         try:
-            image = load_image(path, max_pixels=max_pixels)
-            result = protector(image)
-            data = encode_image(result.image, fmt)
-            report.success, report.after = result.recheck(load_image(io.BytesIO(data), name=str(path)))
-            report.before, report.seconds, report.metrics = result.before, result.seconds, result.metrics
+            data, report = protect_encoded(load_image(path, max_pixels=max_pixels), protector, fmt, str(path))
             report.output = str(atomic_write(namer(path), data))
         except ImageError as e:
             report.error = str(e)
