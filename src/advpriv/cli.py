@@ -1,4 +1,4 @@
-"""Command line: `advpriv protect`, `advpriv demo`, `advpriv obfuscator ...`. A thin layer over the Python API."""
+"""Command line: `advpriv protect`, `advpriv demo`, `advpriv serve`, `advpriv obfuscator ...`. A thin layer over the Python API."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from .images import MAX_PIXELS, ImageError, find_images, load_image
 from .obfuscate.cli import app as obfuscator_app
 from .protect import METHODS, MNDConfig, protect_files, write_metrics
 from .protect.files import FACE_TARGET, FileReport
+from .serve.cli import serve_command
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False, help="Adversarial privacy for images."
 )
 app.add_typer(obfuscator_app, name="obfuscator")
+app.command("serve")(serve_command)
 console = Console(stderr=True)
 
 
@@ -33,6 +35,9 @@ def protect_command(
     mode: Annotated[str, typer.Option(help="Faces: dodge (not recognised) or impersonate (recognised as --as).")] = "dodge",
     as_photos: Annotated[Optional[list[Path]], typer.Option("--as", help="Faces: photos of the identity to impersonate.")] = None,
     aligned: Annotated[bool, typer.Option(help="Faces: each image is one already-aligned face chip; skip detection.")] = False,
+    embedder: Annotated[Optional[list[str]], typer.Option("--embedder", help="Faces: also attack this TorchScript face model, PATH:threshold=T[,metric=cosine|l2,size=112,name=N] (repeatable).")] = None,
+    dlib: Annotated[bool, typer.Option("--dlib/--no-dlib", help="Faces: keep dlib's ResNet in the attacked ensemble (--no-dlib needs an --embedder).")] = True,
+    judge: Annotated[Optional[list[str]], typer.Option("--judge", help="Faces: also judge the written files with this ONNX face model, PATH:threshold=T[,name=N] (repeatable); dlib always judges.")] = None,
     target_class: Annotated[Optional[int], typer.Option(help="Classifiers: make the model see this class (targeted).")] = None,
     kappa: Annotated[float, typer.Option(help="Classifiers: confidence margin κ on the logits.")] = 1.0,
     steps: Annotated[int, typer.Option(help="MND optimisation steps per image.")] = MNDConfig.steps,
@@ -55,12 +60,29 @@ def protect_command(
             as_images = [load_image(p) for p in as_photos or []]
         except ImageError as e:
             _fail(str(e))
-        options = {"mode": mode, "as_images": as_images, "aligned": aligned}
+        options = {"mode": mode, "as_images": as_images, "aligned": aligned, **_face_models(embedder or [], dlib, judge or [])}
     else:
         options = {"target_class": target_class, "kappa": kappa}
     reports = _run(paths, outdir, target=target, method=method, fmt=fmt, config=MNDConfig(steps=steps),
                    max_pixels=max_pixels, **options)
     raise typer.Exit(_summarise(reports, outdir))
+
+
+def _face_models(embedder_specs: list[str], keep_dlib: bool, judge_specs: list[str]) -> dict:
+    """The attacked ensemble and the judges named on the command line (dlib in both unless --no-dlib)."""
+    from .faces.specs import DLIB, SpecError, load_embedder, load_judge
+
+    if not keep_dlib and not embedder_specs:
+        _fail("--no-dlib leaves no face model to attack: add --embedder PATH:threshold=T, or drop --no-dlib.")
+    try:
+        embedders = [load_embedder(spec) for spec in dict.fromkeys(([DLIB] if keep_dlib else []) + embedder_specs)]
+        judges = [load_judge(spec) for spec in dict.fromkeys([DLIB, *judge_specs])]
+    except (SpecError, FileNotFoundError) as e:
+        _fail(str(e))
+    names = [j.name for j in judges]
+    if len(set(names)) < len(names):
+        _fail(f"two judges share a name ({', '.join(names)}); give each --judge its own name=...")
+    return {"embedders": embedders, "judges": judges}
 
 
 @app.command("demo")
@@ -93,20 +115,29 @@ def _run(paths: list[Path], outdir: Path, **options) -> list[FileReport]:
 
 def _summarise(reports: list[FileReport], outdir: Path) -> int:
     """Print the summary table and write the metrics files; the exit code is 1 if any file failed."""
-    table = Table(title="advpriv protect")
-    for col in ("file", "protected", "model saw", "now sees", "PSNR dB", "SSIM", "s"):
+    judges = list(dict.fromkeys(name for r in reports for face in r.faces for name in face["judges"]))
+    if judges:
+        table = Table(title="advpriv protect: faces")
+        columns = ["file", "faces", "protected", *(f"{j} recognised" for j in judges), "PSNR dB", "SSIM", "s"]
+    else:
+        table = Table(title="advpriv protect")
+        columns = ["file", "protected", "model saw", "now sees", "PSNR dB", "SSIM", "s"]
+    for col in columns:
         table.add_column(col)
     for r in reports:
         if r.error:
-            table.add_row(Path(r.input).name, "[red]error[/red]", "", "", "", "", "")
+            table.add_row(Path(r.input).name, *([""] if judges else []), "[red]error[/red]", *[""] * (len(columns) - 2 - bool(judges)))
             continue
-        table.add_row(
-            Path(r.input).name,
-            "[green]yes[/green]" if r.success else "[red]no[/red]",
-            r.before, r.after,
-            f"{r.metrics['psnr']:.1f}", f"{r.metrics['ssim']:.4f}", f"{r.seconds:.1f}",
-        )
+        quality = (f"{r.metrics['psnr']:.1f}", f"{r.metrics['ssim']:.4f}", f"{r.seconds:.1f}")
+        protected = "[green]yes[/green]" if r.success else "[red]no[/red]"
+        if judges:
+            table.add_row(Path(r.input).name, r.before.split()[0], protected, *(_recognised(r, j) for j in judges), *quality)
+        else:
+            table.add_row(Path(r.input).name, protected, r.before, r.after, *quality)
     Console().print(table)
+    if judges:
+        console.print("recognised: faces the judge still matches to their clean selves (when impersonating: to the "
+                      "target identity); protected: the attacked models reach the goal on the file as written.")
     if any(r.output for r in reports):
         json_path, csv_path = write_metrics(reports, outdir)
         console.print(f"metrics: {json_path} and {csv_path}")
@@ -114,6 +145,12 @@ def _summarise(reports: list[FileReport], outdir: Path) -> int:
     if failed:
         console.print(f"[red]{len(failed)} of {len(reports)} images were not protected.[/red]")
     return 1 if failed else 0
+
+
+def _recognised(report: FileReport, judge: str) -> str:
+    """"k/n" of the faces `judge` still matches, over the faces it found in the clean photo."""
+    verdicts = [face["judges"][judge] for face in report.faces if judge in face["judges"]]
+    return f"{sum(v['matches'] for v in verdicts)}/{len(verdicts)}"
 
 
 def _fail(message: str) -> None:

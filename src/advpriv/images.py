@@ -26,7 +26,15 @@ FORMATS = {"png": "PNG", "jpg": "JPEG"}
 
 
 class ImageError(ValueError):
-    """A file could not be used as an image; the message names the file and says what to do."""
+    """A file could not be used as an image; the message names the file and says what to do.
+
+    `kind` sorts the cause for callers that answer differently (the HTTP service's status codes):
+    "missing", "not_an_image", "too_large" or "damaged".
+    """
+
+    def __init__(self, message: str, kind: str = "damaged") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def load_image(source: str | os.PathLike | BinaryIO, max_pixels: int = MAX_PIXELS, name: str | None = None) -> torch.Tensor:
@@ -51,13 +59,15 @@ def load_image(source: str | os.PathLike | BinaryIO, max_pixels: int = MAX_PIXEL
     except ImageError:
         raise
     except FileNotFoundError:
-        raise ImageError(f"{path}: no such file; check the path.") from None
+        raise ImageError(f"{path}: no such file; check the path.", "missing") from None
     except IsADirectoryError:
-        raise ImageError(f"{path}: is a folder, not an image file.") from None
+        raise ImageError(f"{path}: is a folder, not an image file.", "missing") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not a readable image (unknown or corrupt format); re-export it as PNG or JPEG.") from None
+        raise ImageError(f"{path}: not a readable image (unknown or corrupt format); re-export it as PNG or JPEG.",
+                         "not_an_image") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageError(f"{path}: refused as too large to decode safely ({e}); downscale it first.") from None
+        raise ImageError(f"{path}: refused as too large to decode safely ({e}); downscale it first.",
+                         "too_large") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{path}: the image data is damaged or truncated ({e}); re-export or re-download it.") from None
 
@@ -67,7 +77,8 @@ def _check_size(path: Path, size: tuple[int, int], max_pixels: int) -> None:
     if w * h > max_pixels:
         raise ImageError(
             f"{path}: {w}×{h} = {w * h:,} pixels exceeds the limit of {max_pixels:,} "
-            "(decompression-bomb guard); downscale the image or raise --max-pixels."
+            "(decompression-bomb guard); downscale the image or raise --max-pixels.",
+            "too_large",
         )
     if w < 1 or h < 1:
         raise ImageError(f"{path}: the image has no pixels ({w}×{h}).")

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -45,6 +46,7 @@ class MNDConfig:
     search_every: steps between λ updates (a "window"); search_factor: λ's first multiplier per window.
     stop_tol: stop early once every image fools the model and no image's best L_q improved by this fraction in
         the last window: the search has settled, and further steps cost time for no visible gain.
+    time_limit: seconds after which the search stops and returns the best images found so far (None: no limit).
     """
 
     steps: int = 50
@@ -53,6 +55,7 @@ class MNDConfig:
     search_every: int = 10
     search_factor: float = 4.0
     stop_tol: float = 0.01
+    time_limit: float | None = None
     weights: QualityWeights = field(default_factory=QualityWeights)
 
 
@@ -86,8 +89,12 @@ def mnd(
     factor, last_fooled = torch.full((n,), config.search_factor), torch.zeros(n, dtype=torch.bool)
     best, best_q = x.clone(), torch.full((n,), float("inf"))
     fooled_in_window, window_start_q = torch.zeros(n, dtype=torch.bool), best_q.clone()
+    deadline = None if config.time_limit is None else time.monotonic() + config.time_limit
+    steps_run = 0
 
     for step in range(config.steps):
+        if deadline is not None and time.monotonic() > deadline:
+            break
         x_adv = _round_8bit((x + delta).clamp(0, 1))
         adv, success = objective(x_adv)
         q = quality_loss(x, x_adv, config.weights)
@@ -98,6 +105,7 @@ def mnd(
         opt.zero_grad(set_to_none=True)
         (adv + lam * q).sum().backward()
         opt.step()
+        steps_run += 1
         if on_step:
             on_step(step)
         if (step + 1) % config.search_every == 0:
@@ -109,4 +117,4 @@ def mnd(
             fooled_in_window.zero_()
             if settled:
                 break
-    return MNDResult(images=best, success=torch.isfinite(best_q), lam=lam, steps=step + 1)
+    return MNDResult(images=best, success=torch.isfinite(best_q), lam=lam, steps=steps_run)

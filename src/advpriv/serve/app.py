@@ -1,0 +1,234 @@
+"""`advpriv serve`: the HTTP API and web page, a thin layer over `advpriv.protect` and the DeepObfuscator run.
+
+Routes: `GET /` (web page), `GET /healthz`, `GET /v1/version`, `POST /v1/protect`, `POST /v1/features/predict`,
+`GET /v1/outputs/{name}` (only with an output folder). With a token set, the /v1 routes that do work need
+`Authorization: Bearer <token>`; the page, health and version stay open.
+
+Example:
+    >>> app = create_app(ServeSettings(queue_size=2))   # doctest: +SKIP
+    >>> uvicorn.run(app, host="127.0.0.1", port=8000)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import io
+import math
+import re
+import time
+import uuid
+from importlib.resources import files
+from pathlib import Path
+
+import torch
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from advpriv import __version__
+from advpriv.faces import MODES, NoFaceError
+from advpriv.feature_wire import FeatureError, decode_features
+from advpriv.images import ImageError, atomic_write, load_image
+from advpriv.protect import METHODS, MNDConfig, protect_encoded
+from advpriv.protect.files import FACE_TARGET, FileReport, make_protector
+from advpriv.protect.strength import STRENGTHS, strength_options
+from advpriv.targets import available_targets, load_target
+
+from .errors import ServiceError, from_image_error
+from .features import CloudClassifier
+from .form import parse_form, read_body
+from .settings import ServeSettings
+from .work import Busy, WorkQueue
+
+MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
+DEFAULTS = {"target": FACE_TARGET, "method": "mnd", "mode": "dodge", "strength": "medium", "format": "png",
+            "response": "image"}
+CHOICES = {"method": METHODS, "mode": MODES, "strength": tuple(STRENGTHS), "format": tuple(MEDIA_TYPES),
+           "response": ("image", "json")}
+MND_SHARE_OF_TIMEOUT = 0.8  # leave the rest of the deadline for decoding, encoding and the judges
+STATIC = files("advpriv.serve") / "static"
+
+
+def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
+    """The FastAPI app; models load lazily on first use and stay loaded."""
+    app = FastAPI(title="advpriv", version=__version__, docs_url="/docs", redoc_url=None)
+    queue = WorkQueue(settings.workers, settings.queue_size)
+    cloud = CloudClassifier(settings.features_run, settings.features_encoder) if settings.features_run else None
+    targets = {FACE_TARGET: FACE_TARGET, **{name: name for name in available_targets()},
+               **dict(spec.split("=", 1) for spec in settings.extra_targets)}
+    loaded: dict[str, object] = {}
+    app.state.queue, app.state.settings = queue, settings
+
+    def require_token(request: Request) -> None:
+        if settings.token is None:
+            return
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {settings.token}".encode()):
+            raise ServiceError(401, "unauthorized", "this server needs an access token: send the header "
+                                                    "`Authorization: Bearer <token>` (ask whoever runs it).")
+
+    def options_of(fields: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(fields) - set(DEFAULTS))
+        if unknown:
+            raise ServiceError(422, "bad_option", f"unknown form field(s) {', '.join(unknown)}; "
+                                                  f"the fields are image, {', '.join(DEFAULTS)}.")
+        options = {**DEFAULTS, **{k: v for k, v in fields.items() if v != ""}}
+        for key, allowed in {**CHOICES, "target": tuple(targets)}.items():
+            if options[key] not in allowed:
+                raise ServiceError(422, "bad_option", f"{key} {options[key]!r} is not offered here; choose one of "
+                                                      f"{', '.join(allowed)}.")
+        return options
+
+    def protector(options: dict[str, str], time_limit: float):
+        target = options["target"]
+        extra = strength_options(options["strength"], target, options["mode"])
+        config = MNDConfig(time_limit=time_limit)
+        if target == FACE_TARGET:
+            return make_protector(FACE_TARGET, options["method"], mode=options["mode"], config=config, **extra)
+        if target not in loaded:
+            loaded[target] = load_target(targets[target])
+        return make_protector(loaded[target], options["method"], config=config, **extra)
+
+    def protect_job(data: bytes, filename: str, options: dict[str, str]):
+        def job(deadline: float) -> tuple[bytes, FileReport]:
+            try:
+                image = load_image(io.BytesIO(data), max_pixels=settings.max_pixels, name=filename)
+                time_limit = max(0.0, (deadline - time.monotonic()) * MND_SHARE_OF_TIMEOUT)
+                return protect_encoded(image, protector(options, time_limit), options["format"], filename)
+            except ImageError as e:
+                raise from_image_error(e) from None
+            except NoFaceError as e:
+                raise ServiceError(422, "no_face", f"{filename}: {e}") from None
+            except ValueError as e:
+                raise ServiceError(422, "bad_option", str(e)) from None
+
+        return job
+
+    async def run(job, what: str):
+        try:
+            return await queue.run(job, settings.timeout)
+        except Busy as e:
+            raise ServiceError(503, "busy", f"the server is busy; try again in {e.retry_after} s.",
+                               {"Retry-After": str(e.retry_after)}) from None
+        except (asyncio.TimeoutError, TimeoutError):
+            raise ServiceError(504, "timeout", f"{what} took longer than this server's limit of "
+                                               f"{settings.timeout:g} s; try a smaller photo.") from None
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_: Request, e: ServiceError) -> JSONResponse:
+        return JSONResponse(e.body(), status_code=e.status, headers=e.headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, e: HTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
+        return JSONResponse(ServiceError(e.status_code, code, str(e.detail)).body(), status_code=e.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, e: RequestValidationError) -> JSONResponse:
+        return JSONResponse(ServiceError(422, "bad_request", str(e.errors())).body(), status_code=422)
+
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, e: Exception) -> JSONResponse:
+        message = f"internal error ({type(e).__name__}); the server log has the details."
+        return JSONResponse(ServiceError(500, "internal", message).body(), status_code=500)
+
+    @app.get("/healthz")
+    async def healthz() -> dict:
+        return {"status": "ok", "queue": queue.status()}
+
+    @app.get("/v1/version")
+    async def version() -> dict:
+        return {"advpriv": __version__, "torch": torch.__version__, "targets": list(targets), "methods": METHODS,
+                "modes": MODES, "strengths": list(STRENGTHS), "formats": list(MEDIA_TYPES), "judges": ["dlib"],
+                "features": cloud.describe() if cloud else None, "token_required": settings.token is not None,
+                "limits": {"max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,
+                           "timeout_s": settings.timeout, "queue": queue.capacity}}
+
+    @app.post("/v1/protect")
+    async def protect_route(request: Request) -> Response:
+        require_token(request)
+        form = parse_form(await read_body(request, settings.max_upload_bytes), request.headers.get("content-type", ""))
+        options = options_of(form.fields)
+        upload = form.files.get("image")
+        if upload is None or not upload.data:
+            raise ServiceError(422, "missing_image", "no photo received: send it in the multipart field `image`.")
+        filename = _safe_name(upload.filename)
+        data, report = await run(protect_job(upload.data, filename, options), "protecting this photo")
+        name = f"{Path(filename).stem}.protected.{options['format']}"
+        saved = _save(settings.output_dir, name, data)
+        if options["response"] == "image":
+            headers = {"Content-Disposition": f'attachment; filename="{name}"',
+                       "X-Advpriv-Success": str(report.success).lower(),
+                       "X-Advpriv-PSNR": f"{report.metrics['psnr']:.3f}",
+                       "X-Advpriv-SSIM": f"{report.metrics['ssim']:.6f}"}
+            return Response(data, media_type=MEDIA_TYPES[options["format"]], headers=headers)
+        return JSONResponse({
+            "success": report.success, "summary": report.after, "before": report.before,
+            **{k: options[k] for k in ("target", "method", "mode", "strength")},
+            "seconds": round(report.seconds, 3),
+            "metrics": {k: _number(v) for k, v in report.metrics.items()},
+            "faces": report.faces, "filename": name, "media_type": MEDIA_TYPES[options["format"]],
+            "image_base64": base64.b64encode(data).decode(),
+            **({"url": f"/v1/outputs/{saved}"} if saved else {}),
+        })
+
+    @app.post("/v1/features/predict")
+    async def predict_route(request: Request) -> dict:
+        require_token(request)
+        if cloud is None:
+            raise ServiceError(404, "no_features_model", "this server has no cloud classifier; start it with "
+                                                         "`advpriv serve --features-run RUN_FOLDER`.")
+        body = await read_body(request, settings.max_upload_bytes)
+        try:
+            features = decode_features(body, cloud.feature_shape)
+        except FeatureError as e:
+            raise ServiceError(422 if e.shape_mismatch else 415, "bad_features", str(e)) from None
+        predictions = await run(lambda deadline: cloud.predict(features), "predicting")
+        return {"attribute": cloud.attribute, "encoder": cloud.encoder, "predictions": predictions}
+
+    @app.get("/v1/outputs/{name}")
+    async def output_route(name: str, request: Request) -> FileResponse:
+        require_token(request)
+        path = settings.output_dir / name if settings.output_dir and _SAVED.fullmatch(name) else None
+        if path is None or not path.is_file():
+            raise ServiceError(404, "not_found", f"no saved output named {name!r} on this server.")
+        return FileResponse(path)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def page() -> HTMLResponse:
+        index = STATIC / "index.html"
+        if not index.is_file():
+            raise ServiceError(404, "no_page", "the web page is not installed; use the API at /v1/protect.")
+        return HTMLResponse(index.read_text())
+
+    if STATIC.is_dir():
+        app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    app.router.on_shutdown.append(queue.shutdown)
+    return app
+
+
+_SAVED = re.compile(r"[0-9a-f]{32}-[\w.\-]+")
+
+
+def _safe_name(filename: str) -> str:
+    """The upload's base name with only letters, digits, dot, dash and underscore (for headers and paths)."""
+    name = re.sub(r"[^\w.\-]", "_", Path(filename or "photo").name).strip("._") or "photo"
+    return name[:100]
+
+
+def _save(output_dir: Path | None, name: str, data: bytes) -> str | None:
+    """Write to the output folder under a fresh unique name (never overwriting), when one is configured."""
+    if output_dir is None:
+        return None
+    saved = f"{uuid.uuid4().hex}-{name}"
+    atomic_write(output_dir / saved, data)
+    return saved
+
+
+def _number(value: float) -> float | None:
+    """JSON has no infinity: an unchanged image's PSNR becomes null."""
+    return value if math.isfinite(value) else None

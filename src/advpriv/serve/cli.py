@@ -1,0 +1,50 @@
+"""`advpriv serve`: start the HTTP service with uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .settings import TOKEN_ENV, ServeSettings, token_from_env
+
+
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to listen on; keep 127.0.0.1 unless a proxy fronts it.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    token: Annotated[Optional[str], typer.Option(help=f"Bearer token required by the API (default: ${TOKEN_ENV}; unset: open).")] = None,
+    max_upload_mb: Annotated[float, typer.Option(help="Largest request body accepted, in MB.")] = 20.0,
+    max_pixels: Annotated[int, typer.Option(help="Largest decoded image accepted (width × height).")] = ServeSettings.max_pixels,
+    workers: Annotated[int, typer.Option(help="Photos protected at the same time.")] = 1,
+    queue: Annotated[int, typer.Option(help="Requests that may wait beyond the workers; more are answered 503.")] = 4,
+    timeout: Annotated[float, typer.Option(help="Seconds a request may take before it is answered 504.")] = 300.0,
+    output_dir: Annotated[Optional[Path], typer.Option(help="Also save protected images here (default: nothing is written to disk).")] = None,
+    features_run: Annotated[Optional[Path], typer.Option(help="DeepObfuscator run folder whose cloud classifier answers /v1/features/predict.")] = None,
+    features_encoder: Annotated[str, typer.Option(help="Which encoder of that run the devices use: obfuscator, utility_only or nopeek.")] = "obfuscator",
+    add_target: Annotated[Optional[list[str]], typer.Option(help="Offer one more classifier as NAME=SPEC (TorchScript file or module:factory).")] = None,
+) -> None:
+    """Serve the protection API, the web page at /, and the DeepObfuscator cloud endpoint."""
+    import uvicorn
+
+    from advpriv.obfuscate.checkpoint import RunError
+
+    from .app import create_app
+
+    for spec in add_target or []:
+        if "=" not in spec:
+            raise typer.BadParameter(f"{spec!r} should be NAME=SPEC, e.g. mynet=model.pt", param_hint="--add-target")
+    settings = ServeSettings(host=host, port=port, token=token_from_env(token), max_upload_bytes=int(max_upload_mb * 1e6),
+                             max_pixels=max_pixels, workers=workers, queue_size=queue, timeout=timeout,
+                             output_dir=output_dir, features_run=features_run, features_encoder=features_encoder,
+                             extra_targets=tuple(add_target or ()))
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        app = create_app(settings)
+    except (RunError, ValueError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"advpriv serving on http://{host}:{port}/ (token {'required' if settings.token else 'not required'})",
+               err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

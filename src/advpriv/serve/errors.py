@@ -1,0 +1,31 @@
+"""Errors the service answers with: an HTTP status and a JSON body {"error": {"code", "message"}}.
+
+Example:
+    >>> e = ServiceError(413, "too_large", "the upload is 30 MB; the limit is 20 MB.")
+    >>> e.body()
+    {'error': {'code': 'too_large', 'message': 'the upload is 30 MB; the limit is 20 MB.'}}
+"""
+
+from __future__ import annotations
+
+from advpriv.images import ImageError
+
+IMAGE_ERROR_STATUS = {"not_an_image": 415, "too_large": 413, "damaged": 400, "missing": 400}
+
+
+class ServiceError(Exception):
+    """An answer other than success; `message` says what went wrong and what to do, in plain words."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+    def body(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+def from_image_error(error: ImageError) -> ServiceError:
+    """The status code for an image that could not be decoded, by its cause."""
+    kind = error.kind if error.kind in IMAGE_ERROR_STATUS else "damaged"
+    code = {"missing": "bad_image", "damaged": "bad_image"}.get(kind, kind)
+    return ServiceError(IMAGE_ERROR_STATUS[kind], code, str(error))

@@ -1,0 +1,81 @@
+"""A bounded work queue: protections run on a few worker threads; when every slot is taken, refuse at once.
+
+Refusing (503 with Retry-After) instead of piling requests up keeps the server's memory and latency bounded.
+A request that runs past its timeout is answered at once; its work is told the deadline so it stops soon after.
+
+Example:
+    >>> import asyncio
+    >>> queue = WorkQueue(workers=1, queue_size=1)
+    >>> asyncio.run(queue.run(lambda deadline: 6 * 7, timeout=5))
+    42
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+
+class Busy(Exception):
+    """Every worker and queue slot is taken; try again after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"busy; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+class WorkQueue:
+    """At most `workers` jobs run at once and `queue_size` more wait; `run` raises `Busy` beyond that."""
+
+    def __init__(self, workers: int = 1, queue_size: int = 4) -> None:
+        self.workers, self.capacity = workers, workers + queue_size
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="advpriv-work")
+        self.lock = threading.Lock()
+        self.in_flight = self.running = 0
+        self.durations: deque[float] = deque(maxlen=20)
+
+    async def run(self, job: Callable[[float], T], timeout: float) -> T:
+        """Run `job(deadline)` on a worker (deadline on `time.monotonic`'s clock); TimeoutError after `timeout` s."""
+        with self.lock:
+            if self.in_flight >= self.capacity:
+                raise Busy(self.retry_after())
+            self.in_flight += 1
+        deadline = time.monotonic() + timeout
+        future: Future = self.executor.submit(self._timed, job, deadline)
+        future.add_done_callback(self._release)
+        return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+
+    def _timed(self, job: Callable[[float], T], deadline: float) -> T:
+        with self.lock:
+            self.running += 1
+        start = time.monotonic()
+        try:
+            return job(deadline)
+        finally:
+            with self.lock:
+                self.running -= 1
+                self.durations.append(time.monotonic() - start)
+
+    def _release(self, _: Future) -> None:
+        with self.lock:
+            self.in_flight -= 1
+
+    def retry_after(self) -> int:
+        """Seconds until a slot is likely free: the typical job time times the jobs ahead per worker."""
+        typical = statistics.median(self.durations) if self.durations else 10.0
+        return max(1, math.ceil(typical * self.in_flight / self.workers))
+
+    def status(self) -> dict[str, int]:
+        with self.lock:
+            return {"running": self.running, "waiting": self.in_flight - self.running, "capacity": self.capacity}
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,62 @@
+"""Start a real `advpriv serve` on a free loopback port for a test, and stop it afterwards.
+
+Example:
+    >>> with running_server("--queue", "2") as url:        # doctest: +SKIP
+    ...     httpx.get(f"{url}/healthz").json()["status"]
+    'ok'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+
+TESTS = Path(__file__).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_server(*args: str, env: dict[str, str] | None = None, ready_s: float = 120) -> Iterator[str]:
+    """Yield the base URL of `advpriv serve ARGS` (tests/ importable for module:factory targets)."""
+    port = free_port()
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+               "OMP_NUM_THREADS": "1", **(env or {})}
+    log = tempfile.TemporaryFile()
+    command = [sys.executable, "-m", "advpriv", "serve", "--host", "127.0.0.1", "--port", str(port), *args]
+    proc = subprocess.Popen(command, env=environ, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_s
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"advpriv serve exited with {proc.returncode}:\n{log.read().decode()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"advpriv serve did not answer /healthz within {ready_s} s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
