@@ -67,9 +67,41 @@ def dlib_embedder(device: torch.device | str = "cpu") -> FaceEmbedder:
 def torchscript_embedder(
     path: str | Path, threshold: float, metric: str = "cosine", input_size: int = 112, name: str | None = None
 ) -> FaceEmbedder:
-    """A user's TorchScript face embedder taking [0,1] RGB chips of `input_size` (dlib alignment)."""
+    """A user's TorchScript face embedder taking [0,1] RGB chips of `input_size` (dlib alignment), checked once.
+
+    Raises FileNotFoundError when there is no file, ValueError when it is not TorchScript or does not map a batch
+    of chips to one descriptor each.
+    """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no TorchScript face embedder at {path}")
-    model = torch.jit.load(str(path), map_location="cpu")
-    return FaceEmbedder(model, threshold, metric, input_size, name=name or path.stem)
+        raise FileNotFoundError(f"no TorchScript face embedder at {path}; give the path of your model file")
+    try:
+        model = torch.jit.load(str(path), map_location="cpu")
+    except (RuntimeError, ValueError) as error:
+        raise ValueError(
+            f"{path} is not a TorchScript file ({_first_line(error)}); save your model with "
+            "torch.jit.script(model).save(path) or torch.jit.trace"
+        ) from None
+    embedder = FaceEmbedder(model, threshold, metric, input_size, name=name or path.stem)
+    _check_output(embedder, path)
+    return embedder
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _check_output(embedder: FaceEmbedder, path: Path) -> None:
+    """Run the embedder once on two grey chips: it must return (2,D) descriptors."""
+    size = embedder.input_size
+    try:
+        with torch.no_grad():
+            out = embedder(torch.full((2, 3, CHIP_SIZE, CHIP_SIZE), 0.5))
+    except Exception as error:  # noqa: BLE001 - any failure of the user's model is reported with its file
+        raise ValueError(
+            f"{path} failed on a batch of (2,3,{size},{size}) RGB chips in [0,1] ({_first_line(error)}); "
+            "check the input size it expects"
+        ) from None
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 2:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"{path} returned {shape} for 2 chips; a face embedder must return one descriptor per chip, (N,D)")
