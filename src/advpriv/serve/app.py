@@ -123,9 +123,12 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
         return JSONResponse(e.body(), status_code=e.status, headers=e.headers)
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, e: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, e: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
-        return JSONResponse(ServiceError(e.status_code, code, str(e.detail)).body(), status_code=e.status_code)
+        message = {404: f"nothing at {request.url.path}; the API is under /v1 (see /docs) and the page is at /.",
+                   405: f"{request.method} is not allowed on {request.url.path}; see /docs for each route's method."}
+        error = ServiceError(e.status_code, code, message.get(e.status_code, str(e.detail)))
+        return JSONResponse(error.body(), status_code=e.status_code, headers=getattr(e, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, e: RequestValidationError) -> JSONResponse:
