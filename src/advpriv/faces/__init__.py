@@ -41,6 +41,7 @@ def face_objective(
     embedders: Sequence[FaceEmbedder] | None = None,
     aligned: bool = False,
     margin: float | None = None,
+    faces: Sequence[Face] | None = None,
 ) -> tuple[Dodge | Impersonate, list[Face]]:
     """An objective over every face of `image` (3,H,W) in [0,1], and those faces.
 
@@ -50,12 +51,13 @@ def face_objective(
     aligned: take each image as one already-aligned face instead of detecting faces.
     margin: distance beyond each embedder's match threshold that counts as success; by default
         0.2 for dodging and 0.05 for impersonation (see `advpriv.faces.objectives`).
+    faces: the faces of `image` when already found (e.g. shifted into a region by `advpriv.faces.region`).
     Raises NoFaceError, naming the photo, when a face is needed and none is found.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     embedders = list(embedders) if embedders else [dlib_embedder(image.device)]
-    faces = find_faces(image, aligned)
+    faces = list(faces) if faces else find_faces(image, aligned)
     if mode == "dodge":
         return Dodge(image[None], [faces], embedders, DODGE_MARGIN if margin is None else margin), faces
     if not as_images:

@@ -169,7 +169,8 @@ def equal_error_threshold(same: Sequence[float], different: Sequence[float]) -> 
     return float(candidates[np.argmin(np.abs(false_reject - false_accept))])
 
 
-def _iou(a: Box, b: Box) -> float:
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two inclusive boxes (left, top, right, bottom)."""
     w = min(a[2], b[2]) - max(a[0], b[0]) + 1
     h = min(a[3], b[3]) - max(a[1], b[1]) + 1
     inter = max(w, 0) * max(h, 0)
@@ -195,7 +196,7 @@ def compare_faces(
     """`judge_faces` on faces already described: `clean_faces` and `found` from `judge.describe`."""
     verdicts = []
     for box, clean_descriptor in clean_faces:
-        overlaps = [_iou(box, other) for other, _ in found]
+        overlaps = [iou(box, other) for other, _ in found]
         if not overlaps or max(overlaps) < min_iou:
             verdicts.append(FaceVerdict(box, False, None, False))
             continue

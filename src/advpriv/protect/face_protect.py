@@ -1,4 +1,8 @@
-"""Protect the faces in a photo against face recognition, and re-check a decoded copy with the real dlib pipeline.
+"""Protect the faces in a photo against face recognition, and re-check a decoded copy with independent judges.
+
+Only a padded box around the faces (`advpriv.faces.region`) is optimised: the chips read nothing else, so the
+result is the same as optimising the whole photo, at the cost of the box; every other pixel is kept bit for bit.
+Quality metrics are still measured on the whole photo.
 
 Example:
     >>> from advpriv.images import load_image
@@ -14,10 +18,12 @@ from typing import Sequence
 
 import torch
 
-from ..faces import face_objective
+from ..faces import MODES, face_objective, find_faces
 from ..faces.embedders import FaceEmbedder
-from ..faces.judges import DlibJudge, judge_faces
+from ..faces.judges import DlibJudge, Judge
 from ..faces.objectives import ObjectiveLogits
+from ..faces.region import face_region
+from ..faces.verdicts import face_verdicts, identity_gallery, summary_line
 from ..images import quantize
 from ..quality import quality_report
 from .anchors import anchor_attack
@@ -30,52 +36,57 @@ def protect_faces(
     mode: str = "dodge",
     as_images: Sequence[torch.Tensor] | None = None,
     embedders: Sequence[FaceEmbedder] | None = None,
+    judges: Sequence[Judge] | None = None,
     aligned: bool = False,
+    margin: float | None = None,
     method: str = "mnd",
     config: MNDConfig = MNDConfig(),
     **budget: float,
 ) -> Protected:
     """Protect every face of one photo (3,H,W) in [0,1]: dodge (default) or impersonate the `as_images` identity.
 
-    `recheck(decoded)` on the result answers, for a decoded copy of the written file: does it still reach the
-    goal for the attacked models, and how many faces does the real dlib-bin pipeline still recognise?
+    embedders: the face models attacked together (dlib's ResNet by default). judges: what re-checks the written
+    file (`DlibJudge()` by default; add e.g. an `OnnxJudge`). margin: see `advpriv.faces.face_objective`.
+    `recheck(decoded)` on the result returns a `Check`: `success` says whether the attacked models still reach the
+    goal on the decoded copy; `faces` and `summary` say, per judge, whether each face is still detected and still
+    matches (its clean self when dodging, the target identity when impersonating; see `advpriv.faces.verdicts`).
     """
-    objective, faces = face_objective(image, mode, as_images, embedders, aligned)
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    judges = list(judges) if judges else [DlibJudge()]
+    faces = find_faces(image, aligned)
+    region = face_region(faces, tuple(image.shape[-2:]))
+    crop = region.crop(image)
+    objective, _ = face_objective(crop, mode, as_images, embedders, aligned, margin, faces=region.shift(faces))
+    targets = identity_gallery(judges, as_images) if mode == "impersonate" and as_images else None
+
     start = time.perf_counter()
     if method == "mnd":
-        result = mnd(image[None], objective, config)
-        adv, success = result.images, result.success
+        result = mnd(crop[None], objective, config)
+        adv_crop, success = result.images, result.success
     else:
         goal = ObjectiveLogits(objective)
-        adv = quantize(anchor_attack(method, goal, image[None], torch.zeros(1, dtype=torch.long), **budget))
+        adv_crop = quantize(anchor_attack(method, goal, crop[None], torch.zeros(1, dtype=torch.long), **budget))
         with torch.no_grad():
-            _, success = objective(adv)
+            _, success = objective(adv_crop)
     seconds = time.perf_counter() - start
+    adv = region.paste(image, adv_crop[0])
 
     def recheck(decoded: torch.Tensor) -> Check:
         with torch.no_grad():
-            _, reached = objective(decoded[None])
-        if aligned or mode != "dodge":
-            return Check(bool(reached[0]), _goal_text(mode, bool(reached[0])))
-        judge = DlibJudge()
-        verdicts = judge_faces(judge, decoded, image)
-        recognised = sum(v.matches for v in verdicts)
-        faces = [{"box": list(v.box), "judges": {judge.name: {"detected": v.detected, "distance": v.distance,
-                                                               "matches": v.matches, "threshold": judge.threshold}}}
-                 for v in verdicts]
-        return Check(bool(reached[0]), f"dlib: {recognised}/{len(verdicts)} recognised", faces)
+            _, reached = objective(region.crop(decoded)[None])
+        boxes = None if aligned else [face.box for face in faces]
+        verdicts = face_verdicts(judges, decoded, image, boxes, targets)
+        summary = summary_line(verdicts, [judge.name for judge in judges], impersonate=mode == "impersonate")
+        return Check(bool(reached[0]), summary, verdicts)
 
     return Protected(
-        image=adv[0],
+        image=adv,
         success=bool(success[0]),
         label=-1,
         before=f"{len(faces)} face{'s' * (len(faces) != 1)}",
-        after=_goal_text(mode, bool(success[0])),
-        metrics=quality_report(image[None], adv)[0],
+        after=f"{mode}: {'reached' if bool(success[0]) else 'not reached'}",
+        metrics=quality_report(image[None], adv[None])[0],
         seconds=seconds,
         recheck=recheck,
     )
-
-
-def _goal_text(mode: str, reached: bool) -> str:
-    return f"{mode}: {'reached' if reached else 'not reached'}"
