@@ -139,11 +139,11 @@
       return;
     }
     if (response.status === 504) {
-      showError(message || "Protecting this photo took too long. Try a smaller photo or a lower strength.");
+      showError(message ? capitalise(message) : "Protecting this photo took too long. Try a smaller photo or a lower strength.");
       return;
     }
     if (message) {
-      showError(message);
+      showError(capitalise(message));
       return;
     }
     showError("Something went wrong on the server (error " + response.status + "). Please try again.");
@@ -407,6 +407,10 @@
     return bytes;
   }
 
+  function capitalise(text) {
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  }
+
   function fixed(x, digits) {
     return typeof x === "number" && Number.isFinite(x) ? x.toFixed(digits) : "n/a";
   }
@@ -421,6 +425,7 @@
   fetch("v1/version").then((r) => (r.ok ? r.json() : null)).then((v) => {
     if (!v) return;
     $("version").textContent = "advpriv " + (v.advpriv || "");
+    if (v.token_required) tokenField.hidden = false;
     if (Array.isArray(v.targets) && v.targets.length) {
       for (const opt of Array.from($("target").options)) {
         if (!v.targets.includes(opt.value) && opt.value !== $("target").value) opt.remove();
