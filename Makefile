@@ -25,5 +25,16 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The browser test drives Debian's chromium: install it when missing, where apt-get can (as root or with
+# password-less sudo). Anywhere else this only says so, and tests/test_serve_browser.py skips with the reason.
+.PHONY: chromium
+test: chromium
+chromium:
+	@[ -x /usr/bin/chromium ] || { command -v apt-get >/dev/null 2>&1 && \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n") && $$SUDO true 2>/dev/null && \
+	  { $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || \
+	    { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; }; } || \
+	  echo "note: /usr/bin/chromium is missing and could not be installed here; the browser test will be skipped."
+
 clean:
 	rm -rf demo-out
