@@ -103,7 +103,7 @@ def test_page_protects_a_face_and_explains_errors(sync_api, tmp_path):
             page.click("#protect")
             page.wait_for_selector("#error:not([hidden])", timeout=30_000)
             message = page.inner_text("#error")
-            assert "not a readable image" in message and "{" not in message, message
+            assert message.startswith("notes.jpg") and "not a readable image" in message and "{" not in message, message
             assert page.is_enabled("#protect")
             page.screenshot(path=str(tmp_path / "serve-page-error.png"))
             assert not page_errors, page_errors

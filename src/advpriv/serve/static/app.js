@@ -407,8 +407,9 @@
     return bytes;
   }
 
+  // "the server is busy; ..." -> "The server ...", but a message that starts with a file name keeps it as it is.
   function capitalise(text) {
-    return text.charAt(0).toUpperCase() + text.slice(1);
+    return /^[a-z]+[ ,;]/.test(text) ? text.charAt(0).toUpperCase() + text.slice(1) : text;
   }
 
   function fixed(x, digits) {
