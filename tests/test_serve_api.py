@@ -241,3 +241,24 @@ def test_queue_refuses_when_full():
 
     assert asyncio.run(scenario()) == "done"
     assert queue.status()["running"] == 0
+
+
+def test_faces_are_judged_by_every_configured_judge():
+    from conftest import shared_path
+
+    photo = shared_path("data", "celeba-id", "10010", "006193.jpg").read_bytes()
+    judge = f"{shared_path('models', 'mobilefacenet.onnx')}:threshold=0.79"
+    with running_server("--judge", judge, "--timeout", "300") as url:
+        assert httpx.get(f"{url}/v1/version").json()["judges"] == ["dlib", "mobilefacenet"]
+        reply = httpx.post(f"{url}/v1/protect", files={"image": ("face.jpg", photo)}, data={"response": "json"},
+                           timeout=300)
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        assert body["before"] == "1 face" and len(body["faces"]) == 1
+        verdicts = body["faces"][0]["judges"]
+        assert set(verdicts) == {"dlib", "mobilefacenet"} and not verdicts["dlib"]["matches"]
+        assert "dlib: 0/1 recognised" in body["summary"] and "mobilefacenet" in body["summary"]
+        assert body["metrics"]["psnr"] > 35
+        no_face = httpx.post(f"{url}/v1/protect", files={"image": ("wall.png", png(200, 200))}, timeout=300)
+        assert no_face.status_code == 422 and no_face.json()["error"]["code"] == "no_face"
+        assert "wall.png" in no_face.json()["error"]["message"]

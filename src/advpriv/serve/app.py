@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException
 
 from advpriv import __version__
 from advpriv.faces import MODES, NoFaceError
+from advpriv.faces.specs import load_judge
 from advpriv.feature_wire import FeatureError, decode_features
 from advpriv.images import ImageError, atomic_write, load_image
 from advpriv.protect import METHODS, MNDConfig, protect_encoded
@@ -61,6 +62,7 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
     targets = {FACE_TARGET: FACE_TARGET, **{name: name for name in available_targets()},
                **dict(spec.split("=", 1) for spec in settings.extra_targets)}
     loaded: dict[str, object] = {}
+    judges = [load_judge(spec) for spec in ("dlib", *settings.judges)]
     app.state.queue, app.state.settings = queue, settings
 
     def require_token(request: Request) -> None:
@@ -88,7 +90,8 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
         extra = strength_options(options["strength"], target, options["mode"])
         config = MNDConfig(time_limit=time_limit)
         if target == FACE_TARGET:
-            return make_protector(FACE_TARGET, options["method"], mode=options["mode"], config=config, **extra)
+            return make_protector(FACE_TARGET, options["method"], mode=options["mode"], judges=judges, config=config,
+                                  **extra)
         if target not in loaded:
             loaded[target] = load_target(targets[target])
         return make_protector(loaded[target], options["method"], config=config, **extra)
@@ -146,7 +149,7 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
     @app.get("/v1/version")
     async def version() -> dict:
         return {"advpriv": __version__, "torch": torch.__version__, "targets": list(targets), "methods": METHODS,
-                "modes": MODES, "strengths": list(STRENGTHS), "formats": list(MEDIA_TYPES), "judges": ["dlib"],
+                "modes": MODES, "strengths": list(STRENGTHS), "formats": list(MEDIA_TYPES), "judges": [j.name for j in judges],
                 "features": cloud.describe() if cloud else None, "token_required": settings.token is not None,
                 "limits": {"max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,
                            "timeout_s": settings.timeout, "queue": queue.capacity}}

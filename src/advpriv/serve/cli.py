@@ -22,6 +22,7 @@ def serve_command(
     output_dir: Annotated[Optional[Path], typer.Option(help="Also save protected images here (default: nothing is written to disk).")] = None,
     features_run: Annotated[Optional[Path], typer.Option(help="DeepObfuscator run folder whose cloud classifier answers /v1/features/predict.")] = None,
     features_encoder: Annotated[str, typer.Option(help="Which encoder of that run the devices use: obfuscator, utility_only or nopeek.")] = "obfuscator",
+    judge: Annotated[Optional[list[str]], typer.Option(help="Faces: one more judge of each result, an ONNX face model as PATH:threshold=T (e.g. mobilefacenet.onnx:threshold=0.79).")] = None,
     add_target: Annotated[Optional[list[str]], typer.Option(help="Offer one more classifier as NAME=SPEC (TorchScript file or module:factory).")] = None,
 ) -> None:
     """Serve the protection API, the web page at /, and the DeepObfuscator cloud endpoint."""
@@ -37,7 +38,7 @@ def serve_command(
     settings = ServeSettings(host=host, port=port, token=token_from_env(token), max_upload_bytes=int(max_upload_mb * 1e6),
                              max_pixels=max_pixels, workers=workers, queue_size=queue, timeout=timeout,
                              output_dir=output_dir, features_run=features_run, features_encoder=features_encoder,
-                             extra_targets=tuple(add_target or ()))
+                             judges=tuple(judge or ()), extra_targets=tuple(add_target or ()))
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
     try:
