@@ -1,8 +1,11 @@
 """Protect the faces in a photo against face recognition, and re-check a decoded copy with independent judges.
 
 Only a padded box around the faces (`advpriv.faces.region`) is optimised: the chips read nothing else, so the
-result is the same as optimising the whole photo, at the cost of the box; every other pixel is kept bit for bit.
-Quality metrics are still measured on the whole photo.
+adversarial loss and its gradients are those of the whole photo, at the cost of the box; every other pixel is kept
+bit for bit. MND's quality loss is a mean over the pixels it sees, so on the box it is larger than on the whole
+photo by about the photo's area over the box's; MND's starting λ is scaled down by that ratio to keep the
+trade-off of the whole photo (exactly for the MSE term, approximately for SSIM and GMSD). Quality metrics are
+measured on the whole photo.
 
 Example:
     >>> from advpriv.images import load_image
@@ -14,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Sequence
 
 import torch
@@ -62,7 +66,8 @@ def protect_faces(
 
     start = time.perf_counter()
     if method == "mnd":
-        result = mnd(crop[None], objective, config)
+        share = crop.shape[-2] * crop.shape[-1] / (image.shape[-2] * image.shape[-1])
+        result = mnd(crop[None], objective, replace(config, lam=config.lam * share))
         adv_crop, success = result.images, result.success
     else:
         goal = ObjectiveLogits(objective)
