@@ -117,13 +117,13 @@ def _summarise(reports: list[FileReport], outdir: Path) -> int:
     """Print the summary table and write the metrics files; the exit code is 1 if any file failed."""
     judges = list(dict.fromkeys(name for r in reports for face in r.faces for name in face["judges"]))
     if judges:
-        table = Table(title="advpriv protect: faces")
-        columns = ["file", "faces", "protected", *(f"{j} recognised" for j in judges), "PSNR dB", "SSIM", "s"]
+        table = Table(title="advpriv protect: faces still recognised per judge")
+        columns = ["file", "faces", "goal", *judges, "PSNR dB", "SSIM", "s"]
     else:
         table = Table(title="advpriv protect")
         columns = ["file", "protected", "model saw", "now sees", "PSNR dB", "SSIM", "s"]
     for col in columns:
-        table.add_column(col)
+        table.add_column(col, overflow="fold", no_wrap=col in judges, min_width=len(col) if col in judges else None)
     for r in reports:
         if r.error:
             table.add_row(Path(r.input).name, *([""] if judges else []), "[red]error[/red]", *[""] * (len(columns) - 2 - bool(judges)))
@@ -136,8 +136,8 @@ def _summarise(reports: list[FileReport], outdir: Path) -> int:
             table.add_row(Path(r.input).name, protected, r.before, r.after, *quality)
     Console().print(table)
     if judges:
-        console.print("recognised: faces the judge still matches to their clean selves (when impersonating: to the "
-                      "target identity); protected: the attacked models reach the goal on the file as written.")
+        console.print("Per judge: faces it still matches to their clean selves (when impersonating: to the target "
+                      "identity) / faces it finds in the clean photo. goal: the attacked models reach it on the file as written.")
     if any(r.output for r in reports):
         json_path, csv_path = write_metrics(reports, outdir)
         console.print(f"metrics: {json_path} and {csv_path}")

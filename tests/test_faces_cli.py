@@ -1,0 +1,70 @@
+"""`advpriv protect` with face models named on the command line: --embedder, --no-dlib, --judge, and the summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+pytest.importorskip("dlib", reason="face protection needs dlib-bin (pip install dlib-bin)")
+
+from conftest import shared_path  # noqa: E402
+
+from advpriv.cli import _face_models, app  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
+runner = CliRunner()
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    """A real TorchScript face embedder (untrained): conv, pool, 8-d descriptor."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 5, stride=2), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    path = tmp_path / "tiny.pt"
+    torch.jit.script(net).save(str(path))
+    return path
+
+
+def test_embedder_and_judge_reach_the_report(tmp_path: Path, tiny: Path) -> None:
+    photo = sorted(shared_path("data", "celeba-id").glob("*/*.jpg"))[0]
+    onnx = shared_path("models", "mobilefacenet.onnx")
+    args = ["protect", str(photo), "-o", str(tmp_path / "out"), "--steps", "5",
+            "--embedder", f"{tiny}:threshold=0.3", "--judge", f"{onnx}:threshold=0.79"]  # fmt: skip
+    result = runner.invoke(app, args, terminal_width=200)
+    (row,) = json.loads((tmp_path / "out" / "advpriv-metrics.json").read_text())
+    assert result.exit_code == (0 if row["success"] else 1), result.output
+    (face,) = row["faces"]
+    assert set(face["judges"]) == {"dlib", "mobilefacenet"}
+    assert row["after"].startswith("dlib: ") and "; mobilefacenet: " in row["after"]
+    assert "still recognised per judge" in result.output and "mobilefacenet" in result.output
+
+
+def test_face_models_keep_dlib_unless_told(tiny: Path) -> None:
+    models = _face_models([f"{tiny}:threshold=0.3"], True, [])
+    assert [e.name for e in models["embedders"]] == ["dlib", "tiny"] and [j.name for j in models["judges"]] == ["dlib"]
+    alone = _face_models([f"{tiny}:threshold=0.3,name=mine", "dlib"], False, ["dlib"])
+    assert [e.name for e in alone["embedders"]] == ["mine", "dlib"] and [j.name for j in alone["judges"]] == ["dlib"]
+    with pytest.raises(typer.Exit):
+        _face_models([], False, [])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--no-dlib"], "--no-dlib leaves no face model"),
+        (["--embedder", "missing.pt:threshold=0.3"], "no TorchScript file at missing.pt"),
+        (["--embedder", "TINY"], "give the model's match threshold"),
+        (["--judge", "TINY:threshold=0.8"], "could not be opened as an ONNX model"),
+    ],
+)
+def test_bad_face_models_are_usage_errors(tmp_path: Path, tiny: Path, options: list[str], message: str) -> None:
+    photo = tmp_path / "x.png"
+    photo.write_bytes(b"")  # never read: the face models are checked first
+    options = [o.replace("TINY", str(tiny)) for o in options]
+    result = runner.invoke(app, ["protect", str(photo), "-o", str(tmp_path / "o"), *options], terminal_width=400)
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
