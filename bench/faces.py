@@ -21,7 +21,8 @@ of ../shared/data/faces-wild are dodged and every face is judged against its cle
         --only 045943.jpg,047779.jpg,059552.jpg,067318.jpg --out bench/results/faces_mnd_steps.md
 
 Writes the markdown table given by --out (default bench/results/faces.md) and a .json with per-probe results.
-Runs resume: when the .json beside --out was written by the same command, finished probes and photos are kept.
+Runs resume: when the .json beside --out was written by the same command, finished probes and photos are kept
+(--restart starts over).
 """
 
 from __future__ import annotations
@@ -299,6 +300,7 @@ def main() -> None:
     parser.add_argument("--mobilefacenet-threshold", type=float, help="skip calibration (needed with --identities 0)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS / "faces.md")
+    parser.add_argument("--restart", action="store_true", help="ignore results saved by an earlier run")
     args = parser.parse_args()
     args.methods = args.methods.split(",")
     args.only = set(filter(None, args.only.split(",")))
@@ -307,10 +309,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     judges = [DlibJudge(), OnnxJudge(MOBILEFACENET, threshold=args.mobilefacenet_threshold or 0.0)]
-    command = "python bench/faces.py " + " ".join(sys.argv[1:])
+    command = "python bench/faces.py " + " ".join(a for a in sys.argv[1:] if a != "--restart")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     saved = args.out.with_suffix(".json")
-    previous = json.loads(saved.read_text()) if saved.is_file() else {}
+    previous = json.loads(saved.read_text()) if saved.is_file() and not args.restart else {}
     args.previous = previous if previous.get("command") == command else {}
     state = {"identities": args.identities, "rows": {}, "calibration": {}, "probes": 0, "wild": []}
 
