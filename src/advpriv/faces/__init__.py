@@ -2,7 +2,10 @@
 
 `face_objective` is the front door: it finds the faces of a photo and returns an objective for the MND
 optimiser (`advpriv.protect.mnd.mnd`), plus the faces it found. Judges in `advpriv.faces.judges` then
-check the saved 8-bit result with the real dlib pipeline and with an unseen ONNX model.
+check the saved 8-bit result with the real dlib pipeline and with an unseen ONNX model; `advpriv.faces.verdicts`
+turns their answers into per-face verdicts. `advpriv.faces.region` gives the box of a photo that protection may
+change, and `advpriv.faces.specs` loads user face models named as "model.pt:threshold=0.4".
+`advpriv.protect.face_protect.protect_faces` puts these together for one photo.
 
 Example:
     >>> import torch
