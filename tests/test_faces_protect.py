@@ -106,3 +106,12 @@ def test_summary_line_counts_per_judge() -> None:
     ]
     assert summary_line(faces, ["dlib", "mfn"]) == "dlib: 0/2 recognised; mfn: 1/1 recognised (1 not found)"
     assert summary_line(faces[:1], ["dlib"], impersonate=True) == "dlib: 0/1 match the target"
+
+
+def test_aligned_faces_are_judged_on_the_whole_image() -> None:
+    photo = load_image(sorted(shared_path("data", "celeba-id", "10010").glob("*.jpg"))[0])
+    result = face_protect.protect_faces(photo, aligned=True, method="fgsm", eps=1 / 255)
+    check = result.recheck(photo)
+    (face,) = check.faces
+    assert face["box"] == [0, 0, photo.shape[2] - 1, photo.shape[1] - 1]
+    assert face["judges"]["dlib"]["matches"] and check.summary == "dlib: 1/1 recognised"
