@@ -22,7 +22,8 @@ def test_train_evaluate_export(tmp_path):
     assert r.exit_code == 0, r.output
     again = runner.invoke(app, ["train", str(data), "--out", str(run), *TINY, "--nopeek", "1"])  # resumes at the end
     assert again.exit_code == 0, again.output
-    r = runner.invoke(app, ["evaluate", str(run), str(data), "--attack-epochs", "1", "--montage", str(tmp_path / "m.png")])
+    r = runner.invoke(app, ["evaluate", str(run), str(data), "--attack-epochs", "1", "--decoder-epochs", "2",
+                            "--attack-width", "0.125", "--montage", str(tmp_path / "m.png")])
     assert r.exit_code == 0, r.output
     assert [e["name"] for e in json.loads((run / "report.json").read_text())] == ["utility_only", "obfuscator", "noise", "nopeek"]
     assert (tmp_path / "m.png").stat().st_size > 0
@@ -49,3 +50,4 @@ def test_user_errors_are_explained(tmp_path):
     _fails(["train", str(tmp_path / "nope"), "--out", out], "no such file or folder")
     _fails(["evaluate", str(tmp_path / "nope"), str(data)], "not a training run")
     _fails(["train", str(data), "--out", out, "--image-size", "big"], "HEIGHTxWIDTH")
+    _fails(["train", str(data), "--out", out, "--private-loss", "max", *TINY], "--private-loss", "choose one of")

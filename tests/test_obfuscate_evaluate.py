@@ -10,7 +10,7 @@ from test_obfuscate_data import one_thread, write_dataset  # noqa: F401 (autouse
 from advpriv.obfuscate.baselines import NoisyEncoder, accuracy, calibrate_noise
 from advpriv.obfuscate.config import TrainConfig
 from advpriv.obfuscate.data import load_attributes
-from advpriv.obfuscate.evaluate import AttackConfig, evaluate_run, majority_rate
+from advpriv.obfuscate.evaluate import AttackConfig, evaluate_run, fresh_classifier, fresh_decoder, frozen_features, majority_rate
 from advpriv.obfuscate.checkpoint import load_run
 from advpriv.obfuscate.montage import save_montage
 from advpriv.obfuscate.nopeek import distance_correlation, train_nopeek
@@ -80,3 +80,30 @@ def test_montage_png(tmp_path):
     path = save_montage(rows, tmp_path / "m.png")
     with Image.open(path) as im:
         assert im.size[1] == 2 * (36 + 2) and im.size[0] > 4 * 32
+
+
+def test_wider_fresh_attackers_read_the_narrow_encoders_features(trained):
+    run, data = trained
+    E, idx = run.encoder("utility_only"), torch.arange(16)
+    attack = AttackConfig(epochs=1, width=0.125, fc=8, decoder_epochs=2)
+    D = fresh_decoder(E, data, idx, run.config.widths, attack)
+    P = fresh_classifier(E, data, idx, data.labels_of("Male"), run.config.widths, attack)
+    assert D.stage1[1].num_features == run.config.widths.feature_channels and D.stage1[2].out_channels == 8
+    assert P.head[-1].in_features == 8
+    with torch.no_grad():
+        z = E(data.batch(idx[:2]))
+        assert D(z).shape == (2, 3, *data.image_size) and P(z).shape == (2,)
+
+
+def test_cached_features_equal_the_encoders_and_noise_is_drawn_afresh(trained):
+    run, data = trained
+    E, idx = run.encoder("utility_only"), torch.arange(10)
+    features = frozen_features(E, data, idx)
+    with torch.no_grad():
+        assert torch.allclose(features(idx[3:6]), E(data.batch(idx[3:6])), atol=1e-5)
+        assert torch.allclose(features(torch.tensor([20])), E(data.batch(torch.tensor([20]))), atol=1e-5)
+    noisy = frozen_features(NoisyEncoder(E, 0.5), data, idx)
+    a, b = noisy(idx[:2]), noisy(idx[:2])
+    assert not torch.equal(a, b) and float((a - b).std()) == pytest.approx(0.5 * 2**0.5, rel=0.2)
+    uncached = frozen_features(E, data, idx, cache_mb=0)
+    assert torch.allclose(uncached(idx[:2]), features(idx[:2]), atol=1e-5)

@@ -59,9 +59,10 @@ def _changed(parties: _Parties, before: dict[str, list[torch.Tensor]]) -> set[st
     ("adversarial", 0, {"E"}), ("adversarial", 1, {"E"}), ("adversarial", 2, {"E"}),
     ("adversarial", 3, {"R", "P"}), ("adversarial", 4, {"C"}), ("adversarial", 5, {"E"}),
 ])
-def test_each_step_updates_only_its_party(data, stage, i, expected):
+@pytest.mark.parametrize("private_loss", ["negative_bce", "entropy"])
+def test_each_step_updates_only_its_party(data, stage, i, expected, private_loss):
     torch.manual_seed(0)
-    parties = _Parties(TrainConfig(**TINY, image_size=data.image_size))
+    parties = _Parties(TrainConfig(**TINY, image_size=data.image_size, private_loss=private_loss))
     before = {k: [p.detach().clone() for p in m.parameters()] for k, m in parties.nets.items()}
     idx = torch.arange(8)
     losses = getattr(parties, stage)(data.batch(idx), data.labels_of("Smiling")[idx], data.labels_of("Male")[idx], i, 10.0)
@@ -137,3 +138,25 @@ def test_bad_attribute_choices_are_refused(data, tmp_path):
     small = load_attributes(write_dataset(tmp_path / "small", n=4, size=(24, 24)))
     with pytest.raises(DataError, match="at least 32×32.*--image-size"):
         train(small, TrainConfig(**TINY), tmp_path / "c")
+
+
+def test_entropy_objective_pulls_the_adversary_toward_one_half(data):
+    """With private_loss="entropy", step 2 lowers BCE(P(E(x)), ½): P becomes less sure, not confidently wrong."""
+    torch.manual_seed(0)
+    parties = _Parties(TrainConfig(**TINY, image_size=data.image_size, private_loss="entropy", lr=1e-2))
+    idx = torch.arange(16)
+    x, yu, yp = data.batch(idx), data.labels_of("Smiling")[idx], data.labels_of("Male")[idx]
+    with torch.no_grad():
+        parties.P.head[-1].bias.fill_(3.0)  # a very sure adversary
+    parties.E.eval(), parties.P.eval()
+    unsure = lambda: float(torch.nn.functional.binary_cross_entropy_with_logits(  # noqa: E731
+        parties.P(parties.E(x)), torch.full_like(yp, 0.5)))
+    before = unsure()
+    for _ in range(5):
+        losses = parties.adversarial(x, yu, yp, 2, 10.0)
+    assert "L_P_unsure" in losses and unsure() < before
+
+
+def test_unknown_private_loss_is_refused():
+    with pytest.raises(ValueError, match="negative_bce, entropy"):
+        TrainConfig(private_loss="maximum")

@@ -23,9 +23,12 @@ class NoisyEncoder(nn.Module):
         super().__init__()
         self.encoder, self.std = encoder, std
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.encoder(x)
+    def add_noise(self, z: torch.Tensor) -> torch.Tensor:
+        """z plus fresh N(0, std²) noise."""
         return z + self.std * torch.randn_like(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.add_noise(self.encoder(x))
 
 
 @torch.no_grad()

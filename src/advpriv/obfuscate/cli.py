@@ -14,7 +14,7 @@ from rich.table import Table
 
 from advpriv.images import ImageError, atomic_write
 from advpriv.obfuscate.checkpoint import NOPEEK, RunError, load_run
-from advpriv.obfuscate.config import TrainConfig
+from advpriv.obfuscate.config import PRIVATE_LOSSES, TrainConfig
 from advpriv.obfuscate.data import DataError, load_attributes
 from advpriv.obfuscate.evaluate import ENCODER_NAMES, AttackConfig, evaluate_run
 from advpriv.obfuscate.export import (
@@ -52,6 +52,12 @@ def _size(text: str | None) -> tuple[int, int] | None:
     return h, w
 
 
+def _private_loss(name: str) -> dict[str, str]:
+    if name not in PRIVATE_LOSSES:
+        raise typer.BadParameter(f"{name!r}: choose one of {', '.join(PRIVATE_LOSSES)}.", param_hint="--private-loss")
+    return {"private_loss": name}
+
+
 def _load(data: Path, cfg: TrainConfig):
     console.print(f"loading {data} ...")
     return load_attributes(data, cfg.image_size, cfg.limit)
@@ -75,6 +81,8 @@ def train(
     batch_size: int = typer.Option(32, min=2),
     lr: float = typer.Option(1e-4, help="Adam learning rate of every network."),
     pretrain_lr: float = typer.Option(None, help="Adam learning rate of the pretraining stages (default: --lr)."),
+    private_loss: str = typer.Option("negative_bce", help="Encoder against the attribute adversary: negative_bce "
+                                     "(make it wrong, the authors' code) or entropy (make it unsure)."),
     limit: int = typer.Option(None, min=1, help="Use only the first N images."),
     seed: int = typer.Option(0),
     threads: int = typer.Option(None, min=1, help="CPU threads for PyTorch."),
@@ -87,7 +95,7 @@ def train(
     cfg = TrainConfig(utility=utility, private=private, width=width, fc=fc, image_size=_size(image_size),
                       pretrain_epochs=pretrain_epochs, attacker_epochs=attacker_epochs, epochs=epochs, lam=lam,
                       lam_hold=lam_hold, lam_decay=lam_decay, batch_size=batch_size, lr=lr, pretrain_lr=pretrain_lr,
-                      limit=limit, seed=seed)
+                      limit=limit, seed=seed, **_private_loss(private_loss))
     with _user_errors():
         dataset = _load(data, cfg)
         console.print(f"{len(dataset)} images of {dataset.image_size[0]}x{dataset.image_size[1]}")
@@ -116,6 +124,9 @@ def evaluate(
     data: Path = typer.Argument(..., help="The dataset the run was trained on."),
     attack_epochs: int = typer.Option(10, help="Epochs for each fresh attacker."),
     attack_lr: float = typer.Option(1e-3, help="Adam learning rate of the fresh attackers."),
+    decoder_epochs: int = typer.Option(None, min=1, help="Epochs of the fresh decoder (default: --attack-epochs)."),
+    attack_width: float = typer.Option(None, help="Width multiplier of the fresh attackers (default: the encoder's)."),
+    attack_fc: int = typer.Option(None, min=1, help="FC size of the fresh classifier (default: the encoder's)."),
     montage: Path = typer.Option(None, help="Write originals and reconstructions as a PNG here."),
     report: Path = typer.Option(None, help="Write the results as JSON here (default: RUN/report.json)."),
     threads: int = typer.Option(None, min=1, help="CPU threads for PyTorch."),
@@ -128,7 +139,8 @@ def evaluate(
         opened = load_run(run)
         dataset = _load(data, opened.config)
         names = ENCODER_NAMES + (("nopeek",) if (run / NOPEEK).is_file() else ())
-        reports, recon = evaluate_run(opened, dataset, AttackConfig(epochs=attack_epochs, lr=attack_lr),
+        reports, recon = evaluate_run(opened, dataset, AttackConfig(epochs=attack_epochs, lr=attack_lr, width=attack_width, fc=attack_fc,
+                                                               decoder_epochs=decoder_epochs),
                                       progress=console.print, names=names)
     table = Table("encoder", "utility acc", "private acc", "majority", "MS-SSIM", "SSIM", "PSNR dB", "noise σ")
     for r in reports:

@@ -14,6 +14,9 @@ from pathlib import Path
 
 from advpriv.obfuscate.networks import Widths
 
+PRIVATE_LOSSES = ("negative_bce", "entropy")
+"""How the encoder fights the attribute adversary (see `TrainConfig.private_loss`)."""
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -29,6 +32,9 @@ class TrainConfig:
     batch_size, lr: minibatch and Adam learning rate for every network (paper: 32 and 1e-4).
     pretrain_lr: Adam learning rate of the three pretraining stages; None means `lr` (as in the paper). A larger
         one lets a short run (few epochs) reach useful pretrained networks.
+    private_loss: what E does to the attribute adversary P in rotation step 2. "negative_bce" (the authors' code):
+        E minimises L_C − λ·BCE(P(E(x)), private label), i.e. it makes P wrong, which P can undo by flipping.
+        "entropy": E minimises L_C + λ·BCE(P(E(x)), ½), i.e. it makes P maximally unsure (Roy & Boddeti, 2019).
     limit: use only the first `limit` images of the dataset (None: all). seed: fixes splits, init and shuffling.
     """
 
@@ -46,8 +52,13 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 1e-4
     pretrain_lr: float | None = None
+    private_loss: str = "negative_bce"
     limit: int | None = None
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.private_loss not in PRIVATE_LOSSES:
+            raise ValueError(f"private_loss {self.private_loss!r} is unknown; choose one of {', '.join(PRIVATE_LOSSES)}.")
 
     @property
     def widths(self) -> Widths:

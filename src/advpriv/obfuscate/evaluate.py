@@ -32,12 +32,31 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class AttackConfig:
-    """How the fresh attackers are trained: epochs, Adam learning rate, minibatch, seed."""
+    """How the fresh attackers are trained: epochs, Adam learning rate, minibatch, seed, and their size.
+
+    width / fc: VGG width multiplier and FC size of the fresh decoder and attribute classifier; None means the
+    encoder's own (the issue's protocol). A wider attacker is a stronger one: it reads the same frozen features
+    through a first layer of the encoder's feature channels. decoder_epochs: epochs of the decoder (None: `epochs`);
+    the decoder keeps improving long after the classifier has converged.
+    cache_mb: the frozen encoder's training-split features are computed once and kept in memory when they fit in
+    this many MiB (the encoder is frozen, so this changes nothing but the time; noise is still drawn per batch).
+
+    >>> AttackConfig(width=0.5).widths(Widths(0.125, 256))
+    Widths(width=0.5, fc=256)
+    """
 
     epochs: int = 10
     lr: float = 1e-3
     batch_size: int = 32
     seed: int = 0
+    width: float | None = None
+    fc: int | None = None
+    decoder_epochs: int | None = None
+    cache_mb: int = 1024
+
+    def widths(self, encoder: Widths) -> Widths:
+        """The attackers' widths, given the encoder's."""
+        return Widths(encoder.width if self.width is None else self.width, encoder.fc if self.fc is None else self.fc)
 
 
 @dataclass
@@ -57,39 +76,85 @@ class EncoderReport:
         return asdict(self)
 
 
-def _fit(model: nn.Module, encoder: nn.Module, data: AttributeData, idx: torch.Tensor,
-         loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
-         attack: AttackConfig) -> nn.Module:
-    """Train `model` on frozen features of the images `idx`; loss_fn(model output, images, indices)."""
-    opt = torch.optim.Adam(model.parameters(), lr=attack.lr)
+Features = Callable[[torch.Tensor], torch.Tensor]
+"""Frozen features of the images with the given indices."""
+
+
+def frozen_features(encoder: nn.Module, data: AttributeData, idx: torch.Tensor, cache_mb: int = 1024,
+                    batch_size: int = 256) -> Features:
+    """A function from image indices to the frozen encoder's features, cached for `idx` when they fit in memory.
+
+    A `NoisyEncoder` is cached without its noise, which is then drawn afresh on every call, as it would be on the
+    wire. Indices outside `idx` are computed on demand.
+    """
     encoder.eval()
-    for _ in range(attack.epochs):
+    noisy = isinstance(encoder, NoisyEncoder)
+    base = encoder.encoder if noisy else encoder
+    with torch.no_grad():
+        probe = base(data.batch(idx[:1]))
+    size_mb = probe.numel() * probe.element_size() * len(idx) / 2**20
+    if size_mb > cache_mb:
+        def compute(b: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return encoder(data.batch(b))
+        return compute
+    with torch.no_grad():
+        cache = torch.cat([base(data.batch(b)) for b in idx.split(batch_size)])
+    where = torch.full((len(data),), -1, dtype=torch.long)
+    where[idx] = torch.arange(len(idx))
+
+    def cached(b: torch.Tensor) -> torch.Tensor:
+        if bool((where[b] < 0).any()):
+            with torch.no_grad():
+                return encoder(data.batch(b))
+        z = cache[where[b]]
+        return encoder.add_noise(z) if noisy else z
+    return cached
+
+
+def _fit(model: nn.Module, features: Features, data: AttributeData, idx: torch.Tensor,
+         loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+         attack: AttackConfig, epochs: int) -> nn.Module:
+    """Train `model` for `epochs` on frozen features of the images `idx`; loss_fn(model output, images, indices)."""
+    opt = torch.optim.Adam(model.parameters(), lr=attack.lr)
+    for _ in range(epochs):
         model.train()
         for b in idx[torch.randperm(len(idx))].split(attack.batch_size):
-            x = data.batch(b)
-            with torch.no_grad():
-                z = encoder(x)
-            loss = loss_fn(model(z), x, b)
+            loss = loss_fn(model(features(b)), data.batch(b), b)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
     return model.eval()
 
 
-def fresh_decoder(encoder: nn.Module, data: AttributeData, idx: torch.Tensor, widths: Widths,
+def _as_features(encoder: nn.Module | Features, data: AttributeData, idx: torch.Tensor,
+                 attack: AttackConfig) -> tuple[Features, int]:
+    """Accept an encoder or a `frozen_features` function; return the function and the feature channels."""
+    features = frozen_features(encoder, data, idx, attack.cache_mb) if isinstance(encoder, nn.Module) else encoder
+    return features, features(idx[:1]).shape[1]
+
+
+def fresh_decoder(encoder: nn.Module | Features, data: AttributeData, idx: torch.Tensor, widths: Widths,
                   attack: AttackConfig) -> Decoder:
-    """A decoder of the adversary's architecture trained from scratch with 1 − MS-SSIM, output clamped to [0,1]."""
+    """A decoder of the adversary's architecture trained from scratch with 1 − MS-SSIM, output clamped to [0,1].
+
+    `widths` are the encoder's; the decoder's own come from `attack.widths(widths)`.
+    """
+    features, channels = _as_features(encoder, data, idx, attack)
     torch.manual_seed(attack.seed)
-    model = Decoder(widths, data.image_size)
-    return _fit(model, encoder, data, idx, lambda out, x, b: reconstruction_loss(out, x), attack)
+    model = Decoder(attack.widths(widths), data.image_size, in_channels=channels)
+    return _fit(model, features, data, idx, lambda out, x, b: reconstruction_loss(out, x), attack,
+                attack.decoder_epochs or attack.epochs)
 
 
-def fresh_classifier(encoder: nn.Module, data: AttributeData, idx: torch.Tensor, labels: torch.Tensor,
+def fresh_classifier(encoder: nn.Module | Features, data: AttributeData, idx: torch.Tensor, labels: torch.Tensor,
                      widths: Widths, attack: AttackConfig) -> Classifier:
     """An attribute classifier of the cloud architecture trained from scratch with BCE."""
+    features, channels = _as_features(encoder, data, idx, attack)
     torch.manual_seed(attack.seed + 1)
-    model = Classifier(widths, data.image_size)
-    return _fit(model, encoder, data, idx, lambda out, x, b: F.binary_cross_entropy_with_logits(out, labels[b]), attack)
+    model = Classifier(attack.widths(widths), data.image_size, in_channels=channels)
+    return _fit(model, features, data, idx,
+                lambda out, x, b: F.binary_cross_entropy_with_logits(out, labels[b]), attack, attack.epochs)
 
 
 @torch.no_grad()
@@ -117,8 +182,9 @@ def evaluate_encoder(name: str, encoder: nn.Module, cloud: nn.Module, data: Attr
                      attack: AttackConfig) -> tuple[EncoderReport, Decoder]:
     """Fresh attackers against one frozen encoder; returns its report and the fresh decoder."""
     train_idx, test_idx = splits["train"], splits["test"]
-    decoder = fresh_decoder(encoder, data, train_idx, widths, attack)
-    attribute = fresh_classifier(encoder, data, train_idx, private, widths, attack)
+    features = frozen_features(encoder, data, train_idx, attack.cache_mb)
+    decoder = fresh_decoder(features, data, train_idx, widths, attack)
+    attribute = fresh_classifier(features, data, train_idx, private, widths, attack)
     torch.manual_seed(attack.seed + 2)
     rec = reconstruction_scores(encoder, decoder, data, test_idx)
     report = EncoderReport(

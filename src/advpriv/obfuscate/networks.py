@@ -69,12 +69,15 @@ def pooled_size(image_size: tuple[int, int], pools: int) -> tuple[int, int]:
 class Classifier(nn.Module):
     """Cloud classifier C (and attribute adversary P): VGG16-BN blocks 3–5 then FC→FC→1; returns logits (N,).
 
-    The first FC's input size follows `image_size` (H, W) of the images given to the encoder.
+    The first FC's input size follows `image_size` (H, W) of the images given to the encoder. `in_channels`
+    (default: the feature channels of `widths`) lets an attacker of another width read a given encoder's features.
     """
 
-    def __init__(self, widths: Widths, image_size: tuple[int, int], dropout: float = 0.5) -> None:
+    def __init__(self, widths: Widths, image_size: tuple[int, int], dropout: float = 0.5,
+                 in_channels: int | None = None) -> None:
         super().__init__()
         _, c2, c3, c4, c5 = widths.channels()
+        c2 = in_channels or c2
         h, w = pooled_size(image_size, 5)
         if h < 1 or w < 1:
             raise ValueError(f"images of {image_size[0]}×{image_size[1]} are too small: "
@@ -100,12 +103,14 @@ class Decoder(nn.Module):
     """Reconstruction adversary R: features (N,c2,h,w) → images (N,3,H,W) clamped to [0,1].
 
     Bilinear ×2, [ReLU,BN,ConvT c2→c2, ReLU,BN,ConvT c2→c1], bilinear to the image size, [ReLU,BN,ConvT c1→c1,
-    ReLU,BN,ConvT c1→3], all transposed convolutions 3×3 with stride 1.
+    ReLU,BN,ConvT c1→3], all transposed convolutions 3×3 with stride 1. `in_channels` (default c2) lets a decoder
+    of another width read a given encoder's features: its first BN and ConvT then take `in_channels`.
     """
 
-    def __init__(self, widths: Widths, image_size: tuple[int, int]) -> None:
+    def __init__(self, widths: Widths, image_size: tuple[int, int], in_channels: int | None = None) -> None:
         super().__init__()
         c1, c2 = widths.channels()[:2]
+        c_in = in_channels or c2
         self.image_size = tuple(image_size)
 
         def stage(c_in: int, c_mid: int, c_out: int) -> nn.Sequential:
@@ -114,7 +119,7 @@ class Decoder(nn.Module):
                 nn.ReLU(), nn.BatchNorm2d(c_mid), nn.ConvTranspose2d(c_mid, c_out, 3, padding=1),
             )
 
-        self.stage1, self.stage2 = stage(c2, c2, c1), stage(c1, c1, 3)
+        self.stage1, self.stage2 = stage(c_in, c2, c1), stage(c1, c1, 3)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         z = F.interpolate(z, scale_factor=2, mode="bilinear", align_corners=False)

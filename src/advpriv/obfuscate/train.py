@@ -6,7 +6,8 @@ Stages, each checkpointed after every epoch so an interrupted run resumes where 
   3. attribute:   P, initialised from C, minimises L_P = BCE(P(E(x)), private label) on the frozen E.
   4. adversarial: minibatch i runs step i mod 5:
        0: E minimises L_C + λ·(1 − MS-SSIM(R(E(x)), N)), N a fixed noise image;
-       1: E minimises L_C − λ·L_R;   2: E minimises L_C − λ·L_P;
+       1: E minimises L_C − λ·L_R;   2: E minimises L_C − λ·L_P (or, with private_loss="entropy",
+          L_C + λ·BCE(P(E(x)), ½));
        3: R minimises L_R and P minimises L_P;   4: C minimises L_C.
 
 Example:
@@ -58,6 +59,7 @@ class _Parties:
         self.nets = build_parties(cfg)
         self.opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in self.nets.items()}
         self.noise = noise_image(cfg.seed, cfg.image_size)
+        self.private_loss = cfg.private_loss
 
     def __getattr__(self, name: str) -> nn.Module:
         return self.__dict__["nets"][name]
@@ -117,6 +119,9 @@ class _Parties:
         elif step == 1:
             term = reconstruction_loss(self.R(z), x)
             loss, key = l_c - lam * term, "L_R"
+        elif self.private_loss == "entropy":
+            term = F.binary_cross_entropy_with_logits(self.P(z), torch.full_like(yp, 0.5))
+            loss, key = l_c + lam * term, "L_P_unsure"
         else:
             term = F.binary_cross_entropy_with_logits(self.P(z), yp)
             loss, key = l_c - lam * term, "L_P"
