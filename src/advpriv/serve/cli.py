@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from .settings import TOKEN_ENV, ServeSettings, token_from_env
+
+
+def share_cores(workers: int) -> int:
+    """Give each worker an equal share of the cores (unless $OMP_NUM_THREADS says otherwise): concurrent
+    protections that each ask for every core slow each other down far more than they gain."""
+    import torch
+
+    if not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    return torch.get_num_threads()
 
 
 def serve_command(
@@ -41,6 +52,7 @@ def serve_command(
                              judges=tuple(judge or ()), extra_targets=tuple(add_target or ()))
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
+    share_cores(workers)
     try:
         app = create_app(settings)
     except (RunError, ValueError) as e:
