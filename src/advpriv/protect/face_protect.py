@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from functools import lru_cache
 from typing import Sequence
 
 import torch
@@ -33,6 +34,12 @@ from ..quality import quality_report
 from .anchors import anchor_attack
 from .api import Check, Protected
 from .mnd import MNDConfig, mnd
+
+
+@lru_cache(maxsize=1)
+def _dlib_judge() -> DlibJudge:
+    """The default judge, loaded once."""
+    return DlibJudge()
 
 
 def protect_faces(
@@ -57,7 +64,7 @@ def protect_faces(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    judges = list(judges) if judges else [DlibJudge()]
+    judges = list(judges) if judges else [_dlib_judge()]
     faces = find_faces(image, aligned)
     region = face_region(faces, tuple(image.shape[-2:]))
     crop = region.crop(image)
