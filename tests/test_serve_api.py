@@ -68,6 +68,8 @@ def test_health_and_version_are_open(server):
     version = httpx.get(f"{url}/v1/version").json()
     assert version["token_required"] and "tiny" in version["targets"] and "dlib" in version["targets"]
     assert version["features"]["attribute"] == "Smiling"
+    form = httpx.get(f"{url}/openapi.json").json()["paths"]["/v1/protect"]["post"]["requestBody"]["content"]
+    assert "tiny" in form["multipart/form-data"]["schema"]["properties"]["target"]["enum"]
 
 
 def test_protect_returns_the_protected_image(server):

@@ -154,7 +154,22 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
                 "limits": {"max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,
                            "timeout_s": settings.timeout, "queue": queue.capacity}}
 
-    @app.post("/v1/protect")
+    def field(choices, description: str) -> dict:
+        return {"type": "string", "enum": list(choices), "description": description}
+
+    protect_form = {"type": "object", "required": ["image"], "properties": {
+        "image": {"type": "string", "format": "binary", "description": "The photo; its type is read from its bytes."},
+        "target": field(targets, "dlib: every face in the photo; otherwise a classifier."),
+        "method": field(METHODS, "mnd (minimum noticeable difference) or an anchor attack."),
+        "mode": field(MODES, "Faces: dodge (not recognised) or impersonate."),
+        "strength": field(STRENGTHS, "Half, once or twice the default success margin."),
+        "format": field(MEDIA_TYPES, "Output format; png keeps the protection exactly."),
+        "response": field(CHOICES["response"], "image: the protected file; json: report plus base64 image."),
+    }}
+    binary = {"schema": {"type": "string", "format": "binary"}}
+
+    @app.post("/v1/protect", openapi_extra={"requestBody": {"required": True, "content": {
+        "multipart/form-data": {"schema": protect_form}}}})
     async def protect_route(request: Request) -> Response:
         require_token(request)
         form = parse_form(await read_body(request, settings.max_upload_bytes), request.headers.get("content-type", ""))
@@ -182,7 +197,8 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
             **({"url": f"/v1/outputs/{saved}"} if saved else {}),
         })
 
-    @app.post("/v1/features/predict")
+    @app.post("/v1/features/predict", openapi_extra={"requestBody": {"required": True, "content": {
+        "application/x-npy": binary, "application/octet-stream": binary}}})
     async def predict_route(request: Request) -> dict:
         require_token(request)
         if cloud is None:
