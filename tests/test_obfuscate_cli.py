@@ -27,6 +27,12 @@ def test_train_evaluate_export(tmp_path):
     assert r.exit_code == 0, r.output
     assert [e["name"] for e in json.loads((run / "report.json").read_text())] == ["utility_only", "obfuscator", "noise", "nopeek"]
     assert (tmp_path / "m.png").stat().st_size > 0
+    one = tmp_path / "one.json"
+    r = runner.invoke(app, ["evaluate", str(run), str(data), "--attack-epochs", "1", "--only", "obfuscator",
+                            "--report", str(one)])
+    assert r.exit_code == 0, r.output
+    assert [e["name"] for e in json.loads(one.read_text())] == ["obfuscator"]
+    _fails(["evaluate", str(run), str(data), "--only", "pixelate"], "pixelate", "utility_only")
     r = runner.invoke(app, ["export", str(run), "--no-executorch"])
     assert r.exit_code == 0, r.output
     report = json.loads((run / "export" / "device_report.json").read_text())

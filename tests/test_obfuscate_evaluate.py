@@ -88,7 +88,8 @@ def test_wider_fresh_attackers_read_the_narrow_encoders_features(trained):
     attack = AttackConfig(epochs=1, width=0.125, fc=8, decoder_epochs=2)
     D = fresh_decoder(E, data, idx, run.config.widths, attack)
     P = fresh_classifier(E, data, idx, data.labels_of("Male"), run.config.widths, attack)
-    assert D.stage1[1].num_features == run.config.widths.feature_channels and D.stage1[2].out_channels == 8
+    assert D.stage1[1].num_features == run.config.widths.feature_channels
+    assert (D.stage1[2].out_channels, D.stage1[5].out_channels) == (16, 8)  # width 1/8: c2→c2, c2→c1
     assert P.head[-1].in_features == 8
     with torch.no_grad():
         z = E(data.batch(idx[:2]))

@@ -128,6 +128,8 @@ def evaluate(
     attack_width: float = typer.Option(None, help="Width multiplier of the fresh attackers (default: the encoder's)."),
     attack_fc: int = typer.Option(None, min=1, help="FC size of the fresh classifier (default: the encoder's)."),
     montage: Path = typer.Option(None, help="Write originals and reconstructions as a PNG here."),
+    only: list[str] = typer.Option(None, "--only", help="Evaluate only these encoders (repeatable): utility_only, "
+                                   "obfuscator, noise, nopeek. Default: all that the run has."),
     report: Path = typer.Option(None, help="Write the results as JSON here (default: RUN/report.json)."),
     threads: int = typer.Option(None, min=1, help="CPU threads for PyTorch."),
 ) -> None:
@@ -139,6 +141,11 @@ def evaluate(
         opened = load_run(run)
         dataset = _load(data, opened.config)
         names = ENCODER_NAMES + (("nopeek",) if (run / NOPEEK).is_file() else ())
+        if only:
+            unknown = [n for n in only if n not in names]
+            if unknown:
+                raise typer.BadParameter(f"{', '.join(unknown)}: this run has {', '.join(names)}.", param_hint="--only")
+            names = tuple(only)
         reports, recon = evaluate_run(opened, dataset, AttackConfig(epochs=attack_epochs, lr=attack_lr, width=attack_width, fc=attack_fc,
                                                                decoder_epochs=decoder_epochs),
                                       progress=console.print, names=names)
