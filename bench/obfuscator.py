@@ -61,6 +61,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--attack-fc", type=int, default=None, help="fresh classifier's FC size (default: the encoder's)")
     p.add_argument("--private-loss", choices=("negative_bce", "entropy"), default="negative_bce",
                    help="encoder's objective against P: make it wrong (authors' code) or unsure")
+    p.add_argument("--refresh-every", type=int, default=0, help="retrain R and P for an epoch every N adversarial epochs")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
@@ -83,8 +84,8 @@ def main() -> None:
     size = None if a.image_size == "native" else tuple(int(v) for v in a.image_size.split("x"))
     cfg = TrainConfig(width=a.width, fc=a.fc, image_size=size, pretrain_epochs=a.pretrain_epochs,
                       attacker_epochs=a.attacker_epochs, epochs=a.epochs, lam=a.lam, lam_hold=a.lam_hold,
-                      lam_decay=a.lam_decay, lr=a.lr, pretrain_lr=a.pretrain_lr, private_loss=a.private_loss, limit=a.limit,
-                      seed=a.seed)
+                      lam_decay=a.lam_decay, lr=a.lr, pretrain_lr=a.pretrain_lr, private_loss=a.private_loss,
+                      refresh_every=a.refresh_every, limit=a.limit, seed=a.seed)
     attack = AttackConfig(epochs=a.attack_epochs, lr=a.attack_lr, seed=a.seed, width=a.attack_width, fc=a.attack_fc,
                           decoder_epochs=a.decoder_epochs)
     times: dict[str, float] = {}
@@ -227,6 +228,7 @@ on the shared 2-core CPU (no GPU, shared with another engineer's jobs), PyTorch 
 | λ schedule | {c['lam']} for {c['lam_hold']} epochs, then ×{c['lam_decay']} per epoch | 10 for 10 epochs, then decreasing (library: ×0.8 per epoch) |
 | Adam lr: pretraining / adversarial; batch | {c['pretrain_lr'] or c['lr']} / {c['lr']}; {c['batch_size']} | 1e-4 / 1e-4; 32 |
 | E against P (step 2) | {c.get('private_loss', 'negative_bce')} | negative_bce (L_C − λ·L_P) |
+| attackers refreshed (one epoch of R and of P, P from C) | {f"every {c['refresh_every']} adversarial epochs" if c.get('refresh_every') else 'never'} | never |
 | fresh attackers | decoder and attribute classifier from scratch, {attack_text(r['attack'], c)} | issue's protocol (library default: 10 epochs, Adam 1e-3, the encoder's width) |
 
 ## Results on the test split (fresh attackers trained on the frozen encoder's training-split features)

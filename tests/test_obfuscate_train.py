@@ -160,3 +160,23 @@ def test_entropy_objective_pulls_the_adversary_toward_one_half(data):
 def test_unknown_private_loss_is_refused():
     with pytest.raises(ValueError, match="negative_bce, entropy"):
         TrainConfig(private_loss="maximum")
+
+
+def test_attackers_are_refreshed_before_every_kth_adversarial_epoch(data, tmp_path):
+    cfg = TrainConfig(**{**TINY, "epochs": 4, "refresh_every": 2})
+    assert [cfg.refreshes_at(e) for e in range(5)] == [False, False, True, False, True]
+    seen: list[tuple[str, int]] = []
+    train(data, cfg, tmp_path / "run", on_step=lambda s, e, d, t, l: seen.append((s, e)))
+    assert list(dict.fromkeys(seen))[3:] == [
+        ("adversarial", 0), ("adversarial", 1), ("decoder", 2), ("attribute", 2), ("adversarial", 2), ("adversarial", 3)]
+    with pytest.raises(ValueError, match="refresh_every"):
+        TrainConfig(refresh_every=-1)
+
+
+def test_restarting_P_copies_C_and_resets_its_optimiser(data):
+    parties = _Parties(TrainConfig(**TINY, image_size=data.image_size))
+    idx = torch.arange(8)
+    parties.attribute(data.batch(idx), data.labels_of("Smiling")[idx], data.labels_of("Male")[idx], 0, 0.0)
+    assert parties.opts["P"].state
+    parties.restart_P()
+    assert torch.equal(parties.P.head[-1].weight, parties.C.head[-1].weight) and not parties.opts["P"].state

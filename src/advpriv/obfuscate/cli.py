@@ -83,6 +83,8 @@ def train(
     pretrain_lr: float = typer.Option(None, help="Adam learning rate of the pretraining stages (default: --lr)."),
     private_loss: str = typer.Option("negative_bce", help="Encoder against the attribute adversary: negative_bce "
                                      "(make it wrong, the authors' code) or entropy (make it unsure)."),
+    refresh_every: int = typer.Option(0, min=0, help="Every N adversarial epochs, retrain the decoder and attribute "
+                                      "adversaries for an epoch on the frozen encoder first (0: never, as in the paper)."),
     limit: int = typer.Option(None, min=1, help="Use only the first N images."),
     seed: int = typer.Option(0),
     threads: int = typer.Option(None, min=1, help="CPU threads for PyTorch."),
@@ -95,7 +97,7 @@ def train(
     cfg = TrainConfig(utility=utility, private=private, width=width, fc=fc, image_size=_size(image_size),
                       pretrain_epochs=pretrain_epochs, attacker_epochs=attacker_epochs, epochs=epochs, lam=lam,
                       lam_hold=lam_hold, lam_decay=lam_decay, batch_size=batch_size, lr=lr, pretrain_lr=pretrain_lr,
-                      limit=limit, seed=seed, **_private_loss(private_loss))
+                      refresh_every=refresh_every, limit=limit, seed=seed, **_private_loss(private_loss))
     with _user_errors():
         dataset = _load(data, cfg)
         console.print(f"{len(dataset)} images of {dataset.image_size[0]}x{dataset.image_size[1]}")

@@ -35,6 +35,9 @@ class TrainConfig:
     private_loss: what E does to the attribute adversary P in rotation step 2. "negative_bce" (the authors' code):
         E minimises L_C − λ·BCE(P(E(x)), private label), i.e. it makes P wrong, which P can undo by flipping.
         "entropy": E minimises L_C + λ·BCE(P(E(x)), ½), i.e. it makes P maximally unsure (Roy & Boddeti, 2019).
+    refresh_every: every this many adversarial epochs (0: never, as in the paper), R and P first get one epoch of
+        their own training on the frozen encoder, P restarted from the current C, so that E keeps facing attackers
+        near their best response instead of ones it has already learned to fool.
     limit: use only the first `limit` images of the dataset (None: all). seed: fixes splits, init and shuffling.
     """
 
@@ -53,12 +56,15 @@ class TrainConfig:
     lr: float = 1e-4
     pretrain_lr: float | None = None
     private_loss: str = "negative_bce"
+    refresh_every: int = 0
     limit: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.private_loss not in PRIVATE_LOSSES:
             raise ValueError(f"private_loss {self.private_loss!r} is unknown; choose one of {', '.join(PRIVATE_LOSSES)}.")
+        if self.refresh_every < 0:
+            raise ValueError(f"refresh_every is {self.refresh_every}; use 0 (never) or a positive number of epochs.")
 
     @property
     def widths(self) -> Widths:
@@ -67,6 +73,10 @@ class TrainConfig:
     def lam_at(self, epoch: int) -> float:
         """λ in adversarial epoch `epoch` (0-based)."""
         return self.lam * self.lam_decay ** max(0, epoch - self.lam_hold + 1)
+
+    def refreshes_at(self, epoch: int) -> bool:
+        """Whether the attackers are refreshed before adversarial epoch `epoch` (0-based; never before the first)."""
+        return self.refresh_every > 0 and epoch > 0 and epoch % self.refresh_every == 0
 
     def lr_of(self, stage: str) -> float:
         """Adam learning rate of a training stage."""

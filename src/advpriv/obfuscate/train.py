@@ -9,6 +9,8 @@ Stages, each checkpointed after every epoch so an interrupted run resumes where 
        1: E minimises L_C − λ·L_R;   2: E minimises L_C − λ·L_P (or, with private_loss="entropy",
           L_C + λ·BCE(P(E(x)), ½));
        3: R minimises L_R and P minimises L_P;   4: C minimises L_C.
+     With refresh_every=k, every k-th adversarial epoch starts with one epoch of stage 2 and one of stage 3
+     (P restarted from C) on the frozen E, at the pretraining learning rate.
 
 Example:
     >>> data = load_attributes("../shared/data/celeba-attr", image_size=(64, 52))        # doctest: +SKIP
@@ -74,6 +76,16 @@ class _Parties:
     def _modes(self, *training: str) -> None:
         for k, m in self.nets.items():
             m.train(k in training)
+
+    def set_lr(self, lr: float) -> None:
+        for opt in self.opts.values():
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def restart_P(self) -> None:
+        """P starts again from the current C, with a fresh optimiser, as in its pretraining."""
+        self.P.load_state_dict(self.C.state_dict())
+        self.opts["P"] = torch.optim.Adam(self.P.parameters(), lr=self.opts["P"].param_groups[0]["lr"])
 
     def _frozen_features(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -168,24 +180,28 @@ def train(data: AttributeData, cfg: TrainConfig, out_dir: str | Path, on_step: S
     train_idx = split_indices(data, cfg.seed)["train"]
     y_u, y_p = data.labels_of(cfg.utility), data.labels_of(cfg.private)
     epochs = dict(zip(STAGES, (cfg.pretrain_epochs, cfg.attacker_epochs, cfg.attacker_epochs, cfg.epochs)))
+    def run_epoch(stage: str, epoch: int, lam: float) -> None:
+        step = getattr(parties, stage)
+        parties.set_lr(cfg.lr_of(stage))
+        order = train_idx[torch.randperm(len(train_idx))]
+        batches = order.split(cfg.batch_size)
+        for i, idx in enumerate(batches):
+            losses = step(data.batch(idx), y_u[idx], y_p[idx], i, lam)
+            if on_step:
+                on_step(stage, epoch, i + 1, len(batches), losses)
+
     for s, stage in enumerate(STAGES):
         if stage == "attribute" and (s, 0) >= start:
             parties.P.load_state_dict(parties.C.state_dict())
-        step = getattr(parties, stage)
-        for opt in parties.opts.values():
-            for group in opt.param_groups:
-                group["lr"] = cfg.lr_of(stage)
         for epoch in range(epochs[stage]):
             if (s, epoch) < start:
                 continue
             torch.manual_seed(cfg.seed * 1_000_003 + s * 1009 + epoch)
-            order = train_idx[torch.randperm(len(train_idx))]
-            batches = order.split(cfg.batch_size)
-            lam = cfg.lam_at(epoch)
-            for i, idx in enumerate(batches):
-                losses = step(data.batch(idx), y_u[idx], y_p[idx], i, lam)
-                if on_step:
-                    on_step(stage, epoch, i + 1, len(batches), losses)
+            if stage == "adversarial" and cfg.refreshes_at(epoch):
+                parties.restart_P()
+                run_epoch("decoder", epoch, 0.0)
+                run_epoch("attribute", epoch, 0.0)
+            run_epoch(stage, epoch, cfg.lam_at(epoch))
             save_checkpoint(out / CHECKPOINT, parties.nets, parties.opts, (s, epoch + 1))
         if stage == "utility" and start[0] < 3:  # E is unchanged until the adversarial stage
             save_weights(out / UTILITY_ONLY, {"E": parties.E, "C": parties.C})
