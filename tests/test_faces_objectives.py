@@ -41,7 +41,7 @@ def one_thread():
 
 def test_no_face_gives_a_clear_error() -> None:
     noise = torch.rand(3, 120, 120, generator=torch.Generator().manual_seed(0))
-    with pytest.raises(NoFaceError, match="no face found in the photo.*aligned=True"):
+    with pytest.raises(NoFaceError, match="no face found in the photo.*--aligned on the command line, aligned=True"):
         face_objective(noise)
 
 

@@ -79,7 +79,8 @@ def find_faces(image: torch.Tensor, aligned: bool = False, what: str = "the phot
     if not faces:
         raise NoFaceError(
             f"no face found in {what} by dlib's HOG detector; use a photo where the face is frontal and at least "
-            "about 40 pixels wide, or, if the image is already a cropped and aligned face, treat it as one (aligned=True)"
+            "about 40 pixels wide, or, if the image is already a cropped and aligned face, treat it as one "
+            "(--aligned on the command line, aligned=True in Python)"
         )
     return faces
 
