@@ -21,6 +21,7 @@ from test_obfuscate_data import write_dataset
 from advpriv.client import Client, ClientError, LocalEncoder
 from advpriv.feature_wire import encode_features
 from advpriv.obfuscate import TrainConfig, export_onnx, load_attributes, load_run, train
+from advpriv.serve.sniff import sniff
 from advpriv.serve.work import Busy, WorkQueue
 
 TOKEN = "test-token"
@@ -28,10 +29,10 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 TINY_TARGET = "tiny=toy_models:tiny_classifier"
 
 
-def png(width: int = 32, height: int = 24, seed: int = 0) -> bytes:
+def png(width: int = 32, height: int = 24, seed: int = 0, fmt: str = "PNG") -> bytes:
     rng = np.random.default_rng(seed)
     buf = io.BytesIO()
-    Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(buf, "PNG")
+    Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(buf, fmt)
     return buf.getvalue()
 
 
@@ -95,8 +96,19 @@ def test_protect_json_has_metrics_and_the_image(server):
 def test_image_type_comes_from_the_content_not_the_name(server):
     url, _ = server
     assert post_photo(url, png(), name="really-a-png.jpg").status_code == 200
+    assert post_photo(url, png(fmt="WEBP"), name="upload.bin").status_code == 200
     reply = post_photo(url, b"GIF89a? no, just text", name="cat.png")
     assert reply.status_code == 415 and reply.json()["error"]["code"] == "not_an_image"
+    # Pillow could decode a PPM, but uploads are limited to the common photo formats.
+    reply = post_photo(url, png(fmt="PPM"), name="photo.png")
+    assert reply.status_code == 415 and reply.json()["error"]["code"] == "not_an_image"
+    assert "accepts PNG, JPEG" in reply.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF"])
+def test_sniff_knows_what_pillow_writes(fmt):
+    assert sniff(png(fmt=fmt)).upper() == fmt
+    assert sniff(png(fmt=fmt)[:1]) is None
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}])

@@ -43,6 +43,7 @@ from .errors import ServiceError, from_image_error
 from .features import CloudClassifier
 from .form import parse_form, read_body
 from .settings import ServeSettings
+from .sniff import require_photo
 from .work import Busy, WorkQueue
 
 MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
@@ -178,6 +179,7 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
         if upload is None or not upload.data:
             raise ServiceError(422, "missing_image", "no photo received: send it in the multipart field `image`.")
         filename = _safe_name(upload.filename)
+        require_photo(upload.data, filename)
         data, report = await run(protect_job(upload.data, filename, options), "protecting this photo")
         name = f"{Path(filename).stem}.protected.{options['format']}"
         saved = _save(settings.output_dir, name, data)
