@@ -1,4 +1,5 @@
-"""`protect_faces`: only the faces' region changes, every judge re-checks every face, margins reach the objective."""
+"""`protect_faces`: only the faces' region changes, every judge re-checks every face (both of a group photo), margins
+reach the objective."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from advpriv.faces.region import face_region  # noqa: E402
 from advpriv.faces.specs import load_judge  # noqa: E402
 from advpriv.faces.verdicts import summary_line  # noqa: E402
 from advpriv.images import load_image  # noqa: E402
+from advpriv.protect.files import protect_encoded  # noqa: E402
 from advpriv.protect.mnd import MNDConfig  # noqa: E402
 
 
@@ -53,6 +55,14 @@ def test_only_the_face_region_changes_pgd(astronaut: torch.Tensor) -> None:
 def test_only_the_face_region_changes_mnd() -> None:
     photo = load_image(shared_path("data", "faces-wild", "images", "006155.jpg"))  # 203×249, region 129×129
     _assert_only_region_changed(photo, config=MNDConfig(steps=50))
+
+
+def test_both_faces_of_a_group_photo_dodge_real_dlib_in_the_saved_file() -> None:
+    photo = load_image(shared_path("data", "faces-wild", "images", "008064.jpg"))  # 1331×1282, two faces
+    _, report = protect_encoded(photo, face_protect.protect_faces, "png", "008064.jpg")
+    assert report.before == "2 faces" and len(report.faces) == 2
+    assert report.success and report.after == "dlib: 0/2 recognised", report.after
+    assert report.metrics["psnr"] > 40 and report.metrics["ssim"] > 0.98
 
 
 def test_recheck_has_one_entry_per_face_and_judge() -> None:
