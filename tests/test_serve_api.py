@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import io
 import threading
 import time
@@ -21,6 +22,8 @@ from test_obfuscate_data import write_dataset
 from advpriv.client import Client, ClientError, LocalEncoder
 from advpriv.feature_wire import encode_features
 from advpriv.obfuscate import TrainConfig, export_onnx, load_attributes, load_run, train
+from advpriv.serve.cli import serve_command
+from advpriv.serve.settings import TOKEN_ENV, ServeSettings, token_from_env
 from advpriv.serve.sniff import sniff
 from advpriv.serve.work import Busy, WorkQueue
 
@@ -117,6 +120,21 @@ def test_token_is_required(server, headers):
     reply = post_photo(url, png(), headers=headers)
     assert reply.status_code == 401 and "Authorization: Bearer" in reply.json()["error"]["message"]
     assert httpx.post(f"{url}/v1/features/predict", content=b"x", headers=headers).status_code == 401
+
+
+def test_token_from_the_environment():
+    with running_server("--add-target", TINY_TARGET, env={TOKEN_ENV: "from-env"}) as url:
+        assert httpx.get(f"{url}/v1/version").json()["token_required"]
+        assert post_photo(url, png(), headers={}).status_code == 401
+        assert post_photo(url, png(), headers={"Authorization": "Bearer from-env"}).status_code == 200
+
+
+def test_defaults_listen_on_loopback_and_the_token_flag_wins(monkeypatch):
+    assert inspect.signature(serve_command).parameters["host"].default == ServeSettings().host == "127.0.0.1"
+    monkeypatch.setenv(TOKEN_ENV, "from-env")
+    assert token_from_env("from-flag") == "from-flag" and token_from_env(None) == "from-env"
+    monkeypatch.setenv(TOKEN_ENV, "")
+    assert token_from_env(None) is None
 
 
 def test_bad_input_gets_a_clear_json_error(server):
