@@ -45,8 +45,17 @@ def test_converted_weights_are_cached_as_safetensors(tmp_path: Path, monkeypatch
     first = port.dlib_resnet()
     (cached,) = (tmp_path / "advpriv").glob("dlib_resnet_v1-*.safetensors")
     second = port.dlib_resnet()
-    assert cached.stat().st_size > 20e6
+    assert cached.stat().st_size > 20e6 and not list(cached.parent.glob("*.tmp"))
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+
+
+def test_an_unwritable_cache_only_warns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would go")
+    monkeypatch.setattr(port, "user_cache_dir", lambda name: str(blocked / name))
+    with pytest.warns(UserWarning, match="could not cache dlib's converted weights"):
+        model = port.dlib_resnet()
+    assert model(torch.rand(1, 3, 150, 150)).shape == (1, 128)
 
 
 @needs_shared

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -128,16 +129,30 @@ def convert(net: DlibNet) -> dict[str, torch.Tensor]:
 
 
 def _cached_weights(source: Path) -> dict[str, torch.Tensor]:
+    """The converted weights of `source`, read from the user cache or converted and written there.
+
+    When the cache cannot be written (e.g. a read-only home), the weights are still returned, with a warning.
+    """
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
     cache = Path(user_cache_dir("advpriv")) / f"dlib_resnet_v1-{digest}.safetensors"
     if cache.is_file():
         return load_file(cache)
     state = convert(read_dlib_net(source, WRAPPERS))
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
-    os.close(fd)
-    save_file(state, tmp)
-    os.replace(tmp, cache)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=cache.parent, suffix=".tmp", delete=False) as tmp:
+            pass
+        try:
+            save_file(state, tmp.name)
+            os.replace(tmp.name, cache)
+        finally:
+            Path(tmp.name).unlink(missing_ok=True)
+    except OSError as error:
+        warnings.warn(
+            f"could not cache dlib's converted weights in {cache.parent} ({error}); they will be converted again "
+            "each run (a few seconds); make that folder writable to keep them",
+            stacklevel=3,
+        )
     return state
 
 
