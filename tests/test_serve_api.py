@@ -170,25 +170,25 @@ def test_phone_cloud_split_end_to_end(server, run_folder):
     encoder = LocalEncoder(folder / "encoder.onnx")
     images = [data.batch(torch.tensor([i]))[0] for i in range(4)]
     features = encoder(images)
-    client = Client(url, token=TOKEN)
-    got = client.predict_features(features)
+    with Client(url, token=TOKEN) as client:
+        got = client.predict_features(features)
+        half = client.predict_features(encoder(images, fp16=True), fmt="safetensors")
     run = load_run(folder)
     with torch.no_grad():
         want = torch.sigmoid(run.parties("obfuscator")["C"](run.encoder("obfuscator")(torch.stack(images)))).tolist()
     assert [g["Smiling"] for g in got] == [w >= 0.5 for w in want]
     assert np.allclose([g["probability"] for g in got], want, atol=1e-4)
-    half = client.predict_features(encoder(images, fp16=True), fmt="safetensors")
     assert np.allclose([h["probability"] for h in half], want, atol=2e-2)
 
 
 def test_features_of_the_wrong_shape_or_dtype_are_refused(server, run_folder):
     url, _ = server
-    client = Client(url, token=TOKEN)
     shape = (2, *LocalEncoder(run_folder[0] / "encoder.onnx")(run_folder[1].batch(torch.tensor([0]))).shape[1:])
-    for bad in [np.zeros((2, 5, 3, 3), np.float32), np.zeros(shape, np.float64), np.zeros(shape, np.int8)]:
-        with pytest.raises(ClientError) as e:
-            client.predict_features(bad)
-        assert e.value.status == 422 and "features have" in str(e.value)
+    with Client(url, token=TOKEN) as client:
+        for bad in [np.zeros((2, 5, 3, 3), np.float32), np.zeros(shape, np.float64), np.zeros(shape, np.int8)]:
+            with pytest.raises(ClientError) as e:
+                client.predict_features(bad)
+            assert e.value.status == 422 and "features have" in str(e.value)
     reply = httpx.post(f"{url}/v1/features/predict", content=b"not features", headers=AUTH)
     assert reply.status_code == 415 and reply.json()["error"]["code"] == "bad_features"
     nan = np.full(shape, np.nan, np.float32)
@@ -200,14 +200,16 @@ def test_client_protects_a_file_and_keeps_the_original(server, tmp_path):
     url, _ = server
     photo = tmp_path / "me.png"
     photo.write_bytes(png())
-    client = Client(url, token=TOKEN)
-    report = client.protect(photo, out=tmp_path / "me.protected.png", target="tiny")
-    assert (tmp_path / "me.protected.png").read_bytes() == report["image_bytes"]
-    assert photo.read_bytes() == png()
-    with pytest.raises(ValueError, match="original is kept"):
-        client.protect(photo, out=photo, target="tiny")
-    with pytest.raises(ClientError, match="401"):
-        Client(url, token="nope").protect(photo, target="tiny")
+    with Client(url, token=TOKEN) as client:
+        assert client.health()["status"] == "ok"
+        report = client.protect(photo, out=tmp_path / "me.protected.png", target="tiny")
+        assert (tmp_path / "me.protected.png").read_bytes() == report["image_bytes"]
+        assert photo.read_bytes() == png()
+        with pytest.raises(ValueError, match="original is kept"):
+            client.protect(photo, out=photo, target="tiny")
+    assert client.http.is_closed
+    with Client(url, token="nope") as stranger, pytest.raises(ClientError, match="401"):
+        stranger.protect(photo, target="tiny")
 
 
 def test_bounded_load(server):
