@@ -1,4 +1,4 @@
-"""`advpriv protect` with face models named on the command line: --embedder, --no-dlib, --judge, and the summary."""
+"""`advpriv protect` on faces: models named on the command line (--embedder, --no-dlib, --judge), --as, the summary."""
 
 from __future__ import annotations
 
@@ -68,3 +68,17 @@ def test_bad_face_models_are_usage_errors(tmp_path: Path, tiny: Path, options: l
     options = [o.replace("TINY", str(tiny)) for o in options]
     result = runner.invoke(app, ["protect", str(photo), "-o", str(tmp_path / "o"), *options], terminal_width=400)
     assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+
+
+def test_impersonation_photos_reach_the_report(tmp_path: Path) -> None:
+    people = shared_path("data", "celeba-id")
+    photo = sorted((people / "10010").glob("*.jpg"))[0]
+    target = sorted((people / "10036").glob("*.jpg"))[:2]
+    args = ["protect", str(photo), "-o", str(tmp_path), "--method", "fgsm", "--mode", "impersonate",
+            "--as", str(target[0]), "--as", str(target[1])]  # fmt: skip
+    result = runner.invoke(app, args, terminal_width=200)
+    (row,) = json.loads((tmp_path / "advpriv-metrics.json").read_text())
+    assert result.exit_code == (0 if row["success"] else 1), result.output
+    assert row["before"] == "1 face" and row["after"] in ("dlib: 0/1 match the target", "dlib: 1/1 match the target")
+    (face,) = row["faces"]
+    assert face["judges"]["dlib"]["detected"] and face["judges"]["dlib"]["matches"] == row["after"].startswith("dlib: 1/1")
