@@ -44,6 +44,29 @@ def test_embedder_and_judge_reach_the_report(tmp_path: Path, tiny: Path) -> None
     assert "still recognised per judge" in result.output and "mobilefacenet" in result.output
 
 
+def test_target_names_a_face_model_and_embedders_join_it(tmp_path: Path, tiny: Path, monkeypatch) -> None:
+    import advpriv.cli as cli
+
+    attacked: list[list[str]] = []
+    real = cli._face_models
+
+    def spy(specs: list[str], keep_dlib: bool, judges: list[str]) -> dict:
+        models = real(specs, keep_dlib, judges)
+        attacked.append([e.name for e in models["embedders"]])
+        return models
+
+    monkeypatch.setattr(cli, "_face_models", spy)
+    photo = sorted(shared_path("data", "celeba-id").glob("*/*.jpg"))[0]
+    for extra in ([], ["--embedder", "dlib"]):
+        out = tmp_path / f"out{len(extra)}"
+        args = ["protect", str(photo), "-o", str(out), "--steps", "2", "--target", f"{tiny}:threshold=0.3", *extra]
+        result = runner.invoke(app, args, terminal_width=200)
+        assert result.exit_code in (0, 1) and "still recognised per judge" in result.output, result.output
+        assert json.loads((out / "advpriv-metrics.json").read_text())[0]["faces"]
+    assert attacked == [["tiny"], ["tiny", "dlib"]]
+    assert cli._face_spec("efficientnet-lite0") is None and cli._face_spec("pkg.mod:factory") is None
+
+
 def test_face_models_keep_dlib_unless_told(tiny: Path) -> None:
     models = _face_models([f"{tiny}:threshold=0.3"], True, [])
     assert [e.name for e in models["embedders"]] == ["dlib", "tiny"] and [j.name for j in models["judges"]] == ["dlib"]

@@ -29,14 +29,14 @@ console = Console(stderr=True)
 def protect_command(
     inputs: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
     outdir: Annotated[Path, typer.Option("-o", "--outdir", help="Folder for protected copies and metrics.")],
-    target: Annotated[str, typer.Option(help="Model to protect against: dlib (faces), a classifier name, a TorchScript file, or module:factory.")] = FACE_TARGET,
+    target: Annotated[str, typer.Option(help="Model to protect against: dlib (faces), a TorchScript face model PATH:threshold=T[,...], a classifier name, a TorchScript classifier file, or module:factory.")] = FACE_TARGET,
     method: Annotated[str, typer.Option(help=f"One of {', '.join(METHODS)}.")] = "mnd",
     fmt: Annotated[str, typer.Option("--format", help="Output format: png (lossless, recommended) or jpg.")] = "png",
     mode: Annotated[str, typer.Option(help="Faces: dodge (not recognised) or impersonate (recognised as --as).")] = "dodge",
     as_photos: Annotated[Optional[list[Path]], typer.Option("--as", help="Faces: photos of the identity to impersonate.")] = None,
     aligned: Annotated[bool, typer.Option(help="Faces: each image is one already-aligned face chip; skip detection.")] = False,
-    embedder: Annotated[Optional[list[str]], typer.Option("--embedder", help="Faces: also attack this TorchScript face model, PATH:threshold=T[,metric=cosine|l2,size=112,name=N] (repeatable).")] = None,
-    dlib: Annotated[bool, typer.Option("--dlib/--no-dlib", help="Faces: keep dlib's ResNet in the attacked ensemble (--no-dlib needs an --embedder).")] = True,
+    embedder: Annotated[Optional[list[str]], typer.Option("--embedder", help="Faces: also attack this TorchScript face model, PATH:threshold=T[,metric=cosine|l2,size=112,name=N], or dlib (repeatable): the attacked models form an ensemble.")] = None,
+    dlib: Annotated[bool, typer.Option("--dlib/--no-dlib", help="Faces: keep dlib's ResNet in the attacked ensemble of --target dlib (--no-dlib needs an --embedder).")] = True,
     judge: Annotated[Optional[list[str]], typer.Option("--judge", help="Faces: also judge the written files with this ONNX face model, PATH:threshold=T[,name=N] (repeatable); dlib always judges.")] = None,
     target_class: Annotated[Optional[int], typer.Option(help="Classifiers: make the model see this class (targeted).")] = None,
     kappa: Annotated[float, typer.Option(help="Classifiers: confidence margin κ on the logits.")] = 1.0,
@@ -51,7 +51,8 @@ def protect_command(
     paths = find_images(inputs)
     if not paths:
         _fail("no images found in the inputs given; name image files or folders that contain some.")
-    if target == FACE_TARGET:
+    face_model = _face_spec(target)
+    if target == FACE_TARGET or face_model:
         if mode not in MODES:
             _fail(f"unknown mode {mode!r}; choose dodge or impersonate.")
         if mode == "impersonate" and not as_photos:
@@ -60,12 +61,29 @@ def protect_command(
             as_images = [load_image(p) for p in as_photos or []]
         except ImageError as e:
             _fail(str(e))
-        options = {"mode": mode, "as_images": as_images, "aligned": aligned, **_face_models(embedder or [], dlib, judge or [])}
+        attacked = [face_model] if face_model else []
+        options = {"mode": mode, "as_images": as_images, "aligned": aligned,
+                   **_face_models(attacked + (embedder or []), dlib and not face_model, judge or [])}
+        target = FACE_TARGET
     else:
         options = {"target_class": target_class, "kappa": kappa}
     reports = _run(paths, outdir, target=target, method=method, fmt=fmt, config=MNDConfig(steps=steps),
                    max_pixels=max_pixels, **options)
     raise typer.Exit(_summarise(reports, outdir))
+
+
+def _face_spec(target: str) -> str | None:
+    """`target` when it names a TorchScript face model (PATH:threshold=T[,...]), else None.
+
+    >>> _face_spec("mine.pt:threshold=0.4"), _face_spec("efficientnet-lite0"), _face_spec("pkg.mod:factory")
+    ('mine.pt:threshold=0.4', None, None)
+    """
+    from .faces.specs import SpecError, parse_spec
+
+    try:
+        return target if "threshold" in parse_spec(target)[1] else None
+    except SpecError as e:
+        _fail(str(e))
 
 
 def _face_models(embedder_specs: list[str], keep_dlib: bool, judge_specs: list[str]) -> dict:
