@@ -33,7 +33,8 @@ def free_port() -> int:
 def running_server(*args: str, env: dict[str, str] | None = None, ready_s: float = 120) -> Iterator[str]:
     """Yield the base URL of `advpriv serve ARGS` (tests/ importable for module:factory targets)."""
     port = free_port()
-    environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+    inherited = {k: v for k, v in os.environ.items() if k != "ADVPRIV_TOKEN"}  # a developer's token must not leak in
+    environ = {**inherited, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
                "OMP_NUM_THREADS": "1", **(env or {})}
     log = tempfile.TemporaryFile()
     command = [sys.executable, "-m", "advpriv", "serve", "--host", "127.0.0.1", "--port", str(port), *args]

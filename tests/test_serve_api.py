@@ -293,6 +293,7 @@ def test_faces_are_judged_by_every_configured_judge():
         assert set(verdicts) == {"dlib", "mobilefacenet"} and not verdicts["dlib"]["matches"]
         assert "dlib: 0/1 recognised" in body["summary"] and "mobilefacenet" in body["summary"]
         assert body["metrics"]["psnr"] > 35
+        assert 30 < body["faces"][0]["quality"]["psnr"] <= body["metrics"]["psnr"] and body["faces"][0]["quality"]["ssim"] > 0.9
         no_face = httpx.post(f"{url}/v1/protect", files={"image": ("wall.png", png(200, 200))}, timeout=300)
         assert no_face.status_code == 422 and no_face.json()["error"]["code"] == "no_face"
         assert "wall.png" in no_face.json()["error"]["message"]

@@ -73,6 +73,8 @@ def test_page_protects_a_face_and_explains_errors(sync_api, tmp_path):
             assert "dlib:" in verdict and "recognised" in verdict, verdict
             dlib_cell = page.inner_text("#faces td[data-judge=dlib]")
             assert re.match(r"(Still recognised|Not recognised)", dlib_cell), dlib_cell
+            face_quality = page.inner_text("#faces td[data-quality]")
+            assert re.fullmatch(r"(\d+\.\d\d|∞) dB / [01]\.\d{4}", face_quality), face_quality
 
             # The amplified difference was computed in the page: something changed, and only by a few levels.
             max_difference = int(page.get_attribute("#diff", "data-max-difference"))

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import kornia
@@ -100,6 +101,21 @@ def quality_loss(x: torch.Tensor, x_adv: torch.Tensor, w: QualityWeights = Quali
     """L_q per image: perturbation energy plus structural and gradient change, lower is better."""
     mse = (x_adv - x).pow(2).flatten(1).mean(1)
     return w.alpha * mse + w.beta * (1 - ssim(x, x_adv)) + w.gamma * gmsd(x, x_adv)
+
+
+def box_quality(x: torch.Tensor, x_adv: torch.Tensor, box: Sequence[int]) -> dict[str, float]:
+    """PSNR and SSIM inside one box [left, top, right, bottom] (inclusive, clipped to the image) of two images (3,H,W).
+
+    >>> x = torch.zeros(3, 64, 64); y = x.clone(); y[:, 10:20, 10:20] = 0.1
+    >>> round(box_quality(x, y, [0, 0, 31, 31])["psnr"], 1), box_quality(x, y, [32, 32, 63, 63])["ssim"]
+    (30.1, 1.0)
+    """
+    height, width = x.shape[-2:]
+    left, top = max(0, int(box[0])), max(0, int(box[1]))
+    right, bottom = min(width, int(box[2]) + 1), min(height, int(box[3]) + 1)
+    crop, crop_adv = x[None, :, top:bottom, left:right], x_adv[None, :, top:bottom, left:right]
+    with torch.no_grad():
+        return {"psnr": float(psnr(crop, crop_adv)[0]), "ssim": float(ssim(crop, crop_adv)[0])}
 
 
 def quality_report(x: torch.Tensor, x_adv: torch.Tensor) -> list[dict[str, float]]:

@@ -30,7 +30,7 @@ from ..faces.objectives import ObjectiveLogits
 from ..faces.region import face_region
 from ..faces.verdicts import face_verdicts, identity_gallery, summary_line
 from ..images import quantize
-from ..quality import quality_report
+from ..quality import box_quality, quality_report
 from .anchors import anchor_attack
 from .api import Check, Protected
 from .mnd import MNDConfig, mnd
@@ -60,7 +60,8 @@ def protect_faces(
     file (`DlibJudge()` by default; add e.g. an `OnnxJudge`). margin: see `advpriv.faces.face_objective`.
     `recheck(decoded)` on the result returns a `Check`: `success` says whether the attacked models still reach the
     goal on the decoded copy; `faces` and `summary` say, per judge, whether each face is still detected and still
-    matches (its clean self when dodging, the target identity when impersonating; see `advpriv.faces.verdicts`).
+    matches (its clean self when dodging, the target identity when impersonating; see `advpriv.faces.verdicts`),
+    and each face's `quality` is the PSNR and SSIM inside its detector box.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -89,6 +90,8 @@ def protect_faces(
             _, reached = objective(region.crop(decoded)[None])
         boxes = None if aligned else [face.box for face in faces]
         verdicts = face_verdicts(judges, decoded, image, boxes, targets)
+        for face in verdicts:
+            face["quality"] = box_quality(image, decoded, face["box"])
         summary = summary_line(verdicts, [judge.name for judge in judges], impersonate=mode == "impersonate")
         return Check(bool(reached[0]), summary, verdicts)
 

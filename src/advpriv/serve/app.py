@@ -194,7 +194,9 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
             **{k: options[k] for k in ("target", "method", "mode", "strength")},
             "seconds": round(report.seconds, 3),
             "metrics": {k: _number(v) for k, v in report.metrics.items()},
-            "faces": report.faces, "filename": name, "media_type": MEDIA_TYPES[options["format"]],
+            "faces": [{**face, **({"quality": {k: _number(v) for k, v in face["quality"].items()}} if "quality" in face else {})}
+                      for face in report.faces],
+            "filename": name, "media_type": MEDIA_TYPES[options["format"]],
             "image_base64": base64.b64encode(data).decode(),
             **({"url": f"/v1/outputs/{saved}"} if saved else {}),
         })

@@ -281,6 +281,7 @@
     const hr = document.createElement("tr");
     hr.append(th("Face", "col"));
     for (const j of judges) hr.append(th(j, "col"));
+    hr.append(th("PSNR / SSIM in the face", "col"));
     thead.append(hr);
     const tbody = document.createElement("tbody");
     faces.forEach((f, i) => {
@@ -309,6 +310,11 @@
         }
         tr.append(td);
       }
+      const q = f.quality || {};
+      const quality = document.createElement("td");
+      quality.setAttribute("data-quality", "");
+      quality.textContent = (q.psnr === null ? "\u221e dB" : fixed(q.psnr, 2) + " dB") + " / " + fixed(q.ssim, 4);
+      tr.append(quality);
       tbody.append(tr);
     });
     table.append(caption, thead, tbody);
