@@ -1,6 +1,7 @@
 """Device side: export the encoder to ONNX (checked against onnxruntime) and ExecuTorch, and measure its cost.
 
 Example:
+    >>> from advpriv.obfuscate.networks import Encoder, Widths
     >>> E = Encoder(Widths(width=0.125)).eval()
     >>> path = export_onnx(E, (32, 32), "encoder.onnx")          # doctest: +SKIP
     >>> check_onnx(path, E, torch.rand(2, 3, 32, 32)) < 1e-4      # doctest: +SKIP

@@ -14,11 +14,11 @@ Example:
     >>> import torch
     >>> from advpriv.targets import ClassifierTarget
     >>> from advpriv.protect.objectives import Misclassify
-    >>> torch.manual_seed(0); net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 3))
-    >>> target = ClassifierTarget(net); x = torch.rand(2, 3, 4, 4)
-    >>> result = mnd(x, Misclassify(target, target.predict(x)))
+    >>> _ = torch.manual_seed(0); net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(768, 3))
+    >>> target = ClassifierTarget(net); x = torch.rand(2, 3, 16, 16)
+    >>> result = mnd(x, Misclassify(target, target.predict(x)), MNDConfig(steps=200))
     >>> bool(result.success.all()), result.images.shape
-    (True, torch.Size([2, 3, 4, 4]))
+    (True, torch.Size([2, 3, 16, 16]))
 """
 
 from __future__ import annotations
