@@ -105,3 +105,15 @@ def test_impersonation_photos_reach_the_report(tmp_path: Path) -> None:
     assert row["before"] == "1 face" and row["after"] in ("dlib: 0/1 match the target", "dlib: 1/1 match the target")
     (face,) = row["faces"]
     assert face["judges"]["dlib"]["detected"] and face["judges"]["dlib"]["matches"] == row["after"].startswith("dlib: 1/1")
+
+
+def test_an_as_photo_without_a_face_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    from PIL import Image
+
+    wall = tmp_path / "wall.png"
+    Image.new("RGB", (120, 120), (200, 180, 160)).save(wall)
+    photo = sorted(shared_path("data", "celeba-id").glob("*/*.jpg"))[0]
+    args = ["protect", str(photo), "-o", str(tmp_path / "o"), "--mode", "impersonate", "--as", str(wall)]
+    result = runner.invoke(app, args, terminal_width=400)
+    assert result.exit_code == 2 and f"no face found in --as photo {wall}" in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "o").exists()
