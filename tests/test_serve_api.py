@@ -297,3 +297,29 @@ def test_faces_are_judged_by_every_configured_judge():
         no_face = httpx.post(f"{url}/v1/protect", files={"image": ("wall.png", png(200, 200))}, timeout=300)
         assert no_face.status_code == 422 and no_face.json()["error"]["code"] == "no_face"
         assert "wall.png" in no_face.json()["error"]["message"]
+
+
+def test_impersonation_takes_the_identity_as_photos():
+    from conftest import shared_path
+
+    people = shared_path("data", "celeba-id")
+    photo = sorted((people / "10010").glob("*.jpg"))[0]
+    identity = sorted((people / "10036").glob("*.jpg"))[:2]
+    with running_server("--timeout", "300") as url, Client(url) as client:
+        report = client.protect(photo, as_photos=identity, mode="impersonate", method="fgsm")
+        assert report["mode"] == "impersonate" and report["summary"] in ("dlib: 0/1 match the target",
+                                                                         "dlib: 1/1 match the target"), report["summary"]
+        assert report["faces"][0]["judges"]["dlib"]["detected"]
+
+        def refused(files: list, **fields: str) -> dict:
+            reply = httpx.post(f"{url}/v1/protect", files=files, data=fields, timeout=300)
+            assert reply.status_code == 422, reply.text
+            return reply.json()["error"]
+
+        face = ("me.jpg", photo.read_bytes())
+        assert refused([("image", face)], mode="impersonate")["code"] == "missing_identity"
+        wall = refused([("image", face), ("as", ("wall.png", png(200, 200)))], mode="impersonate")
+        assert wall["code"] == "no_face" and "`as` photo wall.png" in wall["message"]
+        assert "mode=impersonate" in refused([("image", face), ("as", face)])["message"]
+        assert refused([("image", face), ("image", face)])["code"] == "missing_image"
+        assert "unknown file field(s) extra" in refused([("image", face), ("extra", face)])["message"]

@@ -30,6 +30,13 @@ from .images import atomic_write, load_image, quantize
 from .serve.settings import TOKEN_ENV
 
 
+def _named(photo: str | os.PathLike | bytes) -> tuple[str, bytes]:
+    """(file name, bytes) of a photo given as a path or as bytes."""
+    if isinstance(photo, (bytes, bytearray)):
+        return "photo", bytes(photo)
+    return Path(photo).name, Path(photo).read_bytes()
+
+
 class ClientError(RuntimeError):
     """The server refused a request; `status` and `code` say why, the message says what to do."""
 
@@ -53,17 +60,17 @@ class Client:
         self.http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout)
 
     def protect(self, photo: str | os.PathLike | bytes, out: str | os.PathLike | None = None,
-                **options: str) -> dict:
+                as_photos: Sequence[str | os.PathLike | bytes] = (), **options: str) -> dict:
         """Protect one photo (path or bytes) with the server's options (target, method, mode, strength, format).
 
+        as_photos: with mode="impersonate", photos (paths or bytes) of the identity to be recognised as.
         Returns the JSON report with the image decoded into `image_bytes`; writes it to `out` when given
         (refusing to overwrite the photo itself).
         """
-        name, data = ("photo", bytes(photo)) if isinstance(photo, (bytes, bytearray)) else (Path(photo).name, Path(photo).read_bytes())
         if out is not None and not isinstance(photo, (bytes, bytearray)) and Path(out).resolve() == Path(photo).resolve():
             raise ValueError(f"{out} is the input photo; choose another output path so the original is kept.")
-        reply = self._check(self.http.post("/v1/protect", files={"image": (name, data)},
-                                           data={**options, "response": "json"}))
+        files = [("image", _named(photo)), *(("as", _named(p)) for p in as_photos)]
+        reply = self._check(self.http.post("/v1/protect", files=files, data={**options, "response": "json"}))
         report = reply.json()
         report["image_bytes"] = base64.b64decode(report.pop("image_base64"))
         if out is not None:

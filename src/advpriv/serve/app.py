@@ -30,7 +30,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from advpriv import __version__
-from advpriv.faces import MODES, NoFaceError
+from advpriv.faces import MODES, NoFaceError, find_faces
 from advpriv.faces.specs import load_judge
 from advpriv.feature_wire import FeatureError, decode_features
 from advpriv.images import ImageError, atomic_write, load_image
@@ -41,7 +41,7 @@ from advpriv.targets import available_targets, load_target
 
 from .errors import ServiceError, from_image_error
 from .features import CloudClassifier
-from .form import parse_form, read_body
+from .form import Upload, parse_form, read_body
 from .settings import ServeSettings
 from .sniff import require_photo
 from .work import Busy, WorkQueue
@@ -86,23 +86,60 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
                                                       f"{', '.join(allowed)}.")
         return options
 
-    def protector(options: dict[str, str], time_limit: float):
+    def protector(options: dict[str, str], time_limit: float, as_images: list[torch.Tensor]):
         target = options["target"]
         extra = strength_options(options["strength"], target, options["mode"])
         config = MNDConfig(time_limit=time_limit)
         if target == FACE_TARGET:
-            return make_protector(FACE_TARGET, options["method"], mode=options["mode"], judges=judges, config=config,
-                                  **extra)
+            return make_protector(FACE_TARGET, options["method"], mode=options["mode"], as_images=as_images,
+                                  judges=judges, config=config, **extra)
         if target not in loaded:
             loaded[target] = load_target(targets[target])
         return make_protector(loaded[target], options["method"], config=config, **extra)
 
-    def protect_job(data: bytes, filename: str, options: dict[str, str]):
+    def photos_of(files: dict[str, list[Upload]], mode: str | None) -> tuple[list[Upload], list[Upload]]:
+        """The photo to protect and the `as` photos of the identity to impersonate, each sniffed; 4xx otherwise.
+
+        mode: the faces' mode, None for a classifier target.
+        """
+        unknown = sorted(set(files) - {"image", "as"})
+        if unknown:
+            raise ServiceError(422, "bad_option", f"unknown file field(s) {', '.join(unknown)}; send the photo as "
+                                                  "`image` and, to impersonate, the target's photos as `as`.")
+        image, as_photos = [u for u in files.get("image", []) if u.data], [u for u in files.get("as", []) if u.data]
+        if len(image) != 1:
+            raise ServiceError(422, "missing_image", "no photo received: send it in the multipart field `image`."
+                               if not image else "send one photo per request in the field `image`.")
+        if mode == "impersonate" and not as_photos:
+            raise ServiceError(422, "missing_identity", "impersonation needs photos of the target identity: send "
+                                                        "one or more in the multipart field `as`.")
+        if as_photos and mode != "impersonate":
+            raise ServiceError(422, "bad_option", "`as` photos are only used to impersonate a face (target=dlib, "
+                                                  "mode=impersonate); send those options or leave them out.")
+        for upload in image + as_photos:
+            require_photo(upload.data, _safe_name(upload.filename))
+        return image, as_photos
+
+    def identity_photos(uploads: list[Upload]) -> list[torch.Tensor]:
+        """Decode the `as` photos; each must show a face (422 naming it otherwise)."""
+        photos = []
+        for upload in uploads:
+            name = _safe_name(upload.filename)
+            photo = load_image(io.BytesIO(upload.data), max_pixels=settings.max_pixels, name=name)
+            try:
+                find_faces(photo, what=f"the `as` photo {name}")
+            except NoFaceError as e:
+                raise ServiceError(422, "no_face", str(e)) from None
+            photos.append(photo)
+        return photos
+
+    def protect_job(data: bytes, filename: str, options: dict[str, str], as_uploads: list[Upload]):
         def job(deadline: float) -> tuple[bytes, FileReport]:
             try:
                 image = load_image(io.BytesIO(data), max_pixels=settings.max_pixels, name=filename)
+                as_images = identity_photos(as_uploads)
                 time_limit = max(0.0, (deadline - time.monotonic()) * MND_SHARE_OF_TIMEOUT)
-                return protect_encoded(image, protector(options, time_limit), options["format"], filename)
+                return protect_encoded(image, protector(options, time_limit, as_images), options["format"], filename)
             except ImageError as e:
                 raise from_image_error(e) from None
             except NoFaceError as e:
@@ -160,6 +197,8 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
 
     protect_form = {"type": "object", "required": ["image"], "properties": {
         "image": {"type": "string", "format": "binary", "description": "The photo; its type is read from its bytes."},
+        "as": {"type": "array", "items": {"type": "string", "format": "binary"},
+               "description": "mode=impersonate: photos of the identity to be recognised as (one or more)."},
         "target": field(targets, "dlib: every face in the photo; otherwise a classifier."),
         "method": field(METHODS, "mnd (minimum noticeable difference) or an anchor attack."),
         "mode": field(MODES, "Faces: dodge (not recognised) or impersonate."),
@@ -175,12 +214,9 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
         require_token(request)
         form = parse_form(await read_body(request, settings.max_upload_bytes), request.headers.get("content-type", ""))
         options = options_of(form.fields)
-        upload = form.files.get("image")
-        if upload is None or not upload.data:
-            raise ServiceError(422, "missing_image", "no photo received: send it in the multipart field `image`.")
-        filename = _safe_name(upload.filename)
-        require_photo(upload.data, filename)
-        data, report = await run(protect_job(upload.data, filename, options), "protecting this photo")
+        uploads, as_uploads = photos_of(form.files, options["mode"] if options["target"] == FACE_TARGET else None)
+        filename = _safe_name(uploads[0].filename)
+        data, report = await run(protect_job(uploads[0].data, filename, options, as_uploads), "protecting this photo")
         name = f"{Path(filename).stem}.protected.{options['format']}"
         saved = _save(settings.output_dir, name, data)
         if options["response"] == "image":

@@ -5,7 +5,7 @@ Example:
     ...         b'--b\\r\\nContent-Disposition: form-data; name="image"; filename="a.png"\\r\\n\\r\\nPNG..\\r\\n--b--\\r\\n')
     >>> form = parse_form(body, "multipart/form-data; boundary=b")
     >>> form.fields, form.files["image"]
-    ({'strength': 'high'}, Upload(filename='a.png', data=b'PNG..'))
+    ({'strength': 'high'}, [Upload(filename='a.png', data=b'PNG..')])
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ class Upload:
 @dataclass
 class Form:
     fields: dict[str, str] = field(default_factory=dict)
-    files: dict[str, Upload] = field(default_factory=dict)
+    files: dict[str, list[Upload]] = field(default_factory=dict)
+    """Every file part, by field name, in the order sent (a field may carry several files)."""
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -79,7 +80,7 @@ def parse_form(body: bytes, content_type: str) -> Form:
         _, disposition = parse_options_header(headers.get(b"content-disposition", b""))
         name = disposition.get(b"name", b"").decode("utf-8", "replace")
         if b"filename" in disposition:
-            form.files[name] = Upload(disposition[b"filename"].decode("utf-8", "replace"), bytes(part))
+            form.files.setdefault(name, []).append(Upload(disposition[b"filename"].decode("utf-8", "replace"), bytes(part)))
         else:
             form.fields[name] = bytes(part).decode("utf-8", "replace")
         part.clear()
