@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .faces import MODES, NoFaceError, find_faces
+from .faces import MODES, NoFaceError, identity_faces
 from .images import MAX_PIXELS, ImageError, find_images, load_image
 from .obfuscate.cli import app as obfuscator_app
 from .protect import METHODS, MNDConfig, protect_files, write_metrics
@@ -59,8 +59,7 @@ def protect_command(
             _fail("impersonation needs photos of the target identity: add --as PHOTO (one or more).")
         try:
             as_images = [load_image(p) for p in as_photos or []]
-            for path, photo in zip(as_photos or [], as_images):
-                find_faces(photo, aligned, what=f"--as photo {path}")
+            identity_faces(as_images, [f"--as photo {path}" for path in as_photos or []], aligned)
         except (ImageError, NoFaceError) as e:
             _fail(str(e))
         attacked = [face_model] if face_model else []

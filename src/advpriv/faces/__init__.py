@@ -29,12 +29,25 @@ MODES = ("dodge", "impersonate")
 
 __all__ = [
     "MODES", "Dodge", "Face", "FaceEmbedder", "Impersonate", "NoFaceError",
-    "dlib_embedder", "face_objective", "find_faces", "torchscript_embedder",
+    "dlib_embedder", "face_objective", "find_faces", "identity_faces", "torchscript_embedder",
 ]  # fmt: skip
 
 
 def _largest(faces: list[Face]) -> Face:
     return max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+
+
+def identity_faces(photos: Sequence[torch.Tensor], names: Sequence[str] | None = None,
+                   aligned: bool = False) -> list[Face]:
+    """The largest face of each photo of the identity to impersonate.
+
+    names: how to call each photo in the NoFaceError raised when one has no face (default "target photo N").
+
+    >>> identity_faces([torch.zeros(3, 8, 8)], aligned=True)[0].box
+    (0, 0, 7, 7)
+    """
+    names = names or [f"target photo {i + 1}" for i in range(len(photos))]
+    return [_largest(find_faces(photo, aligned, what=name)) for photo, name in zip(photos, names)]
 
 
 def face_objective(
@@ -65,6 +78,5 @@ def face_objective(
         return Dodge(image[None], [faces], embedders, DODGE_MARGIN if margin is None else margin), faces
     if not as_images:
         raise ValueError("impersonation needs photos of the target identity: pass as_images=[photo, ...]")
-    target_faces = [_largest(find_faces(p, aligned, what=f"target photo {i + 1}")) for i, p in enumerate(as_images)]
-    targets = identity_descriptors(as_images, target_faces, embedders)
+    targets = identity_descriptors(as_images, identity_faces(as_images, aligned=aligned), embedders)
     return Impersonate([faces], embedders, targets, IMPERSONATE_MARGIN if margin is None else margin), faces

@@ -78,6 +78,7 @@ class _Parties:
             m.train(k in training)
 
     def set_lr(self, lr: float) -> None:
+        """Every optimiser's learning rate (each stage trains at its own)."""
         for opt in self.opts.values():
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -180,6 +181,7 @@ def train(data: AttributeData, cfg: TrainConfig, out_dir: str | Path, on_step: S
     train_idx = split_indices(data, cfg.seed)["train"]
     y_u, y_p = data.labels_of(cfg.utility), data.labels_of(cfg.private)
     epochs = dict(zip(STAGES, (cfg.pretrain_epochs, cfg.attacker_epochs, cfg.attacker_epochs, cfg.epochs)))
+
     def run_epoch(stage: str, epoch: int, lam: float) -> None:
         step = getattr(parties, stage)
         parties.set_lr(cfg.lr_of(stage))
@@ -192,7 +194,7 @@ def train(data: AttributeData, cfg: TrainConfig, out_dir: str | Path, on_step: S
 
     for s, stage in enumerate(STAGES):
         if stage == "attribute" and (s, 0) >= start:
-            parties.P.load_state_dict(parties.C.state_dict())
+            parties.restart_P()
         for epoch in range(epochs[stage]):
             if (s, epoch) < start:
                 continue

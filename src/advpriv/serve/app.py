@@ -30,7 +30,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from advpriv import __version__
-from advpriv.faces import MODES, NoFaceError, find_faces
+from advpriv.faces import MODES, NoFaceError, identity_faces
 from advpriv.faces.specs import load_judge
 from advpriv.feature_wire import FeatureError, decode_features
 from advpriv.images import ImageError, atomic_write, load_image
@@ -122,15 +122,12 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
 
     def identity_photos(uploads: list[Upload]) -> list[torch.Tensor]:
         """Decode the `as` photos; each must show a face (422 naming it otherwise)."""
-        photos = []
-        for upload in uploads:
-            name = _safe_name(upload.filename)
-            photo = load_image(io.BytesIO(upload.data), max_pixels=settings.max_pixels, name=name)
-            try:
-                find_faces(photo, what=f"the `as` photo {name}")
-            except NoFaceError as e:
-                raise ServiceError(422, "no_face", str(e)) from None
-            photos.append(photo)
+        names = [_safe_name(upload.filename) for upload in uploads]
+        photos = [load_image(io.BytesIO(u.data), max_pixels=settings.max_pixels, name=n) for u, n in zip(uploads, names)]
+        try:
+            identity_faces(photos, [f"the `as` photo {name}" for name in names])
+        except NoFaceError as e:
+            raise ServiceError(422, "no_face", str(e)) from None
         return photos
 
     def protect_job(data: bytes, filename: str, options: dict[str, str], as_uploads: list[Upload]):
@@ -230,8 +227,7 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
             **{k: options[k] for k in ("target", "method", "mode", "strength")},
             "seconds": round(report.seconds, 3),
             "metrics": {k: _number(v) for k, v in report.metrics.items()},
-            "faces": [{**face, **({"quality": {k: _number(v) for k, v in face["quality"].items()}} if "quality" in face else {})}
-                      for face in report.faces],
+            "faces": [_finite_quality(face) for face in report.faces],
             "filename": name, "media_type": MEDIA_TYPES[options["format"]],
             "image_base64": base64.b64encode(data).decode(),
             **({"url": f"/v1/outputs/{saved}"} if saved else {}),
@@ -289,6 +285,13 @@ def _save(output_dir: Path | None, name: str, data: bytes) -> str | None:
     saved = f"{uuid.uuid4().hex}-{name}"
     atomic_write(output_dir / saved, data)
     return saved
+
+
+def _finite_quality(face: dict) -> dict:
+    """A face's verdict entry with its quality numbers made JSON-safe (see `_number`)."""
+    if "quality" not in face:
+        return face
+    return {**face, "quality": {k: _number(v) for k, v in face["quality"].items()}}
 
 
 def _number(value: float) -> float | None:
