@@ -4,7 +4,9 @@ Each objective maps candidate photos (N,3,H,W) in [0,1] to `(loss, success)` of 
 `advpriv.protect.objectives` does. The faces were found once on the clean photos; each candidate is
 warped to chips inside the objective, so gradients reach the full-resolution photo.
 A face succeeds when every embedder agrees (an ensemble); a photo succeeds when all its faces do.
-The loss is a C&W-style hinge on descriptor distance, zero once the goal is reached with `margin` to spare.
+The loss is a C&W-style hinge on each embedder's distance relative to its threshold (so models with other
+distance scales weigh the same), summed over embedders: zero once every one reaches the goal with `margin` to spare,
+so the models still short of it, the hardest ones, drive the gradient.
 With `track_landmarks` (the default), landmarks are found again on each candidate inside the detector boxes
 of the clean photo, as the real pipeline will do on the saved file, so that success is the judge's verdict.
 
@@ -31,15 +33,17 @@ from advpriv.faces.detect import Face, relandmark
 from advpriv.faces.dlib_resnet import CHIP_SIZE
 from advpriv.faces.embedders import FaceEmbedder
 
-# Margins beyond each embedder's threshold, in its distance units. Dodging moves a face away from its clean
-# self, but other photos of the same person sit elsewhere: on celeba-id a margin of 0.05 left 23 % of dodged
-# probes within 0.6 of some gallery photo, so dodging asks for more. Impersonation aims at the mean of the
-# target's photos, which is close to all of them.
-DODGE_MARGIN = 0.2
-IMPERSONATE_MARGIN = 0.05
+# Margins beyond each embedder's threshold, as a fraction of that threshold, so that models with different
+# distances (dlib's L2 under 0.6, cosine distances under ~0.5–0.8) are asked for the same relative change and none
+# dominates the ensemble's loss. Dodging moves a face away from its clean self, but other photos of the same person
+# sit elsewhere: on celeba-id a margin of 0.05/0.6 left 23 % of dodged probes within dlib's 0.6 of some gallery
+# photo, so dodging asks for 0.2/0.6 (dlib: L2 > 0.8). Impersonation aims at the mean of the target's photos, which
+# is close to all of them: 0.05/0.6 (dlib: L2 < 0.55).
+DODGE_MARGIN = 1 / 3
+IMPERSONATE_MARGIN = 1 / 12
 NUDGE = 1e-3  # see Dodge
 LOGIT_SCALE = 10.0  # ObjectiveLogits: larger logits saturate the softmax of cross-entropy attacks (zero gradient)
-LOSS_SCALE = 30.0  # distances (~0.1–1) scaled to the size of classifier logit margins, for MND's λ range
+LOSS_SCALE = 18.0  # relative gaps (~0.1–1) scaled to the size of classifier logit margins, for MND's λ range
 
 
 def face_chips(images: torch.Tensor, faces: Sequence[Sequence[Face]]) -> torch.Tensor:
@@ -107,7 +111,7 @@ class _FaceObjective:
 
 
 class Dodge(_FaceObjective):
-    """Every face must stop matching itself: distance to its clean descriptor > threshold + margin, per embedder.
+    """Every face must stop matching itself: distance to its clean descriptor > threshold × (1 + margin), per embedder.
 
     `clean` (N,3,H,W) are the clean photos and `faces[i]` the faces of photo i.
     """
@@ -130,11 +134,11 @@ class Dodge(_FaceObjective):
 
     def _gap(self, k: int, embedder: FaceEmbedder, descriptors: torch.Tensor, exact: bool) -> torch.Tensor:
         reference = self.references[k] if exact else self.nudged[k]
-        return embedder.distance(descriptors, reference) - (embedder.threshold + self.margin)
+        return embedder.distance(descriptors, reference) / embedder.threshold - (1 + self.margin)
 
 
 class Impersonate(_FaceObjective):
-    """Every face must match the target identity: distance to its mean descriptor < threshold − margin.
+    """Every face must match the target identity: distance to its mean descriptor < threshold × (1 − margin).
 
     `targets` holds, per embedder, the target identity's mean descriptor (1,D) (see `identity_descriptors`).
     """
@@ -153,7 +157,7 @@ class Impersonate(_FaceObjective):
         self.targets = [t.reshape(1, -1) for t in targets]
 
     def _gap(self, k: int, embedder: FaceEmbedder, descriptors: torch.Tensor, exact: bool) -> torch.Tensor:
-        return (embedder.threshold - self.margin) - embedder.distance(descriptors, self.targets[k])
+        return (1 - self.margin) - embedder.distance(descriptors, self.targets[k]) / embedder.threshold
 
 
 class ObjectiveLogits(torch.nn.Module):

@@ -30,6 +30,7 @@ from typing import Callable
 import torch
 
 from ..quality import QualityWeights, quality_loss
+from .eot import round_8bit
 from .objectives import Objective
 
 
@@ -47,6 +48,9 @@ class MNDConfig:
     stop_tol: stop early once every image fools the model and no image's best L_q improved by this fraction in
         the last window: the search has settled, and further steps cost time for no visible gain.
     time_limit: seconds after which the search stops and returns the best images found so far (None: no limit).
+    quorum: the share of a window's steps that must succeed for λ to grow. 0 means any one step, right for an
+        exact objective; an objective judged on random transformations (`advpriv.protect.eot.Robust`) succeeds by
+        chance now and then, and 0.5 asks that it hold on most draws before quality is traded back.
     """
 
     steps: int = 50
@@ -56,6 +60,7 @@ class MNDConfig:
     search_factor: float = 4.0
     stop_tol: float = 0.01
     time_limit: float | None = None
+    quorum: float = 0.0
     weights: QualityWeights = field(default_factory=QualityWeights)
 
 
@@ -67,11 +72,6 @@ class MNDResult:
     success: torch.Tensor
     lam: torch.Tensor
     steps: int
-
-
-def _round_8bit(x: torch.Tensor) -> torch.Tensor:
-    """Round to 8-bit levels in the forward pass, identity in the backward pass (straight-through)."""
-    return x + (x.mul(255).round().div(255) - x).detach()
 
 
 def mnd(
@@ -88,20 +88,20 @@ def mnd(
     lam = torch.full((n,), config.lam)
     factor, last_fooled = torch.full((n,), config.search_factor), torch.zeros(n, dtype=torch.bool)
     best, best_q = x.clone(), torch.full((n,), float("inf"))
-    fooled_in_window, window_start_q = torch.zeros(n, dtype=torch.bool), best_q.clone()
+    successes_in_window, window_start_q = torch.zeros(n), best_q.clone()
     deadline = None if config.time_limit is None else time.monotonic() + config.time_limit
     steps_run = 0
 
     for step in range(config.steps):
         if deadline is not None and time.monotonic() > deadline:
             break
-        x_adv = _round_8bit((x + delta).clamp(0, 1))
+        x_adv = round_8bit((x + delta).clamp(0, 1))
         adv, success = objective(x_adv)
         q = quality_loss(x, x_adv, config.weights)
         with torch.no_grad():
             better = success & (q < best_q)
             best[better], best_q[better] = x_adv[better].detach(), q[better].detach()
-            fooled_in_window |= success
+            successes_in_window += success.float()
         opt.zero_grad(set_to_none=True)
         (adv + lam * q).sum().backward()
         opt.step()
@@ -109,12 +109,13 @@ def mnd(
         if on_step:
             on_step(step)
         if (step + 1) % config.search_every == 0:
+            fooled_in_window = successes_in_window > config.quorum * config.search_every
             reversed_ = (fooled_in_window != last_fooled) & (step + 1 > config.search_every)
             factor = torch.where(reversed_, factor.sqrt(), factor)
             lam = torch.where(fooled_in_window, lam * factor, lam / factor)
             settled = bool((best_q > window_start_q * (1 - config.stop_tol)).all()) and bool(best_q.isfinite().all())
             last_fooled, window_start_q = fooled_in_window.clone(), best_q.clone()
-            fooled_in_window.zero_()
+            successes_in_window.zero_()
             if settled:
                 break
     return MNDResult(images=best, success=torch.isfinite(best_q), lam=lam, steps=steps_run)

@@ -1,30 +1,80 @@
-"""Protection strength in words: how far past the decision boundary a protected image must land.
+"""Protection strength: how far past the decision boundary, and through which re-encodings, a photo must stay fooling.
 
-"medium" is the library default; "low" halves the success margin (less visible, less robust to re-encoding and
-to other models), "high" doubles it. For faces the margin is the descriptor distance beyond the match threshold,
-for classifiers it is κ on the logits.
+- "low": half the default success margin, judged on the image as written only. The least visible change; it fools
+  the attacked models on the PNG and does not promise to survive JPEG, resizing, or models it never saw.
+- "medium" (default): the default margin, and the image must fool the models both as written and after a random
+  re-encoding drawn every step (resize with another kernel and 8-bit rounding, JPEG 70–95, mild blur; see
+  `advpriv.protect.eot`).
+- "high": twice the margin, re-encodings drawn more often and harsher (JPEG 60–90), more steps.
+
+For faces the margin is the distance beyond each model's match threshold, as a fraction of it; for classifiers it
+is κ on the logits. What each level buys on real data is measured in bench/results/transfer.md.
 
 Example:
-    >>> strength_options("high", target="efficientnet-lite0")
-    {'kappa': 2.0}
-    >>> strength_options("low", target="dlib", mode="dodge")
-    {'margin': 0.1}
+    >>> strength_options("high", target="efficientnet-lite0")["kappa"]
+    2.0
+    >>> options = strength_options("low", target="dlib", mode="dodge")
+    >>> round(options["margin"], 4), options["eot"], options["config"].steps
+    (0.1667, None, 50)
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 from ..faces.objectives import DODGE_MARGIN, IMPERSONATE_MARGIN
+from .eot import EOTConfig
 from .files import FACE_TARGET
+from .mnd import MNDConfig
 
-STRENGTHS = {"low": 0.5, "medium": 1.0, "high": 2.0}
 CLASSIFIER_KAPPA = 1.0
+CLASSIFIER_SHORT_SIDE = 256  # where a classifier deployment usually resizes to before its centre crop
 
 
-def strength_options(strength: str, target: str, mode: str = "dodge") -> dict[str, float]:
-    """The protect options (`margin` for the face target, `kappa` for classifiers) that a strength stands for."""
+@dataclass(frozen=True)
+class Strength:
+    """One level: margin multiplier, the re-encodings drawn (None: none), MND steps and window quorum."""
+
+    scale: float
+    eot: EOTConfig | None
+    steps: int
+    quorum: float = 0.0
+
+
+FACE_EOT = EOTConfig()
+FACE_EOT_HIGH = EOTConfig(scale_p=0.6, jpeg=(60.0, 90.0), jpeg_p=0.7, blur_p=0.3)
+STRENGTHS = {
+    "low": Strength(0.5, None, 50),
+    "medium": Strength(1.0, FACE_EOT, 100, quorum=0.5),
+    "high": Strength(2.0, FACE_EOT_HIGH, 150, quorum=0.5),
+}
+
+
+def classifier_eot(eot: EOTConfig, short_side: int | None = CLASSIFIER_SHORT_SIDE) -> EOTConfig:
+    """A face-style EOT for a classifier: the deployment's Pillow-style resize instead of round trips.
+
+    >>> classifier_eot(FACE_EOT).resize_to, classifier_eot(FACE_EOT).scale
+    (256, None)
+    """
+    if short_side is None:
+        return eot
+    return replace(eot, resize_to=short_side, scale=None, shift=2.0)
+
+
+def strength_options(strength: str, target: str, mode: str = "dodge", config: MNDConfig = MNDConfig()) -> dict:
+    """The protect options a strength stands for: `margin` (faces) or `kappa` (classifiers), `eot` and `config`.
+
+    `config` gives the settings a strength does not decide (time limit, learning rate); its steps and quorum are
+    the strength's.
+    """
     if strength not in STRENGTHS:
         raise ValueError(f"unknown strength {strength!r}; choose one of {', '.join(STRENGTHS)}.")
-    scale = STRENGTHS[strength]
+    level = STRENGTHS[strength]
+    options: dict = {"config": replace(config, steps=level.steps, quorum=level.quorum)}
     if target == FACE_TARGET:
-        return {"margin": round(scale * (DODGE_MARGIN if mode == "dodge" else IMPERSONATE_MARGIN), 4)}
-    return {"kappa": scale * CLASSIFIER_KAPPA}
+        options["margin"] = level.scale * (DODGE_MARGIN if mode == "dodge" else IMPERSONATE_MARGIN)
+        options["eot"] = level.eot
+    else:
+        options["kappa"] = level.scale * CLASSIFIER_KAPPA
+        options["eot"] = None if level.eot is None else classifier_eot(level.eot)
+    return options
