@@ -27,12 +27,13 @@ from ..faces import MODES, face_objective, find_faces
 from ..faces.embedders import FaceEmbedder
 from ..faces.judges import DlibJudge, Judge
 from ..faces.objectives import ObjectiveLogits
-from ..faces.region import face_region
+from ..faces.region import Region, face_region
 from ..faces.verdicts import face_verdicts, identity_gallery, summary_line
 from ..images import quantize
 from ..quality import box_quality, quality_report
 from .anchors import anchor_attack
 from .api import Check, Protected
+from .eot import EOT, EOTConfig, Robust
 from .mnd import MNDConfig, mnd
 
 
@@ -40,6 +41,15 @@ from .mnd import MNDConfig, mnd
 def _dlib_judge() -> DlibJudge:
     """The default judge, loaded once."""
     return DlibJudge()
+
+
+def jpeg_aligned(region: Region) -> Region:
+    """`region` grown up and left to a multiple of 16 pixels, so its JPEG blocks are those of the whole photo.
+
+    >>> jpeg_aligned(Region(20, 35, 100, 120)).box
+    (16, 32, 100, 120)
+    """
+    return Region(region.top // 16 * 16, region.left // 16 * 16, region.bottom, region.right)
 
 
 def protect_faces(
@@ -52,12 +62,15 @@ def protect_faces(
     margin: float | None = None,
     method: str = "mnd",
     config: MNDConfig = MNDConfig(),
+    eot: EOTConfig | None = None,
     **budget: float,
 ) -> Protected:
     """Protect every face of one photo (3,H,W) in [0,1]: dodge (default) or impersonate the `as_images` identity.
 
     embedders: the face models attacked together (dlib's ResNet by default). judges: what re-checks the written
     file (`DlibJudge()` by default; add e.g. an `OnnxJudge`). margin: see `advpriv.faces.face_objective`.
+    eot: with MND, every face must also stay protected after a random re-encoding drawn every step (see
+    `advpriv.protect.eot`; `advpriv.protect.strength` names the usual settings).
     `recheck(decoded)` on the result returns a `Check`: `success` says whether the attacked models still reach the
     goal on the decoded copy; `faces` and `summary` say, per judge, whether each face is still detected and still
     matches (its clean self when dodging, the target identity when impersonating; see `advpriv.faces.verdicts`),
@@ -67,7 +80,7 @@ def protect_faces(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     judges = list(judges) if judges else [_dlib_judge()]
     faces = find_faces(image, aligned)
-    region = face_region(faces, tuple(image.shape[-2:]))
+    region = jpeg_aligned(face_region(faces, tuple(image.shape[-2:])))
     crop = region.crop(image)
     objective, _ = face_objective(crop, mode, as_images, embedders, aligned, margin, faces=region.shift(faces))
     targets = identity_gallery(judges, as_images) if mode == "impersonate" and as_images else None
@@ -75,7 +88,8 @@ def protect_faces(
     start = time.perf_counter()
     if method == "mnd":
         share = crop.shape[-2] * crop.shape[-1] / (image.shape[-2] * image.shape[-1])
-        result = mnd(crop[None], objective, replace(config, lam=config.lam * share))
+        goal = objective if eot is None else Robust(objective, EOT(eot))
+        result = mnd(crop[None], goal, replace(config, lam=config.lam * share))
         adv_crop, success = result.images, result.success
     else:
         goal = ObjectiveLogits(objective)
