@@ -35,7 +35,7 @@ def test_bad_files_are_named_and_the_batch_goes_on(tmp_path):
     (src / "cut.jpg").write_bytes(buf.getvalue()[:300])
     (src / "fake.png").write_bytes(b"definitely not a png")
     before = _digest(src)
-    result = runner.invoke(app, ["protect", str(src), "-o", str(tmp_path / "out"), *TOY])
+    result = runner.invoke(app, ["protect", str(src), "-o", str(tmp_path / "out"), *TOY], terminal_width=200)
     assert result.exit_code == 1, result.output
     assert "cut.jpg" in result.output and "fake.png" in result.output
     assert _digest(src) == before
@@ -46,6 +46,11 @@ def test_bad_files_are_named_and_the_batch_goes_on(tmp_path):
     assert {r["input"].split("/")[-1]: bool(r["error"]) for r in rows} == {"cut.jpg": True, "fake.png": True, "good.png": False}
     good = next(r for r in rows if not r["error"])
     assert good["success"] and good["metrics"]["psnr"] > 20
+    assert list(good["variants"]) == ["png", "jpeg85", "half"]
+    assert good["variants"]["png"] == {"success": True, "summary": good["after"], "faces": []}
+    assert all(set(v) == {"success", "summary", "faces"} for v in good["variants"].values())
+    assert good["survival"].startswith("png: protected (") and "; after jpeg85: " in good["survival"]
+    assert "after jpeg85" in result.output and "after half" in result.output
 
 
 def test_never_overwrites_inputs_even_in_the_same_folder(tmp_path):

@@ -52,6 +52,17 @@ def test_protect_api_mixed_sizes_and_targeted(toy):
     assert r.success and r.after == str(wanted)
 
 
+def test_recheck_judges_the_reencoded_copies_too(toy):
+    torch.manual_seed(0)
+    (result,) = advpriv.protect([torch.rand(3, 24, 24)], target=toy, config=MNDConfig(steps=40, lr=1e-2, lam=1.0))
+    check = result.recheck(result.image)
+    assert check.success == result.success and list(check.variants) == ["jpeg85", "half"]
+    for name, copy in check.variants.items():
+        assert copy.summary in {str(k) for k in range(5)} and copy.faces == [] and not copy.variants
+        assert copy.success == (copy.summary != result.before), name
+    assert list(check.versions("png")) == ["png", "jpeg85", "half"]
+
+
 @pytest.mark.parametrize("method, budget", [("fgsm", {"eps": 16 / 255}), ("pgd", {"eps": 16 / 255}), ("cw", {"c": 10.0})])
 def test_anchors_run_through_torchattacks(toy, method, budget):
     torch.manual_seed(0)

@@ -14,7 +14,8 @@ from .faces import MODES, NoFaceError, identity_faces
 from .images import MAX_PIXELS, ImageError, find_images, load_image
 from .obfuscate.cli import app as obfuscator_app
 from .protect import METHODS, MNDConfig, protect_files, write_metrics
-from .protect.files import FACE_TARGET, FileReport
+from .faces.verdicts import recognised
+from .protect.files import FACE_TARGET, FileReport, judge_names, survival_text
 from .serve.cli import serve_command
 
 app = typer.Typer(
@@ -134,13 +135,14 @@ def _run(paths: list[Path], outdir: Path, **options) -> list[FileReport]:
 
 def _summarise(reports: list[FileReport], outdir: Path) -> int:
     """Print the summary table and write the metrics files; the exit code is 1 if any file failed."""
-    judges = list(dict.fromkeys(name for r in reports for face in r.faces for name in face["judges"]))
+    judges = judge_names([face for r in reports for face in r.faces])
+    copies = list(dict.fromkeys(name for r in reports for name in list(r.variants)[1:]))
     if judges:
-        table = Table(title="advpriv protect: faces still recognised per judge")
-        columns = ["file", "faces", "goal", *judges, "PSNR dB", "SSIM", "s"]
+        table = Table(title="advpriv protect: faces still recognised per judge, as written and after re-encoding")
+        columns = ["file", "faces", "goal", *judges, *(f"after {c}" for c in copies), "PSNR dB", "SSIM", "s"]
     else:
         table = Table(title="advpriv protect")
-        columns = ["file", "protected", "model saw", "now sees", "PSNR dB", "SSIM", "s"]
+        columns = ["file", "protected", "model saw", "now sees", *(f"after {c}" for c in copies), "PSNR dB", "SSIM", "s"]
     for col in columns:
         table.add_column(col, overflow="fold", no_wrap=col in judges, min_width=len(col) if col in judges else None)
     for r in reports:
@@ -149,14 +151,20 @@ def _summarise(reports: list[FileReport], outdir: Path) -> int:
             continue
         quality = (f"{r.metrics['psnr']:.1f}", f"{r.metrics['ssim']:.4f}", f"{r.seconds:.1f}")
         protected = "[green]yes[/green]" if r.success else "[red]no[/red]"
+        after = [_survival_cell(r.variants.get(c), judges) for c in copies]
         if judges:
-            table.add_row(Path(r.input).name, r.before.split()[0], protected, *(_recognised(r, j) for j in judges), *quality)
+            recognised_now = ("{}/{}".format(*recognised(r.faces, j)) for j in judges)
+            table.add_row(Path(r.input).name, r.before.split()[0], protected, *recognised_now, *after, *quality)
         else:
-            table.add_row(Path(r.input).name, protected, r.before, r.after, *quality)
+            table.add_row(Path(r.input).name, protected, r.before, r.after, *after, *quality)
     Console().print(table)
     if judges:
         console.print("Per judge: faces it still matches to their clean selves (when impersonating: to the target "
-                      "identity) / faces it finds in the clean photo. goal: the attacked models reach it on the file as written.")
+                      "identity) / faces it finds in the clean photo; the after columns judge the written file "
+                      "re-encoded as a platform would (green: every judge still fooled). goal: the attacked models "
+                      "reach it on the file as written.")
+    elif copies:
+        console.print("after: the classifier's verdict on the written file re-encoded as a platform would.")
     if any(r.output for r in reports):
         json_path, csv_path = write_metrics(reports, outdir)
         console.print(f"metrics: {json_path} and {csv_path}")
@@ -166,10 +174,12 @@ def _summarise(reports: list[FileReport], outdir: Path) -> int:
     return 1 if failed else 0
 
 
-def _recognised(report: FileReport, judge: str) -> str:
-    """"k/n" of the faces `judge` still matches, over the faces it found in the clean photo."""
-    verdicts = [face["judges"][judge] for face in report.faces if judge in face["judges"]]
-    return f"{sum(v['matches'] for v in verdicts)}/{len(verdicts)}"
+def _survival_cell(verdict: dict | None, judges: list[str]) -> str:
+    """One re-encoded copy's verdict, green when protection survives it (blank when the copy was not judged)."""
+    if verdict is None:
+        return ""
+    colour = "green" if verdict["success"] else "red"
+    return f"[{colour}]{survival_text(verdict, judges)}[/{colour}]"
 
 
 def _fail(message: str) -> None:

@@ -2,7 +2,8 @@
 
 Per face of the clean photo (its dlib detector box), per judge:
 `{"detected": bool, "distance": float | None, "matches": bool, "threshold": float}`.
-- detected: the judge's detector finds the face again in the protected photo (box overlap ≥ 0.3);
+- detected: the judge's detector finds the face again in the protected photo (box overlap ≥ 0.3; a protected copy
+  of another size, e.g. a platform's half-size resize, has the boxes found in it scaled to the clean photo's size);
 - distance: the judge's descriptor distance to the reference (None when not detected);
 - matches: distance < threshold. The reference is the face's clean self when dodging, and the target identity's
   photos when impersonating (the distance to the nearest of them), so "matches" always means "the judge sees the
@@ -36,6 +37,16 @@ def _overlapping(box: Box, found: list[tuple[Box, np.ndarray]]) -> tuple[Box, np
     return best if best is not None and iou(box, best[0]) >= MIN_IOU else None
 
 
+def _in_clean_coordinates(found: list[tuple[Box, np.ndarray]], protected_hw: tuple[int, ...],
+                          clean_hw: tuple[int, ...]) -> list[tuple[Box, np.ndarray]]:
+    """Boxes found in a resized copy, scaled to the clean photo's pixel grid (inclusive corners)."""
+    if protected_hw == clean_hw:
+        return found
+    sy, sx = clean_hw[0] / protected_hw[0], clean_hw[1] / protected_hw[1]
+    return [((round(l * sx), round(t * sy), round((r + 1) * sx) - 1, round((b + 1) * sy) - 1), d)
+            for (l, t, r, b), d in found]  # fmt: skip
+
+
 def identity_gallery(judges: Sequence[Judge], photos: Sequence[ImageLike]) -> dict[str, np.ndarray]:
     """Per judge name, the descriptors (G,D) of the largest face in each photo of one identity.
 
@@ -63,6 +74,8 @@ def face_verdicts(
 ) -> list[dict]:
     """One entry `{"box": [l, t, r, b], "judges": {name: verdict}}` per face of `clean` (see the module doc).
 
+    `protected` may be a resized copy: each judge finds its faces there, and boxes are compared at `clean`'s size.
+
     boxes: the clean faces' detector boxes; None when the whole image is one aligned face (each judge then takes
         the largest face it finds in it). targets: per judge name, the target identity's descriptors (G,D) from
         `identity_gallery`, for impersonation; None to compare each face with its clean self.
@@ -76,7 +89,7 @@ def face_verdicts(
     for judge in judges:
         clean_found = judge.describe(clean_pixels)
         references = [_largest(clean_found)] if boxes is None else [_overlapping(b, clean_found) for b in boxes]
-        found = judge.describe(protected_pixels)
+        found = _in_clean_coordinates(judge.describe(protected_pixels), protected_pixels.shape[:2], clean_pixels.shape[:2])
         gallery = None if targets is None else targets[judge.name]
         for entry, reference in zip(entries, references):
             if reference is None:
@@ -91,6 +104,25 @@ def face_verdicts(
     return entries
 
 
+def recognised(faces: Sequence[dict], judge: str) -> tuple[int, int]:
+    """(faces `judge` still matches, faces it found in the clean photo).
+
+    >>> recognised([{"judges": {"dlib": {"matches": False}}}, {"judges": {}}], "dlib")
+    (0, 1)
+    """
+    verdicts = [f["judges"][judge] for f in faces if judge in f["judges"]]
+    return sum(v["matches"] for v in verdicts), len(verdicts)
+
+
+def goal_reached(faces: Sequence[dict], impersonate: bool = False) -> bool:
+    """Whether every judge's verdict on every face it knows is the goal: no match when dodging, a match otherwise.
+
+    >>> goal_reached([{"judges": {"dlib": {"matches": False}, "mobilefacenet": {"matches": True}}}])
+    False
+    """
+    return all(v["matches"] == impersonate for f in faces for v in f["judges"].values())
+
+
 def summary_line(faces: Sequence[dict], judge_names: Sequence[str], impersonate: bool = False) -> str:
     """"dlib: 0/2 recognised; mobilefacenet: 2/2 recognised" (or "… match the target" when impersonating).
 
@@ -98,10 +130,10 @@ def summary_line(faces: Sequence[dict], judge_names: Sequence[str], impersonate:
     """
     parts = []
     for name in judge_names:
-        verdicts = [f["judges"][name] for f in faces if name in f["judges"]]
-        text = f"{name}: {sum(v['matches'] for v in verdicts)}/{len(verdicts)}"
+        matched, known = recognised(faces, name)
+        text = f"{name}: {matched}/{known}"
         text += " match the target" if impersonate else " recognised"
-        if len(verdicts) < len(faces):
-            text += f" ({len(faces) - len(verdicts)} not found)"
+        if known < len(faces):
+            text += f" ({len(faces) - known} not found)"
         parts.append(text)
     return "; ".join(parts)

@@ -21,24 +21,42 @@ from ..images import quantize
 from ..quality import quality_report
 from ..targets import load_target
 from .anchors import ANCHOR_DEFAULTS, anchor_attack
+from .eot import EOT, EOTConfig, Robust
 from .mnd import MNDConfig, mnd
 from .objectives import Misclassify
+from .reencode import judge_reencoded
 
 METHODS = ("mnd", *ANCHOR_DEFAULTS)
 
 
 @dataclass
 class Check:
-    """A verdict on a decoded copy of the written file.
+    """A verdict on a decoded copy of the written file, and on that copy re-encoded the way platforms do.
 
     success: the attacked models still reach the goal. summary: what they (or the judges) see now, in words.
     faces: per face of the clean photo, its box [left, top, right, bottom] and per judge
         {"detected": bool, "distance": float | None, "matches": bool, "threshold": float}; empty for classifiers.
+    variants: per re-encoding name (see `advpriv.protect.reencode`), the same verdict on that copy; there
+        `success` is the judges' verdict for faces (every judge reaches the goal on every face), the classifier's
+        for a classifier. Reported alongside: `success` stays the verdict on the file as written.
+
+    >>> check = Check(True, "tabby", variants={"jpeg85": Check(False, "tiger")})
+    >>> check.versions("png")["jpeg85"]
+    {'success': False, 'summary': 'tiger', 'faces': []}
     """
 
     success: bool
     summary: str
     faces: list[dict] = field(default_factory=list)
+    variants: dict[str, Check] = field(default_factory=dict)
+
+    def verdict(self) -> dict:
+        """This check alone as plain JSON-ready data: success, summary, faces."""
+        return {"success": self.success, "summary": self.summary, "faces": self.faces}
+
+    def versions(self, written: str) -> dict[str, dict]:
+        """Per version, the file as written (named `written`, e.g. "png") first, then each re-encoding: `verdict()`."""
+        return {written: self.verdict(), **{name: check.verdict() for name, check in self.variants.items()}}
 
 
 @dataclass
@@ -66,6 +84,7 @@ def protect(
     target_class: int | None = None,
     kappa: float = 1.0,
     config: MNDConfig = MNDConfig(),
+    eot: EOTConfig | None = None,
     batch_size: int = 8,
     on_image: Callable[[Protected], None] | None = None,
     **budget: float,
@@ -75,6 +94,8 @@ def protect(
     `images` is an (N,3,H,W) batch or a list of (3,H,W) images of any sizes (batched by size internally).
     Untargeted by default: the label to move away from is `labels`, else the target's own clean prediction.
     `method` is "mnd" or an anchor ("fgsm", "pgd", "cw", with torchattacks `budget` overrides).
+    eot: with MND, the image must also fool the model after a random re-encoding drawn every step (see
+    `advpriv.protect.eot`; `advpriv.protect.strength` names the usual settings).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}.")
@@ -89,7 +110,7 @@ def protect(
         x = torch.stack([items[i].float().clamp(0, 1) for i in idx])
         y = model.predict(x) if given is None else given[idx]
         start = time.perf_counter()
-        adv = _attack(model, method, x, y, target_class, kappa, config, budget)
+        adv = _attack(model, method, x, y, target_class, kappa, config, eot, budget)
         per_image = (time.perf_counter() - start) / len(idx)
         success, after = verify(model, adv, y, target_class)
         for j, (i, q) in enumerate(zip(idx, quality_report(x, adv))):
@@ -123,18 +144,26 @@ def _attack(
     target_class: int | None,
     kappa: float,
     config: MNDConfig,
+    eot: EOTConfig | None,
     budget: dict[str, float],
 ) -> torch.Tensor:
     """Returns 8-bit-exact adversarial images."""
     wanted = None if target_class is None else torch.full_like(y, target_class)
     objective = Misclassify(model, y, kappa=kappa, target_class=wanted)
     if method == "mnd":
-        return mnd(x, objective, config).images
+        return mnd(x, objective if eot is None else Robust(objective, EOT(eot)), config).images
     return quantize(anchor_attack(method, model, x, y, wanted, **budget))
 
 
 def _recheck(model: nn.Module, label: int, target_class: int | None, decoded: torch.Tensor) -> Check:
-    fooled, top1 = verify(model, decoded[None], torch.tensor([label]), target_class)
+    """The classifier's verdict on `decoded` and on each of its re-encodings."""
+    check = _classify(model, label, target_class, decoded)
+    check.variants = judge_reencoded(partial(_classify, model, label, target_class), decoded)
+    return check
+
+
+def _classify(model: nn.Module, label: int, target_class: int | None, image: torch.Tensor) -> Check:
+    fooled, top1 = verify(model, image[None], torch.tensor([label]), target_class)
     return Check(bool(fooled[0]), model.label_name(int(top1[0])))
 
 

@@ -22,6 +22,7 @@ from torch import nn
 
 from ..images import MAX_PIXELS, ImageError, atomic_write, encode_image, find_images, load_image
 from ..faces import NoFaceError
+from ..faces.verdicts import recognised
 from ..targets import load_target
 from .api import Protected, protect
 
@@ -31,7 +32,12 @@ METRICS_CSV = "advpriv-metrics.csv"
 
 @dataclass
 class FileReport:
-    """What happened to one input file. `success` is measured on the file as written, decoded again."""
+    """What happened to one input file. `success` is measured on the file as written, decoded again.
+
+    variants: per version judged, the file as written (its format, e.g. "png") first, then each platform
+    re-encoding of it ("jpeg85", "half"; see `advpriv.protect.reencode`): {"success", "summary", "faces"}.
+    survival: those verdicts in one line (see `survival_line`).
+    """
 
     input: str
     output: str | None = None
@@ -41,6 +47,8 @@ class FileReport:
     seconds: float = 0.0
     metrics: dict[str, float] = field(default_factory=dict)
     faces: list[dict] = field(default_factory=list)
+    variants: dict[str, dict] = field(default_factory=dict)
+    survival: str = ""
     error: str | None = None
 
 
@@ -68,8 +76,40 @@ def protect_encoded(image: torch.Tensor, protector: Callable[[torch.Tensor], Pro
     result = protector(image)
     data = encode_image(result.image, fmt)
     check = result.recheck(load_image(io.BytesIO(data), name=name))
+    variants = check.versions(fmt)
     return data, FileReport(input=name, success=check.success, before=result.before, after=check.summary,
-                            seconds=result.seconds, metrics=result.metrics, faces=check.faces)
+                            seconds=result.seconds, metrics=result.metrics, faces=check.faces, variants=variants,
+                            survival=survival_line(variants))
+
+
+def judge_names(faces: list[dict]) -> list[str]:
+    """The judges that gave a verdict on any of `faces`, in order of appearance."""
+    return list(dict.fromkeys(name for face in faces for name in face["judges"]))
+
+
+def survival_text(verdict: dict, judges: list[str]) -> str:
+    """One version's verdict: "dlib 0/1 · mobilefacenet 1/1" for faces, "protected (tiger)" for a classifier.
+
+    >>> survival_text({"success": False, "summary": "tabby", "faces": []}, [])
+    'not protected (tabby)'
+    """
+    if not judges:
+        return f"{'protected' if verdict['success'] else 'not protected'} ({verdict['summary']})"
+    return " · ".join("{} {}/{}".format(name, *recognised(verdict["faces"], name)) for name in judges)
+
+
+def survival_line(variants: dict[str, dict]) -> str:
+    """Every version's verdict in one line, the written file first: per judge, faces still recognised (or matching
+    the target when impersonating) over faces judged; for a classifier, whether it is fooled and what it sees.
+
+    >>> survival_line({"png": {"success": True, "summary": "tiger", "faces": []},
+    ...                "jpeg85": {"success": False, "summary": "tabby", "faces": []}})
+    'png: protected (tiger); after jpeg85: not protected (tabby)'
+    """
+    versions = list(variants.items())
+    judges = judge_names([face for _, verdict in versions for face in verdict["faces"]])
+    parts = [f"{'after ' * (i > 0)}{name}: {survival_text(verdict, judges)}" for i, (name, verdict) in enumerate(versions)]
+    return "; ".join(parts)
 
 
 class OutputNamer:
@@ -126,7 +166,7 @@ def write_metrics(reports: list[FileReport], outdir: str | os.PathLike) -> tuple
     outdir = Path(outdir)
     rows = [asdict(r) for r in reports]
     json_path = atomic_write(outdir / METRICS_JSON, json.dumps(rows, indent=2).encode())
-    keys = ["input", "output", "success", "before", "after", "seconds", "error"]
+    keys = ["input", "output", "success", "before", "after", "survival", "seconds", "error"]
     metric_keys = sorted({k for r in reports for k in r.metrics})
     buf = io.StringIO()
     writer = csv.writer(buf)
