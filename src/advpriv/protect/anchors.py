@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from .eot import blur
+
 ANCHOR_DEFAULTS: dict[str, dict[str, float]] = {
     "fgsm": {"eps": 4 / 255},
     "pgd": {"eps": 4 / 255, "alpha": 1 / 255, "steps": 10},
@@ -52,3 +54,20 @@ def anchor_attack(
         attack.set_mode_targeted_by_label(quiet=True)
         return attack(images, target_class).detach()
     return attack(images, labels).detach()
+
+
+class Smoothed(torch.nn.Module):
+    """LowKey's smoothing (Cherepanova et al., 2021): a model's logits averaged over the image and a Gaussian-blurred
+    copy (`sigma` pixels), so an anchor attacking it finds perturbations that survive blur and transfer better.
+
+    >>> model = Smoothed(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 2)), sigma=1.0)
+    >>> model(torch.rand(1, 3, 4, 4)).shape
+    torch.Size([1, 2])
+    """
+
+    def __init__(self, model: torch.nn.Module, sigma: float = 1.0) -> None:
+        super().__init__()
+        self.model, self.sigma = model, sigma
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return (self.model(images) + self.model(blur(images, self.sigma))) / 2

@@ -31,7 +31,7 @@ from ..faces.region import Region, face_region
 from ..faces.verdicts import face_verdicts, identity_gallery, summary_line
 from ..images import quantize
 from ..quality import box_quality, quality_report
-from .anchors import anchor_attack
+from .anchors import Smoothed, anchor_attack
 from .api import Check, Protected
 from .eot import EOT, EOTConfig, Robust
 from .mnd import MNDConfig, mnd
@@ -63,6 +63,7 @@ def protect_faces(
     method: str = "mnd",
     config: MNDConfig = MNDConfig(),
     eot: EOTConfig | None = None,
+    smooth: float = 0.0,
     **budget: float,
 ) -> Protected:
     """Protect every face of one photo (3,H,W) in [0,1]: dodge (default) or impersonate the `as_images` identity.
@@ -70,7 +71,8 @@ def protect_faces(
     embedders: the face models attacked together (dlib's ResNet by default). judges: what re-checks the written
     file (`DlibJudge()` by default; add e.g. an `OnnxJudge`). margin: see `advpriv.faces.face_objective`.
     eot: with MND, every face must also stay protected after a random re-encoding drawn every step (see
-    `advpriv.protect.eot`; `advpriv.protect.strength` names the usual settings).
+    `advpriv.protect.eot`; `advpriv.protect.strength` names the usual settings). smooth: with an anchor, attack
+    the mean of the objective on the photo and on a copy blurred by this sigma (LowKey's smoothing); 0 for none.
     `recheck(decoded)` on the result returns a `Check`: `success` says whether the attacked models still reach the
     goal on the decoded copy; `faces` and `summary` say, per judge, whether each face is still detected and still
     matches (its clean self when dodging, the target identity when impersonating; see `advpriv.faces.verdicts`),
@@ -92,7 +94,7 @@ def protect_faces(
         result = mnd(crop[None], goal, replace(config, lam=config.lam * share))
         adv_crop, success = result.images, result.success
     else:
-        goal = ObjectiveLogits(objective)
+        goal = ObjectiveLogits(objective) if not smooth else Smoothed(ObjectiveLogits(objective), smooth)
         adv_crop = quantize(anchor_attack(method, goal, crop[None], torch.zeros(1, dtype=torch.long), **budget))
         with torch.no_grad():
             _, success = objective(adv_crop)
