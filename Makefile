@@ -10,11 +10,12 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
 # torch first, pinned, so pip takes the CPU wheel on local disk instead of a CUDA build.
-# torchattacks names torchvision only nominally: install it without its deps.
+# torchattacks and onnx2torch name torchvision (which would replace the CPU torch with a CUDA build) but these
+# uses do not need it: install them without their deps (advpriv.faces.embedders imports onnx2torch without it).
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install torch==2.13.0
 	$(BIN)/pip install -e '.[test]'
-	$(BIN)/pip install --no-deps torchattacks==3.5.1
+	$(BIN)/pip install --no-deps torchattacks==3.5.1 onnx2torch==1.5.15
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -1,4 +1,5 @@
-"""Face-model specs: `PATH[:key=value,...]` for user TorchScript embedders and ONNX judges, with clear errors."""
+"""Face-model specs: `PATH[:key=value,...]` for user embedders (TorchScript, ONNX, .pt2) and ONNX judges, with clear
+errors."""
 
 from __future__ import annotations
 
@@ -49,7 +50,9 @@ def test_load_embedder_wraps_a_scripted_network(tmp_path: Path) -> None:
     assert (embedder.name, embedder.threshold, embedder.metric, embedder.input_size) == ("mine", 0.3, "l2", 64)
     assert embedder(torch.rand(2, 3, 150, 150)).shape == (2, 16)
     default = load_embedder(f"{path}:threshold=0.3")
-    assert (default.name, default.metric, default.input_size) == ("tiny", "cosine", 112)
+    assert (default.name, default.metric, default.input_size, default.alignment) == ("tiny", "cosine", 112, "dlib")
+    similar = load_embedder(f"{path}:similarity=0.25,align=arcface,range=-1..1")
+    assert (similar.threshold, similar.alignment) == (0.75, "arcface")
     assert load_embedder("dlib").name == "dlib"
 
 
@@ -60,7 +63,12 @@ def test_load_embedder_wraps_a_scripted_network(tmp_path: Path) -> None:
         (":threshold=abc", "threshold must be a number"),
         (":threshold=0.3,metric=dot", "metric must be one of l2, cosine"),
         (":threshold=0.3,size=big", "size must be a whole number"),
-        (":threshold=0.3,colour=red", "unknown option colour; the options are threshold, metric, size, name"),
+        (":threshold=0.3,colour=red", "unknown option colour; the options are threshold, similarity, metric, size"),
+        (":threshold=0.3,similarity=0.7", "threshold= .* or similarity= .*, not both"),
+        (":similarity=0.7,metric=l2", "with metric=l2 give threshold="),
+        (":similarity=2", "similarity must lie between -1 and 1"),
+        (":threshold=0.3,align=mtcnn", "align must be one of dlib, arcface"),
+        (":threshold=0.3,range=0..255", r"range must be one of 0\.\.1, -1\.\.1"),
     ],
 )
 def test_bad_embedder_options_say_what_to_fix(tmp_path: Path, suffix: str, message: str) -> None:
@@ -70,7 +78,7 @@ def test_bad_embedder_options_say_what_to_fix(tmp_path: Path, suffix: str, messa
 
 
 def test_bad_embedder_files_are_named(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match="no TorchScript file at .*missing.pt"):
+    with pytest.raises(SpecError, match="no model file at .*missing.pt"):
         load_embedder(f"{tmp_path / 'missing.pt'}:threshold=0.3")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a model")
@@ -100,6 +108,16 @@ def test_load_judge_mobilefacenet() -> None:
     path = shared_path("models", "mobilefacenet.onnx")
     judge = load_judge(f"{path}:threshold=0.79")
     assert isinstance(judge, OnnxJudge) and judge.name == "mobilefacenet" and judge.threshold == 0.79
+    assert (judge.size, judge.value_range, judge.alignment, judge.metric) == (112, "-1..1", "arcface", "cosine")
     assert load_judge(f"{path}:threshold=0.7,name=mfn").name == "mfn"
     with pytest.raises(SpecError, match=r"mobilefacenet.onnx: give the model's match threshold.*threshold=0.79"):
         load_judge(str(path))
+
+
+def test_load_judge_ensemble_model_contract() -> None:
+    path = shared_path("models", "facenet_msceleb.onnx")
+    judge = load_judge(f"{path}:similarity=0.317,range=0..1")
+    assert isinstance(judge, OnnxJudge) and (judge.size, judge.value_range) == (160, "0..1")
+    assert judge.threshold == pytest.approx(0.683)
+    with pytest.raises(SpecError, match=r"takes 160×160 chips but size=112 was given; give size=160"):
+        load_judge(f"{path}:similarity=0.317,size=112")

@@ -1,4 +1,7 @@
-"""Differentiable face chips: dlib's `extract_image_chip` as torch operations on the full photo.
+"""Differentiable face chips, in the two alignments face models take, as torch operations on the full photo.
+
+- "dlib": dlib's `extract_image_chip` (the 150-pixel chip of `get_face_chip`, padding 0.25), `extract_chip`;
+- "arcface": the ArcFace 5-point template scaled to the chip size, `arcface_chip`.
 
 dlib cuts a chip in three steps (dlib/image_transforms/interpolation.h, image_pyramid.h):
 1. crop a box around the rotated chip rectangle, grown by a border;
@@ -8,23 +11,36 @@ dlib cuts a chip in three steps (dlib/image_transforms/interpolation.h, image_py
    truncated to 8 bits.
 Here every step is a torch op (slicing, conv2d, grid_sample), and truncation is a straight-through
 floor, so the chip of an 8-bit photo equals dlib's, and gradients flow back to every photo pixel.
+The ArcFace chip is a similarity transform from 5 points (eye centres, nose tip, mouth corners) to the template,
+sampled bilinearly as Pillow's affine transform does (`advpriv.faces.judges.arcface_image_chip`), but in float.
 
 Example:
     >>> import torch
     >>> warp = chip_warp(rect=(40.0, 30.0, 139.0, 129.0), angle=0.1, size=150, image_hw=(200, 180))
     >>> extract_chip(torch.rand(2, 3, 200, 180), warp).shape
     torch.Size([2, 3, 150, 150])
+    >>> arcface_chip(torch.rand(2, 3, 200, 180), arcface_template(112) + 20, size=160).shape
+    torch.Size([2, 3, 160, 160])
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 Rect = tuple[float, float, float, float]  # left, top, right, bottom; dlib drectangle, inclusive
+Points = Sequence[Sequence[float]] | np.ndarray  # (K,2) x, y
+
+ALIGNMENTS = ("dlib", "arcface")
+ARCFACE_SIZE = 112
+ARCFACE_TEMPLATE = np.array(  # at 112 pixels: image-left eye, right eye, nose tip, left and right mouth corners
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
+)
 
 _BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0])
 _PYRAMID_KERNEL = (torch.outer(_BINOMIAL, _BINOMIAL) / 256).expand(3, 1, 5, 5).contiguous()
@@ -115,3 +131,58 @@ def resize_chip(images: torch.Tensor, size: int = 150) -> torch.Tensor:
     if images.shape[-2:] == (size, size):
         return images
     return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+def arcface_template(size: int) -> np.ndarray:
+    """The ArcFace 5-point template (5,2) scaled to `size`-pixel chips."""
+    return ARCFACE_TEMPLATE * (size / ARCFACE_SIZE)
+
+
+def similarity_transform(src: Points, dst: Points) -> np.ndarray:
+    """Least-squares similarity (Umeyama 1991) taking points `src` (K,2) to `dst` (K,2), as a 2×3 matrix.
+
+    >>> similarity_transform([[0, 0], [1, 0]], [[1, 1], [1, 3]]).round(6) + 0
+    array([[ 0., -2.,  1.],
+           [ 2.,  0.,  1.]])
+    """
+    src, dst = np.asarray(src, dtype=np.float64), np.asarray(dst, dtype=np.float64)
+    src_mean, dst_mean = src.mean(0), dst.mean(0)
+    s, d = src - src_mean, dst - dst_mean
+    u, sigma, vt = np.linalg.svd(d.T @ s / len(src))
+    sign = np.diag([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt))])
+    rotation = u @ sign @ vt
+    scale = np.trace(np.diag(sigma) @ sign) / s.var(0).sum()
+    return np.hstack([scale * rotation, (dst_mean - scale * rotation @ src_mean)[:, None]])
+
+
+def arcface_from_chip(points: Points, size: int) -> np.ndarray:
+    """The 2×3 affine map from chip to photo coordinates (continuous: pixel i spans [i, i+1)) of the `size`-pixel
+    ArcFace chip of a face with 5 `points` (eye centres, nose tip, mouth corners; image-left first)."""
+    to_chip = np.vstack([similarity_transform(points, arcface_template(size)), [0, 0, 1]])
+    return np.linalg.inv(to_chip)[:2]
+
+
+def arcface_bounds(points: Points) -> Rect:
+    """The box (left, top, right, bottom; continuous) of the photo that the ArcFace chip of `points` reads.
+
+    >>> [round(v) for v in arcface_bounds(arcface_template(112))]
+    [0, 0, 112, 112]
+    """
+    corners = np.array([[0, 0, 1], [1, 0, 1], [0, 1, 1], [1, 1, 1]], dtype=np.float64) * [ARCFACE_SIZE, ARCFACE_SIZE, 1]
+    xs, ys = (corners @ arcface_from_chip(points, ARCFACE_SIZE).T).T
+    return float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
+
+
+def arcface_chip(images: torch.Tensor, points: Points, size: int = ARCFACE_SIZE) -> torch.Tensor:
+    """Chips (N,3,S,S) aligned to the ArcFace template scaled to S=`size`, from photos (N,3,H,W) in [0,1] whose face
+    has 5 `points` (5,2); bilinear, black outside the photo, as Pillow's affine transform samples, with gradients."""
+    height, width = images.shape[-2:]
+    centres = torch.arange(size, dtype=torch.float64) + 0.5
+    y, x = torch.meshgrid(centres, centres, indexing="ij")
+    source = torch.stack([x, y, torch.ones_like(x)], -1) @ torch.from_numpy(arcface_from_chip(points, size)).T
+    inside = (source >= 0).all(-1) & (source[..., 0] < width) & (source[..., 1] < height)
+    grid = (source / torch.tensor([width, height], dtype=torch.float64) * 2 - 1)[None].to(images)
+    chips = F.grid_sample(
+        images, grid.expand(len(images), -1, -1, -1), mode="bilinear", padding_mode="border", align_corners=False
+    )
+    return chips * inside.to(images)

@@ -1,15 +1,17 @@
 """Find faces with dlib (HOG detector + 5-point landmarks) and describe where each face chip comes from.
 
 This is what `face_recognition` does before it describes a face: `detector(image, 1)`, the 5-point
-shape predictor, then `get_face_chip_details(shape, 150, 0.25)`. Detection runs once on the clean photo;
-the chip warps it yields are then applied, differentiably, to any candidate image.
+shape predictor, then `get_face_chip_details(shape, 150, 0.25)`. For models aligned to the ArcFace template,
+dlib's 68-point predictor gives the 5 ArcFace points in the same detector box. Detection runs once on the clean
+photo; the chips it yields (`Face.chip`) are then cut, differentiably, from any candidate image.
 
 Example:
     >>> import numpy as np, torch
     >>> detect_faces(np.zeros((64, 64, 3), np.uint8))
     []
-    >>> find_faces(torch.rand(3, 218, 178), aligned=True)[0].box
-    (0, 0, 177, 217)
+    >>> face = find_faces(torch.rand(3, 218, 178), aligned=True)[0]
+    >>> face.box, face.chip(torch.rand(1, 3, 218, 178), "arcface", 112).shape
+    ((0, 0, 177, 217), torch.Size([1, 3, 112, 112]))
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from advpriv.faces.align import ChipWarp, chip_warp
+from advpriv.faces.align import ALIGNMENTS, ChipWarp, arcface_chip, chip_warp, extract_chip, resize_chip
 from advpriv.faces.dlib_resnet import CHIP_SIZE
 from advpriv.faces.model_files import dlib_model_path
 
@@ -29,13 +31,31 @@ CHIP_PADDING = 0.25
 UPSAMPLE = 1  # face_recognition's default number_of_times_to_upsample
 
 
+Points = tuple[tuple[float, float], ...]
+
+
 @dataclass(frozen=True)
 class Face:
-    """One face: box (left, top, right, bottom), 5 landmarks (x, y), and its chip warp (None: the whole image)."""
+    """One face: box (left, top, right, bottom), dlib's 5 landmarks (x, y), its dlib chip warp (None: the whole
+    image is the face), and its 5 ArcFace points (eye centres, nose tip, mouth corners; image-left first)."""
 
     box: tuple[int, int, int, int]
-    landmarks: tuple[tuple[float, float], ...]
+    landmarks: Points
     warp: ChipWarp | None
+    arcface_points: Points = ()
+
+    def chip(self, image: torch.Tensor, alignment: str = "dlib", size: int = CHIP_SIZE) -> torch.Tensor:
+        """This face's chips (N,3,S,S) from `image` (N,3,H,W): dlib's 150-pixel chip resized to `size`, or the
+        ArcFace template at `size`; the whole image resized when the face has no warp."""
+        if alignment not in ALIGNMENTS:
+            raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {alignment!r}")
+        if self.warp is None:
+            return resize_chip(image, size)
+        if alignment == "dlib":
+            return resize_chip(extract_chip(image, self.warp), size)
+        if not self.arcface_points:
+            raise ValueError(f"the face at {self.box} has no ArcFace points; find it with advpriv.faces.detect")
+        return arcface_chip(image, self.arcface_points, size)
 
 
 class NoFaceError(ValueError):
@@ -57,6 +77,18 @@ def dlib_models() -> tuple[Any, Any]:
     dlib = import_dlib()
     predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_5_face_landmarks.dat")))
     return dlib.get_frontal_face_detector(), predictor
+
+
+@lru_cache(maxsize=1)
+def predictor68() -> Any:
+    """dlib's 68-point shape predictor, loaded once."""
+    return import_dlib().shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
+
+
+def arcface_points(pixels: np.ndarray, box: Any) -> np.ndarray:
+    """Eye centres, nose tip and mouth corners (5,2), image-left first, from dlib's 68 landmarks in `box`."""
+    p = np.array([(q.x, q.y) for q in predictor68()(pixels, box).parts()], dtype=np.float64)
+    return np.stack([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]])
 
 
 def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -92,7 +124,8 @@ def _face_in_box(pixels: np.ndarray, box: Any) -> Face:
     rect = details.rect
     warp = chip_warp((rect.left(), rect.top(), rect.right(), rect.bottom()), details.angle, CHIP_SIZE, pixels.shape[:2])
     points = tuple((float(p.x), float(p.y)) for p in shape.parts())
-    return Face((box.left(), box.top(), box.right(), box.bottom()), points, warp)
+    arcface = tuple((float(x), float(y)) for x, y in arcface_points(pixels, box))
+    return Face((box.left(), box.top(), box.right(), box.bottom()), points, warp, arcface)
 
 
 def detect_faces(image: torch.Tensor | np.ndarray, upsample: int = UPSAMPLE) -> list[Face]:
@@ -102,6 +135,7 @@ def detect_faces(image: torch.Tensor | np.ndarray, upsample: int = UPSAMPLE) -> 
 
 
 def relandmark(image: torch.Tensor | np.ndarray, faces: list[Face]) -> list[Face]:
-    """The same detector boxes, with landmarks and chip warps found again on `image` (as a judge would)."""
+    """The same detector boxes, with landmarks, ArcFace points and chip warps found again on `image` (as a judge
+    would)."""
     pixels = to_uint8(image)
     return [_face_in_box(pixels, import_dlib().rectangle(*face.box)) if face.warp else face for face in faces]

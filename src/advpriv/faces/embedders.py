@@ -1,44 +1,65 @@
-"""Face embedders: a model from face chips to descriptors, with its own distance and match threshold.
+"""Face embedders: a model from face chips to descriptors, with its own input contract, distance and threshold.
 
-An embedder takes dlib-aligned chips (N,3,150,150) in [0,1] (dlib's `get_face_chip`, padding 0.25),
-resizes them to its `input_size` and returns descriptors; two faces match when `distance` < `threshold`.
+An embedder states the chips it takes: `alignment` ("dlib": dlib's `get_face_chip`, 150 pixels with padding 0.25,
+resized to `input_size`; "arcface": the ArcFace 5-point template scaled to `input_size`), RGB in [0,1]. It returns
+descriptors (N,D); two faces match when `distance` < `threshold`. `file_embedder` loads a user's model from an
+ONNX file (converted by onnx2torch, so gradients flow), a `torch.export` `.pt2` file or a TorchScript file.
 
 Example:
     >>> import torch
     >>> dlib = dlib_embedder()
     >>> d = dlib(torch.rand(2, 3, 150, 150))
-    >>> dlib.distance(d[:1], d[1:]).shape, dlib.threshold
-    (torch.Size([1]), 0.6)
+    >>> dlib.distance(d[:1], d[1:]).shape, dlib.threshold, dlib.alignment
+    (torch.Size([1]), 0.6, 'dlib')
+    >>> onnx_embedder("mobileface.onnx", threshold=1 - 0.179).input_size  # doctest: +SKIP
+    112
 """
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+import types
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advpriv.faces.align import resize_chip
+from advpriv.faces.align import ALIGNMENTS, resize_chip
 from advpriv.faces.dlib_resnet import CHIP_SIZE, MATCH_THRESHOLD, dlib_resnet
 
 METRICS = ("l2", "cosine")
+RANGES = ("0..1", "-1..1")  # "-1..1": the model takes (x − 127.5) / 128 of 8-bit pixels x, as insightface's do
+DEFAULT_SIZE = 112
+ONNX2TORCH = "onnx2torch==1.5.15"
 
 
 class FaceEmbedder(nn.Module):
-    """Wrap `model` (chips in [0,1] at `input_size` → (N,D)) with its metric ("l2" or "cosine") and threshold."""
+    """Wrap `model` (chips in [0,1] at `input_size` → (N,D)) with its metric ("l2" or "cosine"), threshold and
+    the `alignment` ("dlib" or "arcface") of the chips it takes."""
 
     def __init__(
-        self, model: nn.Module, threshold: float, metric: str = "l2", input_size: int = CHIP_SIZE, name: str = "face"
+        self,
+        model: nn.Module,
+        threshold: float,
+        metric: str = "l2",
+        input_size: int = CHIP_SIZE,
+        name: str = "face",
+        alignment: str = "dlib",
     ) -> None:
         super().__init__()
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+        if alignment not in ALIGNMENTS:
+            raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {alignment!r}")
         self.model = model.eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.threshold, self.metric, self.input_size, self.name = threshold, metric, input_size, name
+        self.alignment = alignment
 
     def forward(self, chips: torch.Tensor) -> torch.Tensor:
         return self.model(resize_chip(chips, self.input_size))
@@ -64,27 +85,199 @@ def dlib_embedder(device: torch.device | str = "cpu") -> FaceEmbedder:
     return _dlib_embedder(str(torch.device(device)))
 
 
-def torchscript_embedder(
-    path: str | Path, threshold: float, metric: str = "cosine", input_size: int = 112, name: str | None = None
-) -> FaceEmbedder:
-    """A user's TorchScript face embedder taking [0,1] RGB chips of `input_size` (dlib alignment), checked once.
+class MinusOneToOne(nn.Module):
+    """Feed `model` (x − 127.5) / 128 of 8-bit pixels x, from chips in [0,1].
 
-    Raises FileNotFoundError when there is no file, ValueError when it is not TorchScript or does not map a batch
-    of chips to one descriptor each.
+    >>> MinusOneToOne(nn.Identity())(torch.tensor([0.0, 1.0]))
+    tensor([-0.9961,  0.9961])
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no TorchScript face embedder at {path}; give the path of your model file")
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, chips: torch.Tensor) -> torch.Tensor:
+        return self.model((chips * 255 - 127.5) / 128)
+
+
+class OneByOne(nn.Module):
+    """Run `model`, which takes a batch of exactly one, on each chip of a batch in turn.
+
+    >>> OneByOne(nn.Flatten())(torch.rand(3, 2, 4)).shape
+    torch.Size([3, 8])
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, chips: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.model(chip[None]) for chip in chips])
+
+
+class Exported(nn.Module):
+    """The module of a `torch.export` program; its train/eval mode was fixed at export, so mode changes stop here."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def train(self, mode: bool = True) -> "Exported":
+        self.training = mode
+        return self
+
+    def forward(self, chips: torch.Tensor) -> torch.Tensor:
+        return self.module(chips)
+
+
+Shape = tuple[int | None, ...]  # a model's input shape, None where a dimension is dynamic
+
+
+def _onnx2torch_convert() -> Callable:
+    """onnx2torch's `convert`, imported without torchvision when that is absent.
+
+    onnx2torch imports torchvision only for its NonMaxSuppression and RoiAlign converters, which face embedders do
+    not use; a stand-in module serves that import and is removed again, so nobody else sees it.
+    """
+    if importlib.util.find_spec("onnx2torch") is None:
+        raise ImportError(f"ONNX face models need onnx2torch; install it with: pip install --no-deps {ONNX2TORCH}")
+    if importlib.util.find_spec("torchvision") is not None:
+        from onnx2torch import convert
+
+        return convert
+
+    def needs_torchvision(*args: object, **kwargs: object) -> None:
+        raise ImportError("this ONNX model uses NonMaxSuppression or RoiAlign, which need torchvision")
+
+    ops = types.ModuleType("torchvision.ops")
+    ops.nms = ops.box_convert = ops.roi_align = needs_torchvision  # type: ignore[attr-defined]
+    stand_in = types.ModuleType("torchvision")
+    stand_in.ops = ops  # type: ignore[attr-defined]
+    sys.modules.update({"torchvision": stand_in, "torchvision.ops": ops})
     try:
-        model = torch.jit.load(str(path), map_location="cpu")
+        from onnx2torch import convert
+    finally:
+        del sys.modules["torchvision"], sys.modules["torchvision.ops"]
+    return convert
+
+
+def _load_onnx(path: Path) -> tuple[nn.Module, Shape]:
+    import onnx
+
+    convert = _onnx2torch_convert()
+    try:
+        proto = onnx.load(str(path))
+        dims = proto.graph.input[0].type.tensor_type.shape.dim
+        shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+        module = convert(proto)
+    except Exception as error:  # noqa: BLE001 - onnx and onnx2torch raise many types
+        raise ValueError(
+            f"{path} could not be converted from ONNX to PyTorch by onnx2torch ({_first_line(error)}); "
+            "check that it is an ONNX model file (onnx.checker.check_model) with standard operators"
+        ) from None
+    return module, shape
+
+
+def _load_exported(path: Path) -> tuple[nn.Module, Shape]:
+    try:
+        program = torch.export.load(str(path))
+    except Exception as error:  # noqa: BLE001 - torch.export raises many types
+        raise ValueError(
+            f"{path} is not a torch.export program ({_first_line(error)}); "
+            "save your model with torch.export.save(torch.export.export(model, (chips,)), path)"
+        ) from None
+    first = next(n for n in program.graph.nodes if n.op == "placeholder" and n.name in program.graph_signature.user_inputs)
+    shape = tuple(d if isinstance(d, int) else None for d in first.meta["val"].shape)
+    return Exported(program.module()), shape
+
+
+def _load_torchscript(path: Path) -> tuple[nn.Module, Shape]:
+    try:
+        return torch.jit.load(str(path), map_location="cpu"), ()
     except (RuntimeError, ValueError) as error:
         raise ValueError(
             f"{path} is not a TorchScript file ({_first_line(error)}); save your model with "
-            "torch.jit.script(model).save(path) or torch.jit.trace"
+            "torch.jit.script(model).save(path) or torch.jit.trace, or as .onnx or torch.export .pt2"
         ) from None
-    embedder = FaceEmbedder(model, threshold, metric, input_size, name=name or path.stem)
+
+
+def load_network(path: str | Path) -> tuple[nn.Module, Shape]:
+    """A face network and its declared input shape (empty when unknown), by file suffix: `.onnx` (converted by
+    onnx2torch), `.pt2` (`torch.export`), anything else TorchScript. Raises ValueError saying what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no face model file at {path}; give the path of your model file")
+    loaders = {".onnx": _load_onnx, ".pt2": _load_exported}
+    return loaders.get(path.suffix.lower(), _load_torchscript)(path)
+
+
+def input_side(shape: Shape, size: int | None, path: Path) -> int:
+    """The chip side a model takes: from its input `shape` (N,3,S,S) when static, else `size`, else 112.
+
+    >>> input_side((None, 3, 160, 160), None, Path("m.onnx")), input_side((None, 3, None, None), 96, Path("m.onnx"))
+    (160, 96)
+    """
+    if len(shape) not in (0, 4) or (len(shape) == 4 and shape[1] not in (3, None)):
+        raise ValueError(f"{path} takes input {shape}; a face model must take RGB chips (N,3,S,S)")
+    side = shape[2] if len(shape) == 4 else None
+    if side is not None and shape[3] not in (side, None):
+        raise ValueError(f"{path} takes {shape[2]}×{shape[3]} input; a face model must take square chips")
+    if side is not None and size is not None and size != side:
+        raise ValueError(f"{path} takes {side}×{side} chips but size={size} was given; give size={side} or leave it out")
+    return side or size or DEFAULT_SIZE
+
+
+def file_embedder(
+    path: str | Path,
+    threshold: float,
+    metric: str = "cosine",
+    size: int | None = None,
+    alignment: str = "arcface",
+    value_range: str = "0..1",
+    name: str | None = None,
+) -> FaceEmbedder:
+    """A user's face embedder from an ONNX, `torch.export` .pt2 or TorchScript file (see `load_network`), checked
+    once on two chips. It takes RGB chips of `size` pixels (read from the file when static) in `alignment`, with
+    values in `value_range` ("0..1", or "-1..1" for (x − 127.5)/128), and matches below `threshold` in `metric`.
+
+    Raises FileNotFoundError when there is no file, ValueError when it cannot be loaded, its input shape disagrees
+    with `size`, or it does not map a batch of chips to one finite descriptor each.
+    """
+    if value_range not in RANGES:
+        raise ValueError(f"value range must be one of {RANGES}, got {value_range!r}")
+    path = Path(path)
+    network, shape = load_network(path)
+    side = input_side(shape, size, path)
+    if len(shape) == 4 and shape[0] is not None:
+        if shape[0] != 1:
+            raise ValueError(f"{path} takes a fixed batch of {shape[0]}; export it with a batch of 1 or a dynamic batch")
+        network = OneByOne(network)
+    if value_range == "-1..1":
+        network = MinusOneToOne(network)
+    embedder = FaceEmbedder(network, threshold, metric, side, name=name or path.stem, alignment=alignment)
     _check_output(embedder, path)
     return embedder
+
+
+def onnx_embedder(
+    path: str | Path,
+    threshold: float,
+    metric: str = "cosine",
+    size: int | None = None,
+    alignment: str = "arcface",
+    name: str | None = None,
+) -> FaceEmbedder:
+    """An ONNX face embedder taking RGB chips in [0,1] aligned to the ArcFace template (see `file_embedder`)."""
+    if Path(path).suffix.lower() != ".onnx":
+        raise ValueError(f"{path} is not an .onnx file; load other model files with file_embedder")
+    return file_embedder(path, threshold, metric, size, alignment, name=name)
+
+
+def torchscript_embedder(
+    path: str | Path, threshold: float, metric: str = "cosine", input_size: int = DEFAULT_SIZE, name: str | None = None
+) -> FaceEmbedder:
+    """A user's TorchScript face embedder taking [0,1] RGB chips of `input_size` (dlib alignment), checked once."""
+    return file_embedder(path, threshold, metric, input_size, alignment="dlib", name=name)
 
 
 def _first_line(error: Exception) -> str:
@@ -92,16 +285,21 @@ def _first_line(error: Exception) -> str:
 
 
 def _check_output(embedder: FaceEmbedder, path: Path) -> None:
-    """Run the embedder once on two grey chips: it must return (2,D) descriptors."""
+    """Run the embedder once on two random chips: it must return two finite descriptors, (2,D)."""
     size = embedder.input_size
+    chips = torch.rand((2, 3, size, size), generator=torch.Generator().manual_seed(0))
     try:
         with torch.no_grad():
-            out = embedder(torch.full((2, 3, CHIP_SIZE, CHIP_SIZE), 0.5))
+            out = embedder(chips)
     except Exception as error:  # noqa: BLE001 - any failure of the user's model is reported with its file
         raise ValueError(
             f"{path} failed on a batch of (2,3,{size},{size}) RGB chips in [0,1] ({_first_line(error)}); "
             "check the input size it expects"
         ) from None
-    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 2:
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 2 or out.shape[1] < 2:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise ValueError(f"{path} returned {shape} for 2 chips; a face embedder must return one descriptor per chip, (N,D)")
+        raise ValueError(
+            f"{path} returned {shape} for 2 chips; a face embedder must return one descriptor per chip, (N,D)"
+        )
+    if not out.isfinite().all():
+        raise ValueError(f"{path} returned NaN or infinite descriptors for 2 chips; check its input range (0..1 or -1..1)")

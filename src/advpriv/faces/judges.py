@@ -2,10 +2,11 @@
 
 - `DlibJudge`: the real dlib-bin pipeline, as `face_recognition` runs it: HOG detector (upsampled once),
   5-point landmarks, 150×150 chip with padding 0.25, ResNet descriptor; same person when L2 < 0.6.
-- `OnnxJudge`: an unseen ONNX face embedder (e.g. MobileFaceNet) on faces aligned to the 5-point ArcFace
-  template (eyes, nose tip and mouth corners from dlib's 68-point landmarks), scaled (x − 127.5)/128,
-  compared by cosine distance. Its threshold is calibrated at the equal-error point on clean pairs
-  (`equal_error_threshold`); the model file is the user's, never bundled or downloaded.
+- `OnnxJudge`: an ONNX face embedder (e.g. the unseen MobileFaceNet, or an ensemble member) in its own input
+  contract: faces aligned to the 5-point ArcFace template (eyes, nose tip and mouth corners from dlib's 68-point
+  landmarks) or dlib's chip, at the model's size, scaled (x − 127.5)/128 or to [0,1], compared by cosine (or L2)
+  distance. Its threshold is calibrated at the equal-error point on clean pairs (`equal_error_threshold`); the
+  model file is the user's, never bundled or downloaded.
 
 `judge_faces` gives, per face found in the clean photo: still detected? still matching?
 
@@ -28,18 +29,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from advpriv.faces.detect import UPSAMPLE, dlib_models, import_dlib, to_uint8
-from advpriv.faces.dlib_resnet import MATCH_THRESHOLD, MODEL_FILE
+from advpriv.faces.align import ALIGNMENTS, ARCFACE_SIZE, arcface_from_chip, resize_chip
+from advpriv.faces.detect import CHIP_PADDING, UPSAMPLE, arcface_points, dlib_models, import_dlib, to_uint8
+from advpriv.faces.dlib_resnet import CHIP_SIZE, MATCH_THRESHOLD, MODEL_FILE
+from advpriv.faces.embedders import METRICS, RANGES, input_side
 from advpriv.faces.model_files import dlib_model_path
 from advpriv.images import load_image
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom
 ImageLike = str | os.PathLike | np.ndarray | torch.Tensor
-
-ARCFACE_TEMPLATE = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
-)
-ARCFACE_SIZE = 112
 
 
 class Judge(Protocol):
@@ -91,42 +89,42 @@ class DlibJudge:
         return np.linalg.norm(np.atleast_2d(a) - np.atleast_2d(b), axis=1)
 
 
-def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (Umeyama 1991) taking points `src` (K,2) to `dst` (K,2), as a 2×3 matrix."""
-    src_mean, dst_mean = src.mean(0), dst.mean(0)
-    s, d = src - src_mean, dst - dst_mean
-    u, sigma, vt = np.linalg.svd(d.T @ s / len(src))
-    sign = np.diag([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt))])
-    rotation = u @ sign @ vt
-    scale = np.trace(np.diag(sigma) @ sign) / s.var(0).sum()
-    return np.hstack([scale * rotation, (dst_mean - scale * rotation @ src_mean)[:, None]])
-
-
-def arcface_chip(image: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """A 112×112 uint8 face aligned by its 5 points (eyes, nose tip, mouth corners) to the ArcFace template."""
-    to_chip = np.vstack([similarity_transform(points, ARCFACE_TEMPLATE), [0, 0, 1]])
-    from_chip = np.linalg.inv(to_chip)[:2].ravel()
-    size = (ARCFACE_SIZE, ARCFACE_SIZE)
-    return np.asarray(Image.fromarray(image).transform(size, Image.Transform.AFFINE, from_chip, Image.Resampling.BILINEAR))
-
-
-def _arcface_points(shape) -> np.ndarray:  # noqa: ANN001 - a dlib full_object_detection with 68 parts
-    """Eye centres, nose tip and mouth corners, image-left first, from dlib's 68 landmarks."""
-    p = np.array([(q.x, q.y) for q in shape.parts()], dtype=np.float64)
-    return np.stack([p[36:42].mean(0), p[42:48].mean(0), p[30], p[48], p[54]])
+def arcface_image_chip(image: np.ndarray, points: np.ndarray, size: int = ARCFACE_SIZE) -> np.ndarray:
+    """A `size`-pixel uint8 face aligned by its 5 points (eyes, nose tip, mouth corners) to the ArcFace template
+    (Pillow's bilinear affine transform; `advpriv.faces.align.arcface_chip` is its differentiable twin)."""
+    from_chip = arcface_from_chip(points, size).ravel()
+    return np.asarray(Image.fromarray(image).transform((size, size), Image.Transform.AFFINE, from_chip, Image.Resampling.BILINEAR))
 
 
 class OnnxJudge:
-    """An ONNX face embedder (1×3×112×112, ArcFace alignment) run with onnxruntime; cosine distance.
+    """An ONNX face embedder run with onnxruntime on the 8-bit photo, in its input contract.
 
-    `threshold` is the cosine distance below which two faces match; calibrate it with `equal_error_threshold`
-    on clean pairs of your own data (for ../shared's MobileFaceNet on celeba-id, 200 identities: 0.79).
+    `threshold` is the distance (1 − cosine similarity, or L2 with metric="l2") below which two faces match;
+    calibrate it with `equal_error_threshold` on clean pairs of your own data (for ../shared's MobileFaceNet on
+    celeba-id, 200 identities: 0.79). The chip side is read from the model's input shape when static, else `size`,
+    else 112; `alignment` is "arcface" (dlib's 68-point landmarks to the ArcFace template) or "dlib" (dlib's
+    150-pixel chip, padding 0.25, resized); `value_range` "-1..1" feeds (x − 127.5)/128 (MobileFaceNet's, the
+    default), "0..1" feeds x/255.
     """
 
-    def __init__(self, model_path: str | os.PathLike, threshold: float, name: str | None = None) -> None:
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        threshold: float,
+        name: str | None = None,
+        value_range: str = "-1..1",
+        size: int | None = None,
+        metric: str = "cosine",
+        alignment: str = "arcface",
+    ) -> None:
         path = Path(model_path)
         if not path.is_file():
             raise FileNotFoundError(f"no ONNX face model at {path}; give the path of your own model file")
+        if value_range not in RANGES or metric not in METRICS or alignment not in ALIGNMENTS:
+            raise ValueError(
+                f"value_range, metric and alignment must be in {RANGES}, {METRICS} and {ALIGNMENTS}; "
+                f"got {value_range!r}, {metric!r}, {alignment!r}"
+            )
         try:
             import onnxruntime
         except ImportError as error:
@@ -134,28 +132,37 @@ class OnnxJudge:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        self.threshold, self.name = threshold, name or path.stem
-
-    @cached_property
-    def predictor68(self):  # noqa: ANN201 - a dlib object
-        return import_dlib().shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
+        model_input = self.session.get_inputs()[0]
+        self.input_name = model_input.name
+        self.size = input_side(tuple(d if isinstance(d, int) else None for d in model_input.shape), size, path)
+        self.threshold, self.name, self.value_range = threshold, name or path.stem, value_range
+        self.metric, self.alignment = metric, alignment
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
-        """Embeddings (N,D) of ArcFace-aligned uint8 chips (N,112,112,3)."""
-        x = ((chips.astype(np.float32) - 127.5) / 128).transpose(0, 3, 1, 2)
+        """Embeddings (N,D) of aligned uint8 chips (N,S,S,3), one at a time."""
+        x = chips.astype(np.float32).transpose(0, 3, 1, 2)
+        x = (x - 127.5) / 128 if self.value_range == "-1..1" else x / 255
         return np.concatenate([self.session.run(None, {self.input_name: c[None]})[0] for c in x])
+
+    def chip(self, image: np.ndarray, box) -> np.ndarray:  # noqa: ANN001 - a dlib rectangle
+        """The uint8 chip (S,S,3) of the face in detector `box`, in this judge's alignment."""
+        if self.alignment == "arcface":
+            return arcface_image_chip(image, arcface_points(image, box), self.size)
+        chip = import_dlib().get_face_chip(image, dlib_models()[1](image, box), size=CHIP_SIZE, padding=CHIP_PADDING)
+        return to_uint8(resize_chip(torch.from_numpy(chip).permute(2, 0, 1)[None].float() / 255, self.size)[0])
 
     def describe(self, image: np.ndarray) -> list[tuple[Box, np.ndarray]]:
         detector = dlib_models()[0]
         out = []
         for box in detector(image, UPSAMPLE):
-            chip = arcface_chip(image, _arcface_points(self.predictor68(image, box)))
-            out.append(((box.left(), box.top(), box.right(), box.bottom()), self.embed(chip[None])[0]))
+            descriptor = self.embed(self.chip(image, box)[None])[0]
+            out.append(((box.left(), box.top(), box.right(), box.bottom()), descriptor))
         return out
 
     def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         a, b = np.atleast_2d(a), np.atleast_2d(b)
+        if self.metric == "l2":
+            return np.linalg.norm(a - b, axis=1)
         cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
         return 1 - cos
 

@@ -28,7 +28,6 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from advpriv.faces.align import extract_chip, resize_chip
 from advpriv.faces.detect import Face, relandmark
 from advpriv.faces.dlib_resnet import CHIP_SIZE
 from advpriv.faces.embedders import FaceEmbedder
@@ -46,23 +45,36 @@ LOGIT_SCALE = 10.0  # ObjectiveLogits: larger logits saturate the softmax of cro
 LOSS_SCALE = 18.0  # relative gaps (~0.1–1) scaled to the size of classifier logit margins, for MND's λ range
 
 
-def face_chips(images: torch.Tensor, faces: Sequence[Sequence[Face]]) -> torch.Tensor:
-    """Chips (M,3,150,150) of every face of every image, image by image, in the order of `faces`."""
+def face_chips(
+    images: torch.Tensor, faces: Sequence[Sequence[Face]], alignment: str = "dlib", size: int = CHIP_SIZE
+) -> torch.Tensor:
+    """Chips (M,3,S,S) of every face of every image, image by image, in the order of `faces`, in `alignment`
+    ("dlib": dlib's 150-pixel chip resized to S=`size`; "arcface": the ArcFace template at S; see `Face.chip`)."""
     if len(faces) != len(images):
         raise ValueError(f"{len(images)} images but face lists for {len(faces)}")
-    chips = [
-        extract_chip(images[i : i + 1], face.warp) if face.warp else resize_chip(images[i : i + 1], CHIP_SIZE)
-        for i, image_faces in enumerate(faces)
-        for face in image_faces
-    ]
+    chips = [face.chip(images[i : i + 1], alignment, size) for i, image_faces in enumerate(faces) for face in image_faces]
     return torch.cat(chips)
+
+
+def embed_faces(
+    images: torch.Tensor, faces: Sequence[Sequence[Face]], embedders: Sequence[FaceEmbedder]
+) -> list[torch.Tensor]:
+    """Per embedder, the descriptors (M,D) of every face, from chips in its own contract (alignment, input size),
+    cut once per contract; differentiable."""
+    chips: dict[tuple[str, int], torch.Tensor] = {}
+    descriptors = []
+    for embedder in embedders:
+        contract = (embedder.alignment, embedder.input_size)
+        if contract not in chips:
+            chips[contract] = face_chips(images, faces, *contract)
+        descriptors.append(embedder(chips[contract]))
+    return descriptors
 
 
 @torch.no_grad()
 def describe(images: torch.Tensor, faces: Sequence[Sequence[Face]], embedders: Sequence[FaceEmbedder]) -> list[torch.Tensor]:
-    """Per embedder, the descriptors (M,D) of every face, as `face_chips` orders them."""
-    chips = face_chips(images, faces)
-    return [embedder(chips) for embedder in embedders]
+    """Per embedder, the descriptors (M,D) of every face, as `face_chips` orders them, each in its own contract."""
+    return embed_faces(images, faces, embedders)
 
 
 class _FaceObjective:
@@ -82,8 +94,7 @@ class _FaceObjective:
     def descriptors(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Per embedder, the descriptors (M,D) of every face of `images` (landmarks re-found if tracking)."""
         faces = [relandmark(x, f) for x, f in zip(images, self.faces)] if self.track_landmarks else self.faces
-        chips = face_chips(images, faces)
-        return [embedder(chips) for embedder in self.embedders]
+        return embed_faces(images, faces, self.embedders)
 
     def gaps(self, descriptors: list[torch.Tensor], exact: bool = True) -> torch.Tensor:
         """Signed gaps (E,M) of every face under every embedder; `exact=False` gives the ones the loss uses."""

@@ -1,4 +1,4 @@
-"""The part of a photo that face protection may change: a padded box around every face's chip source.
+"""The part of a photo that face protection may change: a padded box around every face's chip sources.
 
 A chip reads only the pixels of its warp's crop, so a perturbation anywhere else cannot help. Optimising on the
 region alone (faces shifted into its coordinates) gives the same chips and the same gradients as optimising on the
@@ -21,11 +21,13 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Sequence
 
 import torch
 
+from advpriv.faces.align import arcface_bounds
 from advpriv.faces.detect import Face
 
 PAD = 16
@@ -66,12 +68,14 @@ class Region:
                 t, l, b, r = warp.crop
                 warp = replace(warp, crop=(t - dy, l - dx, b - dy, r - dx))
             points = tuple((x - dx, y - dy) for x, y in face.landmarks)
-            shifted.append(Face((left - dx, top - dy, right - dx, bottom - dy), points, warp))
+            arcface = tuple((x - dx, y - dy) for x, y in face.arcface_points)
+            shifted.append(Face((left - dx, top - dy, right - dx, bottom - dy), points, warp, arcface))
         return shifted
 
 
 def face_region(faces: Sequence[Face], image_hw: tuple[int, int], pad: int = PAD) -> Region:
-    """The smallest box holding every face's detector box and chip crop, grown by `pad` and clipped to the photo.
+    """The smallest box holding every face's detector box, dlib chip crop and ArcFace chip source, grown by `pad`
+    and clipped to the photo.
 
     A face without a warp (an already-aligned image) is the whole photo, and so is the region.
     """
@@ -86,6 +90,12 @@ def face_region(faces: Sequence[Face], image_hw: tuple[int, int], pad: int = PAD
         lefts += [l, box_left]
         bottoms += [b, box_bottom]
         rights += [r, box_right]
+        if face.arcface_points:
+            arc_left, arc_top, arc_right, arc_bottom = arcface_bounds(face.arcface_points)
+            tops.append(math.floor(arc_top))
+            lefts.append(math.floor(arc_left))
+            bottoms.append(math.ceil(arc_bottom))
+            rights.append(math.ceil(arc_right))
     return Region(
         max(min(tops) - pad, 0), max(min(lefts) - pad, 0), min(max(bottoms) + pad, height - 1), min(max(rights) + pad, width - 1)
     )

@@ -1,21 +1,30 @@
 """Face models named in one string, for the command line and the HTTP service: `PATH[:key=value,...]`.
 
-- `load_embedder(spec)`: a face model to attack. "dlib" is dlib's ResNet; otherwise a TorchScript file taking
-  dlib-aligned RGB chips in [0,1] (N,3,size,size) and returning descriptors (N,D). Options: `threshold` (required:
-  the distance below which two faces match), `metric` (cosine, the default, or l2), `size` (input side in pixels,
-  default 112), `name` (default: the file's stem).
-- `load_judge(spec)`: a face model that re-checks the written file. "dlib" is the real dlib-bin pipeline;
-  otherwise an ONNX file taking 1×3×112×112 faces aligned to the ArcFace 5-point template, scaled (x − 127.5)/128,
-  compared by cosine distance. Options: `threshold` (required), `name`.
+A spec states the model's input contract, because a file alone does not say it:
+- `threshold=T` (a distance: two faces match below it) or `similarity=s` (a cosine similarity: they match at or
+  above it; the same as threshold=1−s with metric=cosine). One of the two is required.
+- `metric`: cosine (the default) or l2.
+- `size`: the chip side in pixels; read from the model's input shape when that is static (a different size= is an
+  error), else given here, else 112.
+- `align`: arcface (the ArcFace 5-point template scaled to size) or dlib (dlib's 150-pixel chip, padding 0.25,
+  resized to size).
+- `range`: the input values, 0..1 (RGB / 255) or -1..1 ((x − 127.5) / 128 of 8-bit RGB x).
+- `name`: how reports call the model (default: the file's stem).
+
+`load_embedder(spec)`: a face model to attack. "dlib" is dlib's ResNet; otherwise an ONNX file (converted by
+onnx2torch), a `torch.export` `.pt2` file or a TorchScript file (any other suffix). Defaults: align=arcface for
+ONNX and .pt2, dlib for TorchScript; range=0..1.
+`load_judge(spec)`: a face model that re-checks the written file. "dlib" is the real dlib-bin pipeline; otherwise
+an ONNX file run by onnxruntime, with the same options; defaults align=arcface, range=-1..1 (MobileFaceNet's).
 
 The options follow the last ":" of the spec, so paths may hold colons (C:\\models\\net.pt:threshold=0.4).
 
 Example:
-    >>> parse_spec("models/net.pt:threshold=0.4,metric=l2")
-    ('models/net.pt', {'threshold': '0.4', 'metric': 'l2'})
+    >>> parse_spec("models/net.onnx:similarity=0.3,size=160,range=-1..1")
+    ('models/net.onnx', {'similarity': '0.3', 'size': '160', 'range': '-1..1'})
     >>> load_judge("dlib").name
     'dlib'
-    >>> load_embedder("net.pt:threshold=0.4")  # doctest: +SKIP
+    >>> load_embedder("mobileface.onnx:similarity=0.179,size=112,align=arcface,range=0..1")  # doctest: +SKIP
     FaceEmbedder(...)
 """
 
@@ -23,12 +32,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from advpriv.faces.embedders import METRICS, FaceEmbedder, dlib_embedder, torchscript_embedder
+from advpriv.faces.align import ALIGNMENTS
+from advpriv.faces.embedders import METRICS, RANGES, FaceEmbedder, dlib_embedder, file_embedder
 from advpriv.faces.judges import DlibJudge, Judge, OnnxJudge
 
 DLIB = "dlib"
-EMBEDDER_OPTIONS = ("threshold", "metric", "size", "name")
-JUDGE_OPTIONS = ("threshold", "name")
+OPTIONS = ("threshold", "similarity", "metric", "size", "align", "range", "name")
 
 
 class SpecError(ValueError):
@@ -49,25 +58,59 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
     return path, options
 
 
-def _check_keys(spec: str, options: dict[str, str], allowed: tuple[str, ...]) -> None:
-    unknown = sorted(set(options) - set(allowed))
+def _check_keys(spec: str, options: dict[str, str]) -> None:
+    unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
-        raise SpecError(f"{spec!r}: unknown option {', '.join(unknown)}; the options are {', '.join(allowed)}")
+        raise SpecError(f"{spec!r}: unknown option {', '.join(unknown)}; the options are {', '.join(OPTIONS)}")
 
 
-def _threshold(spec: str, path: Path, options: dict[str, str], example: str) -> float:
+def _number(spec: str, options: dict[str, str], key: str) -> float:
+    try:
+        return float(options[key])
+    except ValueError:
+        raise SpecError(f"{spec!r}: {key} must be a number, got {options[key]!r}") from None
+
+
+def _threshold(spec: str, path: Path, options: dict[str, str], metric: str, example: str) -> float:
+    """The match threshold as a distance, from threshold= or similarity= (cosine: distance = 1 − similarity)."""
+    if "threshold" in options and "similarity" in options:
+        raise SpecError(f"{spec!r}: give threshold= (a distance) or similarity= (a cosine similarity), not both")
+    if "similarity" in options:
+        if metric != "cosine":
+            raise SpecError(f"{spec!r}: similarity= is a cosine similarity; with metric={metric} give threshold=")
+        similarity = _number(spec, options, "similarity")
+        if not -1 < similarity < 1:
+            raise SpecError(f"{spec!r}: similarity must lie between -1 and 1, got {similarity}")
+        return 1 - similarity
     if "threshold" not in options:
         raise SpecError(
-            f"{path}: give the model's match threshold (the distance below which two faces are the same person), "
-            f"e.g. {path}:threshold={example}; calibrate it on clean pairs with advpriv.faces.judges.equal_error_threshold"
+            f"{path}: give the model's match threshold, as threshold= (the distance below which two faces are the "
+            f"same person) or similarity= (the cosine similarity at or above which they are), e.g. "
+            f"{path}:threshold={example}; calibrate it on clean pairs with advpriv.faces.judges.equal_error_threshold"
         )
-    try:
-        value = float(options["threshold"])
-    except ValueError:
-        raise SpecError(f"{spec!r}: threshold must be a number, got {options['threshold']!r}") from None
+    value = _number(spec, options, "threshold")
     if not value > 0:
         raise SpecError(f"{spec!r}: threshold must be a positive distance, got {value}")
     return value
+
+
+def _choice(spec: str, options: dict[str, str], key: str, choices: tuple[str, ...], default: str) -> str:
+    value = options.get(key, default)
+    if value not in choices:
+        raise SpecError(f"{spec!r}: {key} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _size(spec: str, options: dict[str, str]) -> int | None:
+    if "size" not in options:
+        return None
+    try:
+        size = int(options["size"])
+    except ValueError:
+        raise SpecError(f"{spec!r}: size must be a whole number of pixels, got {options['size']!r}") from None
+    if size < 8:
+        raise SpecError(f"{spec!r}: size must be at least 8 pixels, got {size}")
+    return size
 
 
 def _existing(spec: str, path: str, kind: str) -> Path:
@@ -77,50 +120,47 @@ def _existing(spec: str, path: str, kind: str) -> Path:
     return file
 
 
+def _dlib_without_options(spec: str, options: dict[str, str]) -> None:
+    if options:
+        raise SpecError(f"{spec!r}: dlib takes no options (it matches below an L2 distance of 0.6, on 150-pixel chips)")
+
+
 def load_embedder(spec: str) -> FaceEmbedder:
-    """A face model to attack, from "dlib" or "model.pt:threshold=T[,metric=cosine|l2][,size=112][,name=N]"."""
+    """A face model to attack, from "dlib" or "model.onnx|.pt2|.pt:threshold=T|similarity=S[,metric=cosine|l2]
+    [,size=N][,align=arcface|dlib][,range=0..1|-1..1][,name=N]"."""
     path, options = parse_spec(spec)
     if path == DLIB:
-        if options:
-            raise SpecError(f"{spec!r}: dlib takes no options (its threshold is 0.6 and its chips 150 pixels)")
+        _dlib_without_options(spec, options)
         return dlib_embedder()
-    _check_keys(spec, options, EMBEDDER_OPTIONS)
-    file = _existing(spec, path, "TorchScript")
-    threshold = _threshold(spec, file, options, "0.4")
-    metric = options.get("metric", "cosine")
-    if metric not in METRICS:
-        raise SpecError(f"{spec!r}: metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    _check_keys(spec, options)
+    file = _existing(spec, path, "model")
+    metric = _choice(spec, options, "metric", METRICS, "cosine")
+    threshold = _threshold(spec, file, options, metric, "0.4")
+    default_alignment = "arcface" if file.suffix.lower() in (".onnx", ".pt2") else "dlib"
+    alignment = _choice(spec, options, "align", ALIGNMENTS, default_alignment)
+    value_range = _choice(spec, options, "range", RANGES, "0..1")
     try:
-        size = int(options.get("size", "112"))
-    except ValueError:
-        raise SpecError(f"{spec!r}: size must be a whole number of pixels, got {options['size']!r}") from None
-    if size < 8:
-        raise SpecError(f"{spec!r}: size must be at least 8 pixels, got {size}")
-    try:
-        return torchscript_embedder(file, threshold, metric, size, name=options.get("name"))
-    except ValueError as error:
+        return file_embedder(file, threshold, metric, _size(spec, options), alignment, value_range, options.get("name"))
+    except (ValueError, ImportError) as error:
         raise SpecError(str(error)) from None
 
 
 def load_judge(spec: str) -> Judge:
-    """A judge, from "dlib" or "model.onnx:threshold=T[,name=N]" (ArcFace-aligned 112×112 input, cosine distance)."""
+    """A judge, from "dlib" or "model.onnx:threshold=T|similarity=S[,...]" (the options of `load_embedder`;
+    defaults: align=arcface, range=-1..1, size from the model, cosine)."""
     path, options = parse_spec(spec)
     if path == DLIB:
-        if options:
-            raise SpecError(f"{spec!r}: the dlib judge takes no options (it matches below 0.6, as dlib does)")
+        _dlib_without_options(spec, options)
         return DlibJudge()
-    _check_keys(spec, options, JUDGE_OPTIONS)
+    _check_keys(spec, options)
     file = _existing(spec, path, "ONNX")
-    threshold = _threshold(spec, file, options, "0.79")
+    metric = _choice(spec, options, "metric", METRICS, "cosine")
+    threshold = _threshold(spec, file, options, metric, "0.79")
+    alignment = _choice(spec, options, "align", ALIGNMENTS, "arcface")
+    value_range = _choice(spec, options, "range", RANGES, "-1..1")
     try:
-        judge = OnnxJudge(file, threshold, name=options.get("name"))
-    except ImportError as error:
+        return OnnxJudge(file, threshold, options.get("name"), value_range, _size(spec, options), metric, alignment)
+    except (ImportError, ValueError) as error:
         raise SpecError(str(error)) from None
     except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception types
         raise SpecError(f"{file} could not be opened as an ONNX model ({str(error).strip().splitlines()[0]})") from None
-    shape = judge.session.get_inputs()[0].shape
-    if len(shape) != 4 or any(isinstance(d, int) and d != want for d, want in zip(shape[1:], (3, 112, 112))):
-        raise SpecError(
-            f"{file} takes input {shape}; an ONNX judge must take 1×3×112×112 ArcFace-aligned faces (NCHW RGB)"
-        )
-    return judge
