@@ -78,7 +78,7 @@ def test_bad_embedder_options_say_what_to_fix(tmp_path: Path, suffix: str, messa
 
 
 def test_bad_embedder_files_are_named(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match="no model file at .*missing.pt"):
+    with pytest.raises(SpecError, match="no TorchScript file at .*missing.pt"):
         load_embedder(f"{tmp_path / 'missing.pt'}:threshold=0.3")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a model")

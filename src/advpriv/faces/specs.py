@@ -133,7 +133,8 @@ def load_embedder(spec: str) -> FaceEmbedder:
         _dlib_without_options(spec, options)
         return dlib_embedder()
     _check_keys(spec, options)
-    file = _existing(spec, path, "model")
+    kinds = {".onnx": "ONNX", ".pt2": "torch.export .pt2"}
+    file = _existing(spec, path, kinds.get(Path(path).suffix.lower(), "TorchScript"))
     metric = _choice(spec, options, "metric", METRICS, "cosine")
     threshold = _threshold(spec, file, options, metric, "0.4")
     default_alignment = "arcface" if file.suffix.lower() in (".onnx", ".pt2") else "dlib"
