@@ -42,6 +42,13 @@ def test_embedder_and_judge_reach_the_report(tmp_path: Path, tiny: Path) -> None
     assert set(face["judges"]) == {"dlib", "mobilefacenet"}
     assert row["after"].startswith("dlib: ") and "; mobilefacenet: " in row["after"]
     assert "still recognised per judge" in result.output and "mobilefacenet" in result.output
+    assert list(row["variants"]) == ["png", "jpeg85", "half"] and row["variants"]["png"]["faces"] == row["faces"]
+    for copy in ("jpeg85", "half"):  # the judges' verdicts on the re-encoded copies, boxes in the photo's pixels
+        (face,) = row["variants"][copy]["faces"]
+        assert face["box"] == row["faces"][0]["box"] and set(face["judges"]) <= {"dlib", "mobilefacenet"}
+        assert row["variants"][copy]["success"] == (not any(v["matches"] for v in face["judges"].values()))
+    assert row["survival"].startswith("png: dlib ") and "; after jpeg85: dlib " in row["survival"]
+    assert "after jpeg85" in result.output and "after half" in result.output
 
 
 def test_target_names_a_face_model_and_embedders_join_it(tmp_path: Path, tiny: Path, monkeypatch) -> None:

@@ -93,6 +93,9 @@ def test_protect_json_has_metrics_and_the_image(server):
     body = reply.json()
     assert body["strength"] == "high" and body["media_type"] == "image/jpeg" and body["faces"] == []
     assert body["metrics"]["ssim"] > 0.9 and isinstance(body["success"], bool) and body["summary"] != ""
+    assert list(body["variants"]) == ["jpg", "jpeg85", "half"] and body["variants"]["jpg"]["summary"] == body["summary"]
+    assert all(isinstance(v["success"], bool) and v["summary"] and v["faces"] == [] for v in body["variants"].values())
+    assert body["survival"].startswith("jpg: ") and "; after jpeg85: " in body["survival"]
     assert Image.open(io.BytesIO(base64.b64decode(body["image_base64"]))).format == "JPEG"
 
 
@@ -294,6 +297,10 @@ def test_faces_are_judged_by_every_configured_judge():
         assert "dlib: 0/1 recognised" in body["summary"] and "mobilefacenet" in body["summary"]
         assert body["metrics"]["psnr"] > 35
         assert 30 < body["faces"][0]["quality"]["psnr"] <= body["metrics"]["psnr"] and body["faces"][0]["quality"]["ssim"] > 0.9
+        assert list(body["variants"]) == ["png", "jpeg85", "half"] and body["variants"]["png"]["faces"] == body["faces"]
+        half = body["variants"]["half"]
+        assert half["summary"].startswith("dlib: ") and [f["box"] for f in half["faces"]] == [body["faces"][0]["box"]]
+        assert body["survival"].startswith("png: dlib 0/1 · mobilefacenet ") and "; after half: dlib " in body["survival"]
         no_face = httpx.post(f"{url}/v1/protect", files={"image": ("wall.png", png(200, 200))}, timeout=300)
         assert no_face.status_code == 422 and no_face.json()["error"]["code"] == "no_face"
         assert "wall.png" in no_face.json()["error"]["message"]

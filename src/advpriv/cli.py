@@ -15,7 +15,7 @@ from .images import MAX_PIXELS, ImageError, find_images, load_image
 from .obfuscate.cli import app as obfuscator_app
 from .protect import METHODS, MNDConfig, protect_files, write_metrics
 from .faces.verdicts import recognised
-from .protect.files import FACE_TARGET, FileReport, judge_names, survival_text
+from .protect.files import FACE_TARGET, FileReport, judge_names
 from .serve.cli import serve_command
 
 app = typer.Typer(
@@ -143,8 +143,10 @@ def _summarise(reports: list[FileReport], outdir: Path) -> int:
     else:
         table = Table(title="advpriv protect")
         columns = ["file", "protected", "model saw", "now sees", *(f"after {c}" for c in copies), "PSNR dB", "SSIM", "s"]
+    names = {"file": min(32, max(len(Path(r.input).name) for r in reports))}  # file, judge, re-encoding names unbroken
+    names |= {col: len(col) for col in columns if col in judges or col.startswith("after ")}
     for col in columns:
-        table.add_column(col, overflow="fold", no_wrap=col in judges, min_width=len(col) if col in judges else None)
+        table.add_column(col, overflow="fold", no_wrap=col in judges, min_width=names.get(col))
     for r in reports:
         if r.error:
             table.add_row(Path(r.input).name, *([""] if judges else []), "[red]error[/red]", *[""] * (len(columns) - 2 - bool(judges)))
@@ -160,11 +162,12 @@ def _summarise(reports: list[FileReport], outdir: Path) -> int:
     Console().print(table)
     if judges:
         console.print("Per judge: faces it still matches to their clean selves (when impersonating: to the target "
-                      "identity) / faces it finds in the clean photo; the after columns judge the written file "
-                      "re-encoded as a platform would (green: every judge still fooled). goal: the attacked models "
-                      "reach it on the file as written.")
+                      "identity) / faces it finds in the clean photo. after: the same per judge, in that order, on the "
+                      "written file re-encoded as a platform would (green: every judge still fooled). goal: the "
+                      "attacked models reach it on the file as written.")
     elif copies:
-        console.print("after: the classifier's verdict on the written file re-encoded as a platform would.")
+        console.print("after: what the classifier sees on the written file re-encoded as a platform would "
+                      "(green: still fooled).")
     if any(r.output for r in reports):
         json_path, csv_path = write_metrics(reports, outdir)
         console.print(f"metrics: {json_path} and {csv_path}")
@@ -175,11 +178,13 @@ def _summarise(reports: list[FileReport], outdir: Path) -> int:
 
 
 def _survival_cell(verdict: dict | None, judges: list[str]) -> str:
-    """One re-encoded copy's verdict, green when protection survives it (blank when the copy was not judged)."""
+    """One re-encoded copy's verdict, green when protection survives it (blank when the copy was not judged):
+    per judge in column order, "k/n" faces still recognised; for a classifier, what it sees."""
     if verdict is None:
         return ""
     colour = "green" if verdict["success"] else "red"
-    return f"[{colour}]{survival_text(verdict, judges)}[/{colour}]"
+    text = " · ".join("{}/{}".format(*recognised(verdict["faces"], j)) for j in judges) if judges else verdict["summary"]
+    return f"[{colour}]{text}[/{colour}]"
 
 
 def _fail(message: str) -> None:

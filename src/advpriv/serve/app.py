@@ -88,14 +88,13 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
 
     def protector(options: dict[str, str], time_limit: float, as_images: list[torch.Tensor]):
         target = options["target"]
-        extra = strength_options(options["strength"], target, options["mode"])
-        config = MNDConfig(time_limit=time_limit)
+        extra = strength_options(options["strength"], target, options["mode"], MNDConfig(time_limit=time_limit))
         if target == FACE_TARGET:
             return make_protector(FACE_TARGET, options["method"], mode=options["mode"], as_images=as_images,
-                                  judges=judges, config=config, **extra)
+                                  judges=judges, **extra)
         if target not in loaded:
             loaded[target] = load_target(targets[target])
-        return make_protector(loaded[target], options["method"], config=config, **extra)
+        return make_protector(loaded[target], options["method"], **extra)
 
     def photos_of(files: dict[str, list[Upload]], mode: str | None) -> tuple[list[Upload], list[Upload]]:
         """The photo to protect and the `as` photos of the identity to impersonate, each sniffed; 4xx otherwise.
@@ -228,6 +227,9 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
             "seconds": round(report.seconds, 3),
             "metrics": {k: _number(v) for k, v in report.metrics.items()},
             "faces": [_finite_quality(face) for face in report.faces],
+            "variants": {name: {**v, "faces": [_finite_quality(face) for face in v["faces"]]}
+                         for name, v in report.variants.items()},
+            "survival": report.survival,
             "filename": name, "media_type": MEDIA_TYPES[options["format"]],
             "image_base64": base64.b64encode(data).decode(),
             **({"url": f"/v1/outputs/{saved}"} if saved else {}),

@@ -209,6 +209,7 @@
     $("verdict").className = "verdict " + (body.success ? "ok" : "warn");
     showMetrics(body);
     showFaces(body.faces || []);
+    showVariants(body.variants || {}, body.mode === "impersonate");
 
     const [orig, prot] = await Promise.all([
       loadImage(originalUrl).catch(() => null),
@@ -318,6 +319,61 @@
       tbody.append(tr);
     });
     table.append(caption, thead, tbody);
+  }
+
+  const VERSION_NAMES = { jpeg85: "After JPEG quality 85", half: "After a half-size resize" };
+
+  // One row per version judged (the file as written first), one column per judge (faces) or the classifier.
+  function showVariants(variants, impersonate) {
+    const block = $("variants-block");
+    const table = $("variants");
+    table.textContent = "";
+    const names = Object.keys(variants);
+    block.hidden = names.length < 2;
+    if (names.length < 2) return;
+    const judges = [];
+    for (const n of names) for (const f of variants[n].faces || []) {
+      for (const j of Object.keys(f.judges || {})) if (!judges.includes(j)) judges.push(j);
+    }
+    const caption = document.createElement("caption");
+    caption.className = "visually-hidden";
+    caption.textContent = "Does the protection hold on re-encoded copies?";
+    const thead = document.createElement("thead");
+    const hr = document.createElement("tr");
+    hr.append(th("Version", "col"), th("Protected?", "col"));
+    for (const j of judges) hr.append(th(j + ": faces recognised", "col"));
+    if (!judges.length) hr.append(th("The classifier sees", "col"));
+    thead.append(hr);
+    const tbody = document.createElement("tbody");
+    names.forEach((n, i) => {
+      const v = variants[n];
+      const tr = document.createElement("tr");
+      tr.setAttribute("data-variant", n);
+      tr.append(th(i === 0 ? "As written (" + n + ")" : VERSION_NAMES[n] || "After " + n, "row"));
+      const verdict = document.createElement("td");
+      verdict.textContent = v.success ? "Yes" : "No";
+      verdict.className = v.success ? "ok" : "warn";
+      tr.append(verdict);
+      for (const j of judges) tr.append(recognisedCell(v.faces || [], j, impersonate));
+      if (!judges.length) {
+        const td = document.createElement("td");
+        td.textContent = v.summary;
+        tr.append(td);
+      }
+      tbody.append(tr);
+    });
+    table.append(caption, thead, tbody);
+  }
+
+  // "k/n": faces the judge still matches (when impersonating: to the target) over the faces it judged.
+  function recognisedCell(faces, judge, impersonate) {
+    const verdicts = faces.map((f) => (f.judges || {})[judge]).filter(Boolean);
+    const matched = verdicts.filter((v) => v.matches).length;
+    const td = document.createElement("td");
+    td.setAttribute("data-judge", judge);
+    td.textContent = matched + "/" + verdicts.length + (impersonate ? " match the target" : "");
+    td.className = verdicts.every((v) => v.matches === impersonate) ? "ok" : "warn";
+    return td;
   }
 
   function th(text, scope) {
