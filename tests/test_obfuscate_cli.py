@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from advpriv.obfuscate.cli import app
 
-TINY = ["--width", "0.0625", "--fc", "16", "--pretrain-epochs", "1", "--attacker-epochs", "1", "--epochs", "1",
+TINY = ["--preset", "paper", "--width", "0.0625", "--fc", "16", "--pretrain-epochs", "1", "--attacker-epochs", "1", "--epochs", "1",
         "--batch-size", "8", "--threads", "1"]
 runner = CliRunner()
 
@@ -37,6 +37,25 @@ def test_train_evaluate_export(tmp_path):
     assert r.exit_code == 0, r.output
     report = json.loads((run / "export" / "device_report.json").read_text())
     assert report["onnx_max_abs_diff"] < 1e-4 and report["feature_bytes_fp16"] > 0
+
+
+def test_default_preset_with_split_options_and_the_frontier_plot(tmp_path):
+    data = write_dataset(tmp_path / "faces", n=24)
+    run = tmp_path / "run"
+    r = runner.invoke(app, ["train", str(data), "--out", str(run), "--width", "0.0625", "--fc", "16",
+                            "--pretrain-epochs", "1", "--bottleneck", "4", "--pool", "2x1", "--noise", "0.3",
+                            "--image-size", "native", "--threads", "1"])
+    assert r.exit_code == 0, r.output
+    cfg = json.loads((run / "config.json").read_text())
+    assert (cfg["split"], cfg["bottleneck"], cfg["pool"], cfg["noise"], cfg["epochs"]) == (4, 4, [2, 1], 0.3, 0)
+    r = runner.invoke(app, ["evaluate", str(run), str(data), "--attack-epochs", "2", "--patience", "1",
+                            "--only", "obfuscator", "--frontier", str(tmp_path / "f.png")])
+    assert r.exit_code == 0, r.output
+    assert json.loads((run / "report.json").read_text())[0]["linear_probe_accuracy"] is not None
+    assert (tmp_path / "f.png").stat().st_size > 0
+    _fails(["train", str(data), "--out", str(run), "--preset", "fast"], "--preset", "paper, reduced, private")
+    _fails(["train", str(data), "--out", str(tmp_path / "b"), "--bottleneck", "0", "--noise", "0.5"], "bottleneck")
+    _fails(["train", str(data), "--out", str(tmp_path / "b"), "--pool", "one"], "--pool", "HEIGHTxWIDTH")
 
 
 def _fails(args: list[str], *phrases: str) -> None:

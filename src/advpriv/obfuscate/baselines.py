@@ -23,12 +23,16 @@ class NoisyEncoder(nn.Module):
         super().__init__()
         self.encoder, self.std = encoder, std
 
+    def clean(self, x: torch.Tensor) -> torch.Tensor:
+        """The wrapped encoder's features before any noise."""
+        return getattr(self.encoder, "clean", self.encoder)(x)
+
     def add_noise(self, z: torch.Tensor) -> torch.Tensor:
-        """z plus fresh N(0, std²) noise."""
-        return z + self.std * torch.randn_like(z)
+        """z plus the wrapped encoder's own noise, if any, plus fresh N(0, std²) noise."""
+        return getattr(self.encoder, "add_noise", lambda v: v)(z) + self.std * torch.randn_like(z)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.add_noise(self.encoder(x))
+        return self.add_noise(self.clean(x))
 
 
 @torch.no_grad()

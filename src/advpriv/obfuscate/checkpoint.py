@@ -36,8 +36,9 @@ class RunError(ValueError):
 
 def build_parties(cfg: TrainConfig) -> dict[str, torch.nn.Module]:
     """Fresh E, C, R, P for a config whose image_size is set."""
-    w, size = cfg.widths, cfg.image_size
-    return {"E": Encoder(w), "C": Classifier(w, size), "R": Decoder(w, size), "P": Classifier(w, size)}
+    w, size, cut = cfg.widths, cfg.image_size, cfg.split_point
+    return {"E": Encoder(w, cut), "C": Classifier(w, size, split=cut), "R": Decoder(w, size, split=cut),
+            "P": Classifier(w, size, split=cut)}
 
 
 def save_weights(path: Path, modules: dict[str, torch.nn.Module]) -> None:
@@ -95,6 +96,11 @@ class Run:
 
     def encoder(self, name: str = "obfuscator") -> Encoder:
         return self.parties(name)["E"]
+
+    @property
+    def feature_shape(self) -> tuple[int, int, int]:
+        """(C, h, w) of the features the encoders send."""
+        return self.config.split_point.feature_shape(self.config.widths, self.config.image_size)
 
 
 def load_run(folder: str | Path) -> Run:

@@ -14,12 +14,13 @@ from rich.table import Table
 
 from advpriv.images import ImageError, atomic_write
 from advpriv.obfuscate.checkpoint import NOPEEK, RunError, load_run
-from advpriv.obfuscate.config import PRIVATE_LOSSES, TrainConfig
+from advpriv.obfuscate.config import DEFAULT_PRESET, PRESETS, PRIVATE_LOSSES, TrainConfig
 from advpriv.obfuscate.data import DataError, load_attributes
 from advpriv.obfuscate.evaluate import ENCODER_NAMES, AttackConfig, evaluate_run
 from advpriv.obfuscate.export import (
     ExportError, check_executorch, check_onnx, device_report, export_executorch, export_onnx,
 )
+from advpriv.obfuscate.frontier import plot_frontier
 from advpriv.obfuscate.montage import save_montage
 from advpriv.obfuscate.nopeek import train_nopeek
 from advpriv.obfuscate.train import ConfigMismatch, train as train_run
@@ -40,22 +41,35 @@ def _user_errors():
         raise typer.Exit(2) from None
 
 
-def _size(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
+def _size(text: str, minimum: int = 32, hint: str = "--image-size") -> tuple[int, int]:
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise typer.BadParameter(f"{text!r}: write the size as HEIGHTxWIDTH, e.g. 64x52.") from None
-    if h < 32 or w < 32:
-        raise typer.BadParameter(f"{text!r}: the networks need images of at least 32x32.")
+        raise typer.BadParameter(f"{text!r}: write the size as HEIGHTxWIDTH, e.g. 64x52.", param_hint=hint) from None
+    if h < minimum or w < minimum:
+        raise typer.BadParameter(f"{text!r}: must be at least {minimum}x{minimum}.", param_hint=hint)
     return h, w
 
 
-def _private_loss(name: str) -> dict[str, str]:
-    if name not in PRIVATE_LOSSES:
-        raise typer.BadParameter(f"{name!r}: choose one of {', '.join(PRIVATE_LOSSES)}.", param_hint="--private-loss")
-    return {"private_loss": name}
+def _config(preset: str, given: dict) -> TrainConfig:
+    """The preset's configuration with every option the user gave on top (None: not given)."""
+    if preset not in PRESETS:
+        raise typer.BadParameter(f"{preset!r}: choose one of {', '.join(PRESETS)}.", param_hint="--preset")
+    if given["private_loss"] is not None and given["private_loss"] not in PRIVATE_LOSSES:
+        raise typer.BadParameter(f"{given['private_loss']!r}: choose one of {', '.join(PRIVATE_LOSSES)}.",
+                                 param_hint="--private-loss")
+    overrides = {k: v for k, v in given.items() if v is not None}
+    if "image_size" in overrides:
+        native = overrides["image_size"].lower() == "native"
+        overrides["image_size"] = None if native else _size(overrides["image_size"])
+    if "pool" in overrides:
+        overrides["pool"] = None if overrides["pool"].lower() == "none" else _size(overrides["pool"], 1, "--pool")
+    if overrides.get("bottleneck") == 0:
+        overrides["bottleneck"] = None
+    try:
+        return TrainConfig.preset(preset, **overrides)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
 
 
 def _load(data: Path, cfg: TrainConfig):
@@ -67,26 +81,35 @@ def _load(data: Path, cfg: TrainConfig):
 def train(
     data: Path = typer.Argument(..., help="Dataset folder (CelebA layout, or images + one CSV) or the CSV itself."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder for config, checkpoints and weights."),
-    utility: str = typer.Option("Smiling", help="Attribute the cloud classifier predicts."),
-    private: str = typer.Option("Male", help="Attribute to hide from attackers."),
-    width: float = typer.Option(1.0, help="VGG channel multiplier (1.0 = VGG16)."),
-    fc: int = typer.Option(4096, help="Hidden size of the classifier's two FC layers."),
-    image_size: str = typer.Option(None, help="Resize images to HEIGHTxWIDTH, e.g. 64x52; default: native size."),
-    pretrain_epochs: int = typer.Option(10, help="Epochs of encoder + cloud classifier pretraining."),
-    attacker_epochs: int = typer.Option(10, help="Epochs of decoder and of attribute-adversary pretraining."),
-    epochs: int = typer.Option(20, help="Adversarial epochs."),
-    lam: float = typer.Option(10.0, help="Privacy weight λ."),
-    lam_hold: int = typer.Option(10, help="Adversarial epochs at full λ before it decays."),
-    lam_decay: float = typer.Option(0.8, help="Factor on λ per epoch after the hold."),
-    batch_size: int = typer.Option(32, min=2),
-    lr: float = typer.Option(1e-4, help="Adam learning rate of every network."),
+    preset: str = typer.Option(DEFAULT_PRESET, help=f"Starting configuration: {', '.join(PRESETS)} (the options "
+                               "below override it; see the README for which to use)."),
+    utility: str = typer.Option(None, help="Attribute the cloud classifier predicts (default Smiling)."),
+    private: str = typer.Option(None, help="Attribute to hide from attackers (default Male)."),
+    width: float = typer.Option(None, help="VGG channel multiplier (1.0 = VGG16)."),
+    fc: int = typer.Option(None, help="Hidden size of the classifier's two FC layers."),
+    image_size: str = typer.Option(None, help="Resize images to HEIGHTxWIDTH, e.g. 64x52, or 'native'."),
+    split: int = typer.Option(None, min=1, max=5, help="VGG blocks on the device (the paper: 2)."),
+    bottleneck: int = typer.Option(None, min=0, help="Channels of a learned 1x1 bottleneck at the split (0: none)."),
+    pool: str = typer.Option(None, help="Average-pool the bottleneck's output to HEIGHTxWIDTH, e.g. 1x1 ('none': keep)."),
+    noise: float = typer.Option(None, min=0, help="Std of Gaussian noise on the standardised bottleneck features, "
+                                "added in training and on the device (0: none)."),
+    vib: float = typer.Option(None, min=0, help="Weight of a variational-information-bottleneck rate term; the "
+                              "noise std is then learned per channel, starting at --noise (0: off)."),
+    pretrain_epochs: int = typer.Option(None, min=0, help="Epochs of encoder + cloud classifier pretraining."),
+    attacker_epochs: int = typer.Option(None, min=0, help="Epochs of decoder and of attribute-adversary pretraining."),
+    epochs: int = typer.Option(None, min=0, help="Adversarial epochs (0: none; the encoder is the utility-only one)."),
+    lam: float = typer.Option(None, help="Privacy weight λ."),
+    lam_hold: int = typer.Option(None, help="Adversarial epochs at full λ before it decays."),
+    lam_decay: float = typer.Option(None, help="Factor on λ per epoch after the hold."),
+    batch_size: int = typer.Option(None, min=2),
+    lr: float = typer.Option(None, help="Adam learning rate of every network."),
     pretrain_lr: float = typer.Option(None, help="Adam learning rate of the pretraining stages (default: --lr)."),
-    private_loss: str = typer.Option("negative_bce", help="Encoder against the attribute adversary: negative_bce "
+    private_loss: str = typer.Option(None, help="Encoder against the attribute adversary: negative_bce "
                                      "(make it wrong, the authors' code) or entropy (make it unsure)."),
-    refresh_every: int = typer.Option(0, min=0, help="Every N adversarial epochs, retrain the decoder and attribute "
+    refresh_every: int = typer.Option(None, min=0, help="Every N adversarial epochs, retrain the decoder and attribute "
                                       "adversaries for an epoch on the frozen encoder first (0: never, as in the paper)."),
     limit: int = typer.Option(None, min=1, help="Use only the first N images."),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(None),
     threads: int = typer.Option(None, min=1, help="CPU threads for PyTorch."),
     restart: bool = typer.Option(False, help="Discard an existing checkpoint in --out and start over."),
     nopeek: float = typer.Option(None, help="Also train the NoPeek baseline with this distance-correlation weight."),
@@ -94,10 +117,12 @@ def train(
     """Train utility-only and DeepObfuscator encoders; resumes from the checkpoint in --out if there is one."""
     if threads:
         torch.set_num_threads(threads)
-    cfg = TrainConfig(utility=utility, private=private, width=width, fc=fc, image_size=_size(image_size),
-                      pretrain_epochs=pretrain_epochs, attacker_epochs=attacker_epochs, epochs=epochs, lam=lam,
-                      lam_hold=lam_hold, lam_decay=lam_decay, batch_size=batch_size, lr=lr, pretrain_lr=pretrain_lr,
-                      refresh_every=refresh_every, limit=limit, seed=seed, **_private_loss(private_loss))
+    cfg = _config(preset, dict(
+        utility=utility, private=private, width=width, fc=fc, image_size=image_size, split=split,
+        bottleneck=bottleneck, pool=pool, noise=noise, vib=vib, pretrain_epochs=pretrain_epochs,
+        attacker_epochs=attacker_epochs, epochs=epochs, lam=lam, lam_hold=lam_hold, lam_decay=lam_decay,
+        batch_size=batch_size, lr=lr, pretrain_lr=pretrain_lr, private_loss=private_loss,
+        refresh_every=refresh_every, limit=limit, seed=seed))
     with _user_errors():
         dataset = _load(data, cfg)
         console.print(f"{len(dataset)} images of {dataset.image_size[0]}x{dataset.image_size[1]}")
@@ -124,12 +149,15 @@ def train(
 def evaluate(
     run: Path = typer.Argument(..., help="Run folder written by `advpriv obfuscator train`."),
     data: Path = typer.Argument(..., help="The dataset the run was trained on."),
-    attack_epochs: int = typer.Option(10, help="Epochs for each fresh attacker."),
+    attack_epochs: int = typer.Option(30, min=1, help="Most epochs of each fresh attacker."),
+    patience: int = typer.Option(3, min=0, help="Stop a fresh attacker once its validation loss has not improved "
+                                 "for this many epochs (0: train exactly --attack-epochs)."),
     attack_lr: float = typer.Option(1e-3, help="Adam learning rate of the fresh attackers."),
     decoder_epochs: int = typer.Option(None, min=1, help="Epochs of the fresh decoder (default: --attack-epochs)."),
     attack_width: float = typer.Option(None, help="Width multiplier of the fresh attackers (default: the encoder's)."),
     attack_fc: int = typer.Option(None, min=1, help="FC size of the fresh classifier (default: the encoder's)."),
     montage: Path = typer.Option(None, help="Write originals and reconstructions as a PNG here."),
+    frontier: Path = typer.Option(None, help="Write the privacy-utility plot of the evaluated encoders as a PNG here."),
     only: list[str] = typer.Option(None, "--only", help="Evaluate only these encoders (repeatable): utility_only, "
                                    "obfuscator, noise, nopeek. Default: all that the run has."),
     report: Path = typer.Option(None, help="Write the results as JSON here (default: RUN/report.json)."),
@@ -148,14 +176,15 @@ def evaluate(
             if unknown:
                 raise typer.BadParameter(f"{', '.join(unknown)}: this run has {', '.join(names)}.", param_hint="--only")
             names = tuple(only)
-        reports, recon = evaluate_run(opened, dataset, AttackConfig(epochs=attack_epochs, lr=attack_lr, width=attack_width, fc=attack_fc,
-                                                               decoder_epochs=decoder_epochs),
-                                      progress=console.print, names=names)
-    table = Table("encoder", "utility acc", "private acc", "majority", "MS-SSIM", "SSIM", "PSNR dB", "noise σ")
+        attack = AttackConfig(epochs=attack_epochs, patience=patience, lr=attack_lr, width=attack_width, fc=attack_fc,
+                              decoder_epochs=decoder_epochs)
+        reports, recon = evaluate_run(opened, dataset, attack, progress=console.print, names=names)
+    table = Table("encoder", "utility acc", "private acc", "linear probe", "majority", "MS-SSIM", "SSIM", "PSNR dB",
+                  "noise σ")
     for r in reports:
-        table.add_row(r.name, f"{r.utility_accuracy:.3f}", f"{r.private_accuracy:.3f}", f"{r.majority_rate:.3f}",
-                      f"{r.ms_ssim:.3f}", f"{r.ssim:.3f}", f"{r.psnr:.2f}",
-                      "" if r.noise_std is None else f"{r.noise_std:.3f}")
+        table.add_row(r.name, f"{r.utility_accuracy:.3f}", f"{r.private_accuracy:.3f}",
+                      f"{r.linear_probe_accuracy:.3f}", f"{r.majority_rate:.3f}", f"{r.ms_ssim:.3f}", f"{r.ssim:.3f}",
+                      f"{r.psnr:.2f}", "" if r.noise_std is None else f"{r.noise_std:.3f}")
     Console().print(table)
     path = report or run / "report.json"
     atomic_write(path, json.dumps([r.as_dict() for r in reports], indent=2).encode())
@@ -163,6 +192,12 @@ def evaluate(
     if montage:
         save_montage(recon, montage)
         console.print(f"montage: {montage}")
+    if frontier:
+        cost = device_report(opened.encoder("utility_only"), opened.config.image_size)
+        points = [{"name": r.name, "series": r.name, "report": r.as_dict(), "encoder_ms": cost.latency_ms_torch,
+                   "feature_bytes_fp16": cost.feature_bytes_fp16} for r in reports]
+        plot_frontier(points, frontier)
+        console.print(f"frontier: {frontier}")
 
 
 @app.command()

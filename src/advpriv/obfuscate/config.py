@@ -1,9 +1,15 @@
 """Training configuration of a DeepObfuscator run; the defaults follow the authors' code (Li et al., IoTDI 2021).
 
+Named presets (`PRESETS`) bundle whole configurations: "paper" (the defaults), "reduced" (the paper's method at a
+size this CPU trains in minutes) and "private" (what best meets the privacy targets against retrained attackers,
+see bench/results/obfuscator-frontier/).
+
 Example:
     >>> cfg = TrainConfig(width=0.25, fc=256, epochs=4, lam_hold=2)
     >>> [round(cfg.lam_at(e), 2) for e in range(4)]
     [10.0, 10.0, 8.0, 6.4]
+    >>> TrainConfig.preset("private", seed=1).split_point.bottleneck
+    8
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from advpriv.obfuscate.networks import Widths
+from advpriv.obfuscate.networks import SplitPoint, Widths
 
 PRIVATE_LOSSES = ("negative_bce", "entropy")
 """How the encoder fights the attribute adversary (see `TrainConfig.private_loss`)."""
@@ -38,6 +44,11 @@ class TrainConfig:
     refresh_every: every this many adversarial epochs (0: never, as in the paper), R and P first get one epoch of
         their own training on the frozen encoder, P restarted from the current C, so that E keeps facing attackers
         near their best response instead of ones it has already learned to fool.
+    split, bottleneck, pool, noise: where the device stops and what it sends (see `networks.SplitPoint`): VGG blocks
+        on the device (paper: 2), channels of a learned 1×1 bottleneck (None: none), average-pool size (H, W) of its
+        output (None: keep), std of Gaussian noise on the standardised bottleneck, in training and inference.
+    vib: weight β of a variational-information-bottleneck rate term KL(N(z, σ²) ‖ N(0, 1)) added to every encoder
+        loss; with vib > 0 the noise std is learned per channel, starting at `noise`.
     limit: use only the first `limit` images of the dataset (None: all). seed: fixes splits, init and shuffling.
     """
 
@@ -57,14 +68,34 @@ class TrainConfig:
     pretrain_lr: float | None = None
     private_loss: str = "negative_bce"
     refresh_every: int = 0
+    split: int = 2
+    bottleneck: int | None = None
+    pool: tuple[int, int] | None = None
+    noise: float = 0.0
+    vib: float = 0.0
     limit: int | None = None
     seed: int = 0
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> TrainConfig:
+        """The configuration named `name` in `PRESETS`, with `overrides` on top."""
+        if name not in PRESETS:
+            raise ValueError(f"no preset named {name!r}; choose one of {', '.join(PRESETS)}.")
+        return cls(**{**PRESETS[name], **overrides})
 
     def __post_init__(self) -> None:
         if self.private_loss not in PRIVATE_LOSSES:
             raise ValueError(f"private_loss {self.private_loss!r} is unknown; choose one of {', '.join(PRIVATE_LOSSES)}.")
         if self.refresh_every < 0:
             raise ValueError(f"refresh_every is {self.refresh_every}; use 0 (never) or a positive number of epochs.")
+        if self.vib < 0:
+            raise ValueError(f"vib is {self.vib}; use 0 (off) or a positive rate weight.")
+        self.split_point  # noqa: B018 (validates the split settings)
+
+    @property
+    def split_point(self) -> SplitPoint:
+        """Where the device stops and what it sends."""
+        return SplitPoint(self.split, self.bottleneck, self.pool, self.noise, learn_noise=self.vib > 0)
 
     @property
     def widths(self) -> Widths:
@@ -89,8 +120,9 @@ class TrainConfig:
     def from_json(cls, text: str) -> TrainConfig:
         raw = json.loads(text)
         known = {f.name for f in fields(cls)}
-        if raw.get("image_size") is not None:
-            raw["image_size"] = tuple(raw["image_size"])
+        for key in ("image_size", "pool"):
+            if raw.get(key) is not None:
+                raw[key] = tuple(raw[key])
         return cls(**{k: v for k, v in raw.items() if k in known})
 
     def save(self, path: Path) -> None:
@@ -101,3 +133,15 @@ class TrainConfig:
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
         return cls.from_json(Path(path).read_text())
+
+
+REDUCED = dict(width=0.125, fc=256, image_size=(64, 52), pretrain_epochs=4, attacker_epochs=2, epochs=6, lam_hold=3,
+               pretrain_lr=1e-3)
+PRESETS: dict[str, dict] = {
+    "paper": {},
+    "reduced": REDUCED,
+    "private": {**REDUCED, "split": 4, "bottleneck": 8, "pool": (1, 1), "noise": 0.5, "attacker_epochs": 0,
+                "epochs": 0},
+}
+"""Named configurations: the paper's, the same method reduced for a CPU, and the recommended private one."""
+DEFAULT_PRESET = "private"

@@ -1,8 +1,9 @@
-"""Fresh-attacker evaluation: freeze an encoder, train a new decoder and a new attribute classifier from scratch
-on the training split's features, and report on the test split.
+"""Fresh-attacker evaluation: freeze an encoder, train a new decoder, a new attribute classifier and a linear probe
+from scratch on the training split's features until their validation loss stops improving, and report on the test
+split.
 
-Reported per encoder: reconstruction MS-SSIM / SSIM / PSNR, private-attribute accuracy next to the majority-class
-rate, and the cloud classifier's utility accuracy. `evaluate_run` does this for the utility-only encoder, the
+Reported per encoder: reconstruction MS-SSIM / SSIM / PSNR, private-attribute accuracy of the classifier and of the
+linear probe next to the majority-class rate, and the cloud classifier's utility accuracy. `evaluate_run` does this for the utility-only encoder, the
 DeepObfuscator encoder, Gaussian noise on the utility-only features at matched utility accuracy, and NoPeek.
 
 Example:
@@ -15,6 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+import copy
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,7 +26,7 @@ from torch import nn
 from advpriv.obfuscate.baselines import NoisyEncoder, accuracy, calibrate_noise
 from advpriv.obfuscate.checkpoint import Run
 from advpriv.obfuscate.data import AttributeData, split_indices
-from advpriv.obfuscate.networks import Classifier, Decoder, Widths
+from advpriv.obfuscate.networks import Classifier, Decoder, SplitPoint, Widths
 from advpriv.obfuscate.train import reconstruction_loss
 from advpriv.quality import ms_ssim, psnr, ssim
 
@@ -33,6 +37,9 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True)
 class AttackConfig:
     """How the fresh attackers are trained: epochs, Adam learning rate, minibatch, seed, and their size.
+
+    epochs: the most epochs of each attacker; it stops earlier once its validation-split loss has not improved for
+    `patience` epochs, and keeps its best weights (patience 0: exactly `epochs`, no validation).
 
     width / fc: VGG width multiplier and FC size of the fresh decoder and attribute classifier; None means the
     encoder's own (the issue's protocol). A wider attacker is a stronger one: it reads the same frozen features
@@ -45,7 +52,8 @@ class AttackConfig:
     Widths(width=0.5, fc=256)
     """
 
-    epochs: int = 10
+    epochs: int = 30
+    patience: int = 3
     lr: float = 1e-3
     batch_size: int = 32
     seed: int = 0
@@ -71,6 +79,8 @@ class EncoderReport:
     ssim: float
     psnr: float
     noise_std: float | None = None
+    linear_probe_accuracy: float | None = None
+    attacker_epochs: dict[str, int] | None = None
 
     def as_dict(self) -> dict[str, float | str | None]:
         return asdict(self)
@@ -84,12 +94,13 @@ def frozen_features(encoder: nn.Module, data: AttributeData, idx: torch.Tensor, 
                     batch_size: int = 256) -> Features:
     """A function from image indices to the frozen encoder's features, cached for `idx` when they fit in memory.
 
-    A `NoisyEncoder` is cached without its noise, which is then drawn afresh on every call, as it would be on the
-    wire. Indices outside `idx` are computed on demand.
+    An encoder with noise (an `Encoder` with a noisy bottleneck, a `NoisyEncoder`) is cached without it: its
+    `add_noise` draws it afresh on every call, as it would be on the wire. Indices outside `idx` are computed on
+    demand.
     """
     encoder.eval()
-    noisy = isinstance(encoder, NoisyEncoder)
-    base = encoder.encoder if noisy else encoder
+    base = getattr(encoder, "clean", encoder)
+    add_noise = getattr(encoder, "add_noise", lambda z: z)
     with torch.no_grad():
         probe = base(data.batch(idx[:1]))
     size_mb = probe.numel() * probe.element_size() * len(idx) / 2**20
@@ -108,23 +119,46 @@ def frozen_features(encoder: nn.Module, data: AttributeData, idx: torch.Tensor, 
             with torch.no_grad():
                 return encoder(data.batch(b))
         z = cache[where[b]]
-        return encoder.add_noise(z) if noisy else z
+        return add_noise(z)
     return cached
 
 
-def _fit(model: nn.Module, features: Features, data: AttributeData, idx: torch.Tensor,
-         loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
-         attack: AttackConfig, epochs: int) -> nn.Module:
-    """Train `model` for `epochs` on frozen features of the images `idx`; loss_fn(model output, images, indices)."""
+LossFn = Callable[[torch.Tensor, AttributeData, torch.Tensor], torch.Tensor]
+"""loss_fn(model output, dataset, image indices)."""
+
+
+@torch.no_grad()
+def _mean_loss(model: nn.Module, features: Features, data: AttributeData, idx: torch.Tensor, loss_fn: LossFn,
+               batch_size: int = 256) -> float:
+    model.eval()
+    return sum(float(loss_fn(model(features(b)), data, b)) * len(b) for b in idx.split(batch_size)) / len(idx)
+
+
+def _fit(model: nn.Module, features: Features, data: AttributeData, idx: torch.Tensor, val_idx: torch.Tensor | None,
+         loss_fn: LossFn, attack: AttackConfig, epochs: int) -> tuple[nn.Module, int]:
+    """Train `model` on frozen features of the images `idx` for up to `epochs`, stopping early on `val_idx` (see
+    `AttackConfig`); returns the model with its best weights, in eval mode, and the epochs run."""
     opt = torch.optim.Adam(model.parameters(), lr=attack.lr)
-    for _ in range(epochs):
+    best, best_state, stale = math.inf, None, 0
+    for epoch in range(1, epochs + 1):
         model.train()
         for b in idx[torch.randperm(len(idx))].split(attack.batch_size):
-            loss = loss_fn(model(features(b)), data.batch(b), b)
+            loss = loss_fn(model(features(b)), data, b)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    return model.eval()
+        if val_idx is None or attack.patience == 0:
+            continue
+        val = _mean_loss(model, features, data, val_idx, loss_fn)
+        if val < best:
+            best, best_state, stale = val, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+            if stale >= attack.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return model.eval(), epoch if epochs else 0
 
 
 def _as_features(encoder: nn.Module | Features, data: AttributeData, idx: torch.Tensor,
@@ -134,27 +168,67 @@ def _as_features(encoder: nn.Module | Features, data: AttributeData, idx: torch.
     return features, features(idx[:1]).shape[1]
 
 
-def fresh_decoder(encoder: nn.Module | Features, data: AttributeData, idx: torch.Tensor, widths: Widths,
-                  attack: AttackConfig) -> Decoder:
-    """A decoder of the adversary's architecture trained from scratch with 1 − MS-SSIM, output clamped to [0,1].
+def _reconstruction(out: torch.Tensor, data: AttributeData, b: torch.Tensor) -> torch.Tensor:
+    return reconstruction_loss(out, data.batch(b))
 
-    `widths` are the encoder's; the decoder's own come from `attack.widths(widths)`.
+
+def _bce(labels: torch.Tensor) -> LossFn:
+    return lambda out, data, b: F.binary_cross_entropy_with_logits(out, labels[b])
+
+
+class LinearProbe(nn.Module):
+    """The simplest attacker: one linear layer on the flattened features; returns logits (N,).
+
+    >>> LinearProbe((8, 1, 1))(torch.rand(2, 8, 1, 1)).shape
+    torch.Size([2])
     """
+
+    def __init__(self, feature_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.linear = nn.Linear(math.prod(feature_shape), 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.linear(z.flatten(1)).squeeze(1)
+
+
+def train_decoder(encoder: nn.Module | Features, data: AttributeData, idx: torch.Tensor, widths: Widths,
+                  attack: AttackConfig, split: SplitPoint = SplitPoint(),
+                  val_idx: torch.Tensor | None = None) -> tuple[Decoder, int]:
+    """`fresh_decoder`, also returning the epochs it ran."""
     features, channels = _as_features(encoder, data, idx, attack)
     torch.manual_seed(attack.seed)
-    model = Decoder(attack.widths(widths), data.image_size, in_channels=channels)
-    return _fit(model, features, data, idx, lambda out, x, b: reconstruction_loss(out, x), attack,
-                attack.decoder_epochs or attack.epochs)
+    model = Decoder(attack.widths(widths), data.image_size, in_channels=channels, split=split)
+    return _fit(model, features, data, idx, val_idx, _reconstruction, attack, attack.decoder_epochs or attack.epochs)
+
+
+def train_classifier(encoder: nn.Module | Features, data: AttributeData, idx: torch.Tensor, labels: torch.Tensor,
+                     widths: Widths, attack: AttackConfig, split: SplitPoint = SplitPoint(),
+                     val_idx: torch.Tensor | None = None, linear: bool = False) -> tuple[nn.Module, int]:
+    """`fresh_classifier` (or, with `linear`, a `LinearProbe`), also returning the epochs it ran."""
+    features, _ = _as_features(encoder, data, idx, attack)
+    torch.manual_seed(attack.seed + 1)
+    shape = tuple(features(idx[:1]).shape[1:])
+    model = (LinearProbe(shape) if linear else
+             Classifier(attack.widths(widths), data.image_size, in_channels=shape[0], split=split))
+    return _fit(model, features, data, idx, val_idx, _bce(labels), attack, attack.epochs)
+
+
+def fresh_decoder(encoder: nn.Module | Features, data: AttributeData, idx: torch.Tensor, widths: Widths,
+                  attack: AttackConfig, split: SplitPoint = SplitPoint(),
+                  val_idx: torch.Tensor | None = None) -> Decoder:
+    """A decoder of the adversary's architecture trained from scratch with 1 − MS-SSIM, output clamped to [0,1].
+
+    `widths` and `split` are the encoder's; the decoder's own widths come from `attack.widths(widths)`. Given
+    `val_idx`, it stops once the validation loss stops improving (see `AttackConfig`).
+    """
+    return train_decoder(encoder, data, idx, widths, attack, split, val_idx)[0]
 
 
 def fresh_classifier(encoder: nn.Module | Features, data: AttributeData, idx: torch.Tensor, labels: torch.Tensor,
-                     widths: Widths, attack: AttackConfig) -> Classifier:
-    """An attribute classifier of the cloud architecture trained from scratch with BCE."""
-    features, channels = _as_features(encoder, data, idx, attack)
-    torch.manual_seed(attack.seed + 1)
-    model = Classifier(attack.widths(widths), data.image_size, in_channels=channels)
-    return _fit(model, features, data, idx,
-                lambda out, x, b: F.binary_cross_entropy_with_logits(out, labels[b]), attack, attack.epochs)
+                     widths: Widths, attack: AttackConfig, split: SplitPoint = SplitPoint(),
+                     val_idx: torch.Tensor | None = None) -> Classifier:
+    """An attribute classifier of the cloud architecture trained from scratch with BCE (early stopping as above)."""
+    return train_classifier(encoder, data, idx, labels, widths, attack, split, val_idx)[0]
 
 
 @torch.no_grad()
@@ -179,12 +253,14 @@ def majority_rate(train_labels: torch.Tensor, test_labels: torch.Tensor) -> floa
 
 def evaluate_encoder(name: str, encoder: nn.Module, cloud: nn.Module, data: AttributeData,
                      splits: dict[str, torch.Tensor], utility: torch.Tensor, private: torch.Tensor, widths: Widths,
-                     attack: AttackConfig) -> tuple[EncoderReport, Decoder]:
+                     attack: AttackConfig, split: SplitPoint = SplitPoint()) -> tuple[EncoderReport, Decoder]:
     """Fresh attackers against one frozen encoder; returns its report and the fresh decoder."""
-    train_idx, test_idx = splits["train"], splits["test"]
-    features = frozen_features(encoder, data, train_idx, attack.cache_mb)
-    decoder = fresh_decoder(features, data, train_idx, widths, attack)
-    attribute = fresh_classifier(features, data, train_idx, private, widths, attack)
+    train_idx, val_idx, test_idx = splits["train"], splits["val"], splits["test"]
+    features = frozen_features(encoder, data, torch.cat([train_idx, val_idx]), attack.cache_mb)
+    decoder, dec_epochs = train_decoder(features, data, train_idx, widths, attack, split, val_idx)
+    attribute, cls_epochs = train_classifier(features, data, train_idx, private, widths, attack, split, val_idx)
+    probe, probe_epochs = train_classifier(features, data, train_idx, private, widths, attack, split, val_idx,
+                                           linear=True)
     torch.manual_seed(attack.seed + 2)
     rec = reconstruction_scores(encoder, decoder, data, test_idx)
     report = EncoderReport(
@@ -193,6 +269,8 @@ def evaluate_encoder(name: str, encoder: nn.Module, cloud: nn.Module, data: Attr
         private_accuracy=accuracy(encoder, attribute, data, test_idx, private),
         majority_rate=majority_rate(private[train_idx], private[test_idx]),
         noise_std=getattr(encoder, "std", None),
+        linear_probe_accuracy=accuracy(encoder, probe, data, test_idx, private),
+        attacker_epochs={"decoder": dec_epochs, "classifier": cls_epochs, "linear_probe": probe_epochs},
         **rec,
     )
     return report, decoder
@@ -227,7 +305,8 @@ def evaluate_run(run: Run, data: AttributeData, attack: AttackConfig = AttackCon
     reports = []
     for name, (encoder, cloud) in encoders.items():
         say(f"training fresh attackers against the {name} encoder")
-        report, decoder = evaluate_encoder(name, encoder, cloud, data, splits, utility, private, cfg.widths, attack)
+        report, decoder = evaluate_encoder(name, encoder, cloud, data, splits, utility, private, cfg.widths, attack,
+                                           cfg.split_point)
         reports.append(report)
         with torch.no_grad():
             recon[name] = decoder(encoder(recon["original"])).clamp(0, 1)

@@ -11,6 +11,7 @@ Stages, each checkpointed after every epoch so an interrupted run resumes where 
        3: R minimises L_R and P minimises L_P;   4: C minimises L_C.
      With refresh_every=k, every k-th adversarial epoch starts with one epoch of stage 2 and one of stage 3
      (P restarted from C) on the frozen E, at the pretraining learning rate.
+With vib = β > 0, every loss that trains E also gets β·KL(N(z, σ²) ‖ N(0, 1)) of its clean bottleneck features z.
 
 Example:
     >>> data = load_attributes("../shared/data/celeba-attr", image_size=(64, 52))        # doctest: +SKIP
@@ -61,7 +62,7 @@ class _Parties:
         self.nets = build_parties(cfg)
         self.opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in self.nets.items()}
         self.noise = noise_image(cfg.seed, cfg.image_size)
-        self.private_loss = cfg.private_loss
+        self.private_loss, self.vib = cfg.private_loss, cfg.vib
 
     def __getattr__(self, name: str) -> nn.Module:
         return self.__dict__["nets"][name]
@@ -92,11 +93,19 @@ class _Parties:
         with torch.no_grad():
             return self.E(x)
 
+    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """E(x) for an update of E, and the β-weighted rate term (0 without vib)."""
+        if not self.vib:
+            return self.E(x), torch.zeros(())
+        clean = self.E.clean(x)
+        return self.E.add_noise(clean), self.vib * self.E.bottleneck.rate(clean)
+
     def utility(self, x, yu, yp, i, lam) -> dict[str, float]:
         self._modes("E", "C")
-        loss = F.binary_cross_entropy_with_logits(self.C(self.E(x)), yu)
-        self._update(loss, "E", "C")
-        return {"L_C": loss.item()}
+        z, rate = self._encode(x)
+        loss = F.binary_cross_entropy_with_logits(self.C(z), yu)
+        self._update(loss + rate, "E", "C")
+        return {"L_C": loss.item(), **({"rate": rate.item()} if self.vib else {})}
 
     def decoder(self, x, yu, yp, i, lam) -> dict[str, float]:
         self._modes("R")
@@ -124,7 +133,7 @@ class _Parties:
             self._update(l_c, "C")
             return {"L_C": l_c.item()}
         self._modes("E")
-        z = self.E(x)
+        z, rate = self._encode(x)
         l_c = F.binary_cross_entropy_with_logits(self.C(z), yu)
         if step == 0:
             term = reconstruction_loss(self.R(z), self.noise.expand_as(x))
@@ -138,7 +147,7 @@ class _Parties:
         else:
             term = F.binary_cross_entropy_with_logits(self.P(z), yp)
             loss, key = l_c - lam * term, "L_P"
-        self._update(loss, "E")
+        self._update(loss + rate, "E")
         return {"L_C": l_c.item(), key: term.item()}
 
 
