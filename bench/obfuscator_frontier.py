@@ -4,7 +4,8 @@ Each named configuration below is the "reduced" preset plus a split point (VGG b
 and an objective. For each one it trains (resuming from out/frontier/NAME), freezes the encoder, trains a fresh
 decoder, a fresh gender classifier and a linear probe until their validation loss stops improving, measures the
 encoder's single-thread latency and feature bytes, and appends the point to RESULTS/points.json. Then it draws
-RESULTS/frontier.png with `advpriv.obfuscate.frontier`.
+RESULTS/frontier.png with `advpriv.obfuscate.frontier`. The baselines use the paper's split (block 2, no
+bottleneck): Gaussian noise of std σ × the features' RMS on the utility-only encoder, and NoPeek at weight α.
 
     OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python bench/obfuscator_frontier.py d8 d8-noise0.5   # some points
     OMP_NUM_THREADS=1 .venv/bin/python bench/obfuscator_frontier.py --plot-only                # redraw
@@ -23,7 +24,8 @@ from pathlib import Path
 import torch
 
 from advpriv.images import atomic_write
-from advpriv.obfuscate import AttackConfig, TrainConfig, load_attributes, load_run, train
+from advpriv.obfuscate import AttackConfig, NoisyEncoder, TrainConfig, load_attributes, load_run, train, train_nopeek
+from advpriv.obfuscate.baselines import feature_rms
 from advpriv.obfuscate.data import split_indices
 from advpriv.obfuscate.evaluate import evaluate_encoder
 from advpriv.obfuscate.export import device_report
@@ -33,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "celeba-attr"
 BOTTLENECK = dict(split=4, pool=(1, 1))
 NO_ADVERSARY = dict(attacker_epochs=0, epochs=0)
-CONFIGS: dict[str, tuple[str, dict]] = {
+CONFIGS: dict[str, tuple[str, dict] | tuple[str, dict, str, float]] = {
     "split2": ("utility only", dict(NO_ADVERSARY)),
     "split4": ("utility only", dict(NO_ADVERSARY, split=4)),
     "d8": ("bottleneck + noise", dict(NO_ADVERSARY, **BOTTLENECK, bottleneck=8)),
@@ -45,8 +47,12 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "d8-noise0.5-entropy": ("adversarial on noisy features",
                             dict(**BOTTLENECK, bottleneck=8, noise=0.5, attacker_epochs=1, epochs=2, lam_hold=2,
                                  private_loss="entropy")),
+    "noise1": ("noise baseline", dict(NO_ADVERSARY), "noise", 1.0),
+    "noise2": ("noise baseline", dict(NO_ADVERSARY), "noise", 2.0),
+    "nopeek0.5": ("NoPeek", dict(NO_ADVERSARY), "nopeek", 0.5),
+    "nopeek2": ("NoPeek", dict(NO_ADVERSARY), "nopeek", 2.0),
 }
-"""name → (series in the plot, overrides of the "reduced" preset)."""
+"""name → (series in the plot, overrides of the "reduced" preset[, baseline "noise" or "nopeek", σ or α])."""
 
 
 def parse() -> argparse.Namespace:
@@ -68,18 +74,28 @@ def log(msg: str) -> None:
 
 def measure(name: str, data, attack: AttackConfig, work: Path) -> dict:
     """Train (or resume) configuration `name`, attack its frozen encoder afresh, and measure its device cost."""
-    series, overrides = CONFIGS[name]
+    series, overrides, *baseline = CONFIGS[name]
     cfg = TrainConfig.preset("reduced", **overrides)
+    folder = work / (name if not baseline else "split2")
     t = time.time()
-    train(data, cfg, work / name)
-    train_s = time.time() - t
-    run = load_run(work / name)
-    parts = run.parties("obfuscator")
+    train(data, cfg, folder)
     splits = split_indices(data, cfg.seed)
+    run = load_run(folder)
+    parts = run.parties("obfuscator")
+    if baseline and baseline[0] == "noise":
+        std = baseline[1] * feature_rms(parts["E"], data, splits["val"])
+        parts["E"] = NoisyEncoder(parts["E"], std)
+    elif baseline:
+        folder = work / name
+        folder.mkdir(parents=True, exist_ok=True)
+        cfg.save(folder / "config.json")
+        train_nopeek(data, cfg, folder, alpha=baseline[1])
+        parts = load_run(folder).parties("nopeek")
+    train_s = time.time() - t
     t = time.time()
     report, _ = evaluate_encoder(name, parts["E"], parts["C"], data, splits, data.labels_of(cfg.utility),
                                  data.labels_of(cfg.private), cfg.widths, attack, cfg.split_point)
-    device = device_report(parts["E"], cfg.image_size, repeats=50)
+    device = device_report(parts["E"], cfg.image_size, repeats=50)  # noise costs nothing measurable
     return {"name": name, "series": series, "config": asdict(run.config), "report": report.as_dict(),
             "encoder_ms": device.latency_ms_torch, "feature_bytes_fp16": device.feature_bytes_fp16,
             "image_bytes_uint8": device.image_bytes_uint8, "macs": device.macs,

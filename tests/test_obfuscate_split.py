@@ -156,3 +156,17 @@ def test_frontier_plot_has_every_series_and_labels(tmp_path):
     path = plot_frontier(points, tmp_path / "f.png")
     with Image.open(path) as im:
         assert im.format == "PNG" and im.size[0] > 1000
+
+
+def test_a_noisy_encoder_exports_with_its_noise_and_is_checked_without(tmp_path):
+    import onnxruntime as ort
+
+    from advpriv.obfuscate.export import export_checked
+
+    E = Encoder(Widths(1 / 16), SplitPoint(4, 4, (1, 1), noise=0.5)).eval()
+    x = torch.rand(2, 3, 36, 32)
+    assert export_checked(E, (36, 32), tmp_path / "e.onnx", x) < 1e-4
+    assert [p.name for p in tmp_path.iterdir()] == ["e.onnx"]
+    session = ort.InferenceSession(str(tmp_path / "e.onnx"), providers=["CPUExecutionProvider"])
+    a, b = (session.run(None, {"image": x.numpy()})[0] for _ in range(2))
+    assert a.shape == (2, 4, 1, 1) and abs(a - b).max() > 0  # fresh noise on the device, every call

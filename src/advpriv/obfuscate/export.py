@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import statistics
@@ -67,6 +68,35 @@ def check_onnx(path: str | Path, encoder: nn.Module, x: torch.Tensor, tolerance:
     if diff > tolerance:
         raise ExportError(f"{path}: onnxruntime differs from PyTorch by {diff:.2e} (> {tolerance:.0e}).")
     return diff
+
+
+def noise_free(encoder: nn.Module) -> nn.Module:
+    """A copy of `encoder` without its bottleneck's noise: the same numbers every run, so an export can be checked.
+
+    >>> from advpriv.obfuscate.networks import Encoder, SplitPoint, Widths
+    >>> E = Encoder(Widths(0.125), SplitPoint(4, 8, (1, 1), noise=0.5)).eval()
+    >>> x = torch.rand(1, 3, 32, 32)
+    >>> torch.equal(noise_free(E)(x), E.clean(x)), E.bottleneck.log_std is not None
+    (True, True)
+    """
+    twin = copy.deepcopy(encoder)
+    if getattr(twin, "bottleneck", None) is not None:
+        twin.bottleneck.log_std = None
+    return twin.eval()
+
+
+def export_checked(encoder: nn.Module, image_size: tuple[int, int], path: str | Path, x: torch.Tensor) -> float:
+    """`export_onnx` the encoder (its noise included: the device must add it) and check the conversion with
+    `check_onnx` on `x`; a noisy encoder is checked through its `noise_free` twin. Returns the max |difference|."""
+    export_onnx(encoder, image_size, path)
+    if getattr(encoder, "bottleneck", None) is None or encoder.bottleneck.log_std is None:
+        return check_onnx(path, encoder, x)
+    path = Path(path)
+    twin, twin_path = noise_free(encoder), path.with_name(f".{path.stem}.noise-free.onnx")
+    try:
+        return check_onnx(export_onnx(twin, image_size, twin_path), twin, x)
+    finally:
+        twin_path.unlink(missing_ok=True)
 
 
 def export_executorch(encoder: nn.Module, image_size: tuple[int, int], path: str | Path) -> Path:
