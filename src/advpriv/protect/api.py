@@ -10,7 +10,7 @@ Example:
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Callable, Sequence
 
@@ -100,6 +100,8 @@ def protect(
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}.")
     model = load_target(target)
+    if eot is not None and eot.resize_to is None and getattr(model, "short_side", None):
+        eot = replace(eot, resize_to=model.short_side)
     items = list(images.unbind(0)) if isinstance(images, torch.Tensor) else list(images)
     for i, im in enumerate(items):
         if im.ndim != 3 or im.shape[0] != 3:

@@ -28,13 +28,14 @@ from ..faces.embedders import FaceEmbedder
 from ..faces.judges import DlibJudge, Judge
 from ..faces.objectives import ObjectiveLogits
 from ..faces.region import Region, face_region
-from ..faces.verdicts import face_verdicts, identity_gallery, summary_line
+from ..faces.verdicts import face_verdicts, goal_reached, identity_gallery, summary_line
 from ..images import quantize
 from ..quality import box_quality, quality_report
 from .anchors import Smoothed, anchor_attack
 from .api import Check, Protected
 from .eot import EOT, EOTConfig, Robust
 from .mnd import MNDConfig, mnd
+from .reencode import judge_reencoded
 
 
 @lru_cache(maxsize=1)
@@ -101,15 +102,22 @@ def protect_faces(
     seconds = time.perf_counter() - start
     adv = region.paste(image, adv_crop[0])
 
+    names, impersonate = [judge.name for judge in judges], mode == "impersonate"
+    boxes = None if aligned else [face.box for face in faces]
+
+    def judge_copy(copy: torch.Tensor) -> Check:
+        """The judges alone, on a re-encoded copy of any size (the attacked models read full-size regions)."""
+        verdicts = face_verdicts(judges, copy, image, boxes, targets)
+        return Check(goal_reached(verdicts, impersonate), summary_line(verdicts, names, impersonate), verdicts)
+
     def recheck(decoded: torch.Tensor) -> Check:
         with torch.no_grad():
             _, reached = objective(region.crop(decoded)[None])
-        boxes = None if aligned else [face.box for face in faces]
         verdicts = face_verdicts(judges, decoded, image, boxes, targets)
         for face in verdicts:
             face["quality"] = box_quality(image, decoded, face["box"])
-        summary = summary_line(verdicts, [judge.name for judge in judges], impersonate=mode == "impersonate")
-        return Check(bool(reached[0]), summary, verdicts)
+        summary = summary_line(verdicts, names, impersonate)
+        return Check(bool(reached[0]), summary, verdicts, judge_reencoded(judge_copy, decoded))
 
     return Protected(
         image=adv,

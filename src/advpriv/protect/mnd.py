@@ -80,7 +80,11 @@ def mnd(
     config: MNDConfig = MNDConfig(),
     on_step: Callable[[int], None] | None = None,
 ) -> MNDResult:
-    """Protect a batch of same-sized images (N,3,H,W) in [0,1]; images that cannot be protected come back as x."""
+    """Protect a batch of same-sized images (N,3,H,W) in [0,1].
+
+    An image that never fools the objective comes back as its last candidate (success False), where λ's search
+    weighed the goal most, rather than as the unprotected photo.
+    """
     x = x.detach()
     n = x.shape[0]
     delta = torch.zeros_like(x, requires_grad=True)
@@ -96,6 +100,7 @@ def mnd(
         if deadline is not None and time.monotonic() > deadline:
             break
         x_adv = round_8bit((x + delta).clamp(0, 1))
+        last = x_adv.detach()
         adv, success = objective(x_adv)
         q = quality_loss(x, x_adv, config.weights)
         with torch.no_grad():
@@ -118,4 +123,7 @@ def mnd(
             successes_in_window.zero_()
             if settled:
                 break
-    return MNDResult(images=best, success=torch.isfinite(best_q), lam=lam, steps=steps_run)
+    success = torch.isfinite(best_q)
+    if steps_run:
+        best[~success] = last[~success]
+    return MNDResult(images=best, success=success, lam=lam, steps=steps_run)

@@ -28,49 +28,49 @@ from .files import FACE_TARGET
 from .mnd import MNDConfig
 
 CLASSIFIER_KAPPA = 1.0
-CLASSIFIER_SHORT_SIDE = 256  # where a classifier deployment usually resizes to before its centre crop
 
 
 @dataclass(frozen=True)
 class Strength:
-    """One level: margin multiplier, the re-encodings drawn (None: none), MND steps and window quorum."""
+    """One level: margin multiplier, the re-encodings drawn (None: none), and MND's steps, window quorum and
+    starting λ (a robust goal settles at a smaller λ, so starting lower spends fewer windows finding it)."""
 
     scale: float
     eot: EOTConfig | None
     steps: int
     quorum: float = 0.0
+    lam: float = MNDConfig.lam
 
 
 FACE_EOT = EOTConfig()
 FACE_EOT_HIGH = EOTConfig(scale_p=0.6, jpeg=(60.0, 90.0), jpeg_p=0.7, blur_p=0.3)
 STRENGTHS = {
     "low": Strength(0.5, None, 50),
-    "medium": Strength(1.0, FACE_EOT, 100, quorum=0.5),
-    "high": Strength(2.0, FACE_EOT_HIGH, 150, quorum=0.5),
+    "medium": Strength(1.0, FACE_EOT, 60, quorum=0.5, lam=16.0),
+    "high": Strength(2.0, FACE_EOT_HIGH, 80, quorum=0.5, lam=16.0),
 }
 
 
-def classifier_eot(eot: EOTConfig, short_side: int | None = CLASSIFIER_SHORT_SIDE) -> EOTConfig:
-    """A face-style EOT for a classifier: the deployment's Pillow-style resize instead of round trips.
+def classifier_eot(eot: EOTConfig) -> EOTConfig:
+    """A face EOT made a classifier's: small shifts of the crop instead of resize round trips (`advpriv.protect`
+    adds the deployment's Pillow-style resize when the target states its `short_side`).
 
-    >>> classifier_eot(FACE_EOT).resize_to, classifier_eot(FACE_EOT).scale
-    (256, None)
+    >>> classifier_eot(FACE_EOT).scale, classifier_eot(FACE_EOT).shift
+    (None, 2.0)
     """
-    if short_side is None:
-        return eot
-    return replace(eot, resize_to=short_side, scale=None, shift=2.0)
+    return replace(eot, scale=None, shift=2.0)
 
 
 def strength_options(strength: str, target: str, mode: str = "dodge", config: MNDConfig = MNDConfig()) -> dict:
     """The protect options a strength stands for: `margin` (faces) or `kappa` (classifiers), `eot` and `config`.
 
-    `config` gives the settings a strength does not decide (time limit, learning rate); its steps and quorum are
-    the strength's.
+    `config` gives the settings a strength does not decide (time limit, learning rate); its steps, quorum and λ
+    are the strength's.
     """
     if strength not in STRENGTHS:
         raise ValueError(f"unknown strength {strength!r}; choose one of {', '.join(STRENGTHS)}.")
     level = STRENGTHS[strength]
-    options: dict = {"config": replace(config, steps=level.steps, quorum=level.quorum)}
+    options: dict = {"config": replace(config, steps=level.steps, quorum=level.quorum, lam=level.lam)}
     if target == FACE_TARGET:
         options["margin"] = level.scale * (DODGE_MARGIN if mode == "dodge" else IMPERSONATE_MARGIN)
         options["eot"] = level.eot

