@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,9 +14,10 @@ from rich.table import Table
 from .faces import MODES, NoFaceError, identity_faces
 from .images import MAX_PIXELS, ImageError, find_images, load_image
 from .obfuscate.cli import app as obfuscator_app
-from .protect import METHODS, MNDConfig, protect_files, write_metrics
+from .protect import METHODS, protect_files, write_metrics
 from .faces.verdicts import recognised
-from .protect.files import FACE_TARGET, FileReport, judge_names
+from .protect.files import FACE_TARGET, FileReport
+from .protect.strength import STRENGTHS, strength_options, judge_names
 from .serve.cli import serve_command
 
 app = typer.Typer(
@@ -30,18 +32,19 @@ console = Console(stderr=True)
 def protect_command(
     inputs: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
     outdir: Annotated[Path, typer.Option("-o", "--outdir", help="Folder for protected copies and metrics.")],
-    target: Annotated[str, typer.Option(help="Model to protect against: dlib (faces), a TorchScript face model PATH:threshold=T[,...], a classifier name, a TorchScript classifier file, or module:factory.")] = FACE_TARGET,
+    target: Annotated[str, typer.Option(help="Model to protect against: dlib (faces), a face model file PATH:threshold=T|similarity=S[,...] (ONNX, .pt2 or TorchScript), a classifier name, a TorchScript classifier file, or module:factory.")] = FACE_TARGET,
+    strength: Annotated[str, typer.Option(help="low: least visible, fools the attacked models on the file as written only; medium (default): must also survive a random resize/JPEG/blur every step; high: twice the margin, harsher re-encodings. Measured in bench/results/transfer.md.")] = "medium",
     method: Annotated[str, typer.Option(help=f"One of {', '.join(METHODS)}.")] = "mnd",
     fmt: Annotated[str, typer.Option("--format", help="Output format: png (lossless, recommended) or jpg.")] = "png",
     mode: Annotated[str, typer.Option(help="Faces: dodge (not recognised) or impersonate (recognised as --as).")] = "dodge",
     as_photos: Annotated[Optional[list[Path]], typer.Option("--as", help="Faces: photos of the identity to impersonate.")] = None,
     aligned: Annotated[bool, typer.Option(help="Faces: each image is one already-aligned face chip; skip detection.")] = False,
-    embedder: Annotated[Optional[list[str]], typer.Option("--embedder", help="Faces: also attack this TorchScript face model, PATH:threshold=T[,metric=cosine|l2,size=112,name=N], or dlib (repeatable): the attacked models form an ensemble.")] = None,
+    embedder: Annotated[Optional[list[str]], typer.Option("--embedder", help="Faces: also attack this face model file (ONNX, .pt2 or TorchScript), PATH:similarity=S|threshold=T[,size=N,align=arcface|dlib,range=0..1|-1..1,metric=cosine|l2,name=N], or dlib (repeatable): the attacked models form an ensemble.")] = None,
     dlib: Annotated[bool, typer.Option("--dlib/--no-dlib", help="Faces: keep dlib's ResNet in the attacked ensemble of --target dlib (--no-dlib needs an --embedder).")] = True,
-    judge: Annotated[Optional[list[str]], typer.Option("--judge", help="Faces: also judge the written files with this ONNX face model, PATH:threshold=T[,name=N] (repeatable); dlib always judges.")] = None,
+    judge: Annotated[Optional[list[str]], typer.Option("--judge", help="Faces: also judge the written files with this ONNX face model, PATH:threshold=T|similarity=S[,size=N,align=...,range=-1..1|0..1,name=N] (repeatable); dlib always judges.")] = None,
     target_class: Annotated[Optional[int], typer.Option(help="Classifiers: make the model see this class (targeted).")] = None,
-    kappa: Annotated[float, typer.Option(help="Classifiers: confidence margin κ on the logits.")] = 1.0,
-    steps: Annotated[int, typer.Option(help="MND optimisation steps per image.")] = MNDConfig.steps,
+    kappa: Annotated[Optional[float], typer.Option(help="Classifiers: confidence margin κ on the logits (default: the strength's).")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="MND optimisation steps per image (default: the strength's).")] = None,
     max_pixels: Annotated[int, typer.Option(help="Refuse images larger than this (decompression-bomb guard).")] = MAX_PIXELS,
 ) -> None:
     """Protect photos: copies a person sees as unchanged but face recognition (or a classifier) misreads."""
@@ -49,6 +52,8 @@ def protect_command(
         _fail(f"unknown method {method!r}; choose one of {', '.join(METHODS)}.")
     if fmt not in ("png", "jpg"):
         _fail(f"unknown format {fmt!r}; choose png or jpg.")
+    if strength not in STRENGTHS:
+        _fail(f"unknown strength {strength!r}; choose one of {', '.join(STRENGTHS)}.")
     paths = find_images(inputs)
     if not paths:
         _fail("no images found in the inputs given; name image files or folders that contain some.")
@@ -67,23 +72,29 @@ def protect_command(
         options = {"mode": mode, "as_images": as_images, "aligned": aligned,
                    **_face_models(attacked + (embedder or []), dlib and not face_model, judge or [])}
         target = FACE_TARGET
+        options.update(strength_options(strength, FACE_TARGET, mode))
     else:
-        options = {"target_class": target_class, "kappa": kappa}
-    reports = _run(paths, outdir, target=target, method=method, fmt=fmt, config=MNDConfig(steps=steps),
-                   max_pixels=max_pixels, **options)
+        options = {"target_class": target_class, **strength_options(strength, target)}
+        if kappa is not None:
+            options["kappa"] = kappa
+    if steps is not None:
+        options["config"] = replace(options["config"], steps=steps)
+    reports = _run(paths, outdir, target=target, method=method, fmt=fmt, max_pixels=max_pixels, **options)
     raise typer.Exit(_summarise(reports, outdir))
 
 
 def _face_spec(target: str) -> str | None:
-    """`target` when it names a TorchScript face model (PATH:threshold=T[,...]), else None.
+    """`target` when it names a face model file (PATH:threshold=T or PATH:similarity=S, ...), else None.
 
     >>> _face_spec("mine.pt:threshold=0.4"), _face_spec("efficientnet-lite0"), _face_spec("pkg.mod:factory")
     ('mine.pt:threshold=0.4', None, None)
+    >>> _face_spec("arcface.onnx:similarity=0.3")
+    'arcface.onnx:similarity=0.3'
     """
     from .faces.specs import SpecError, parse_spec
 
     try:
-        return target if "threshold" in parse_spec(target)[1] else None
+        return target if {"threshold", "similarity"} & set(parse_spec(target)[1]) else None
     except SpecError as e:
         _fail(str(e))
 
