@@ -16,8 +16,8 @@ from .images import MAX_PIXELS, ImageError, find_images, load_image
 from .obfuscate.cli import app as obfuscator_app
 from .protect import METHODS, protect_files, write_metrics
 from .faces.verdicts import recognised
-from .protect.files import FACE_TARGET, FileReport
-from .protect.strength import STRENGTHS, strength_options, judge_names
+from .protect.files import FACE_TARGET, FileReport, judge_names
+from .protect.strength import STRENGTHS, strength_options
 from .serve.cli import serve_command
 
 app = typer.Typer(
