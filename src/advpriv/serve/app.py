@@ -198,7 +198,8 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
         "target": field(targets, "dlib: every face in the photo; otherwise a classifier."),
         "method": field(METHODS, "mnd (minimum noticeable difference) or an anchor attack."),
         "mode": field(MODES, "Faces: dodge (not recognised) or impersonate."),
-        "strength": field(STRENGTHS, "Half, once or twice the default success margin."),
+        "strength": field(STRENGTHS, "low: least visible, fools the attacked models on the file as written only; medium: must also survive "
+                                    "a random resize/JPEG/blur; high: twice the margin, harsher re-encodings."),
         "format": field(MEDIA_TYPES, "Output format; png keeps the protection exactly."),
         "response": field(CHOICES["response"], "image: the protected file; json: report plus base64 image."),
     }}
