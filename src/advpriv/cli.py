@@ -120,11 +120,14 @@ def _face_models(embedder_specs: list[str], keep_dlib: bool, judge_specs: list[s
 def demo_command(
     outdir: Annotated[Path, typer.Option("-o", "--outdir", help="Folder for the demo's inputs and outputs.")] = Path("demo-out"),
 ) -> None:
-    """Protect scikit-image's bundled sample photos (astronaut, coffee, chelsea) against EfficientNet-Lite0."""
+    """Protect scikit-image's bundled sample photos (astronaut, coffee, chelsea) against EfficientNet-Lite0, at the
+    default strength (robust to the deployment's resize and to JPEG)."""
     from .demo import write_sample_images
 
     inputs = write_sample_images(outdir / "inputs")
-    reports = _run(inputs, outdir / "protected", target="efficientnet-lite0", method="mnd", fmt="png")
+    target = "efficientnet-lite0"
+    reports = _run(inputs, outdir / "protected", target=target, method="mnd", fmt="png",
+                   **strength_options("medium", target))
     raise typer.Exit(_summarise(reports, outdir / "protected"))
 
 
