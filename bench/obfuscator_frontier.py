@@ -4,7 +4,7 @@ Each named configuration below is the "reduced" preset plus a split point (VGG b
 and an objective. For each one it trains (resuming from out/frontier/NAME), freezes the encoder, trains a fresh
 decoder, a fresh gender classifier and a linear probe until their validation loss stops improving, measures the
 encoder's single-thread latency and feature bytes, and appends the point to RESULTS/points.json. Then it draws
-RESULTS/frontier.png with `advpriv.obfuscate.frontier`. The baselines use the paper's split (block 2, no
+RESULTS/frontier.png with `advpriv.obfuscate.frontier` and tabulates the points in RESULTS/points.md. The baselines use the paper's split (block 2, no
 bottleneck): Gaussian noise of std σ × the features' RMS on the utility-only encoder, and NoPeek at weight α.
 
     OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python bench/obfuscator_frontier.py d8 d8-noise0.5   # some points
@@ -27,7 +27,8 @@ from advpriv.images import atomic_write
 from advpriv.obfuscate import AttackConfig, NoisyEncoder, TrainConfig, load_attributes, load_run, train, train_nopeek
 from advpriv.obfuscate.baselines import feature_rms
 from advpriv.obfuscate.data import split_indices
-from advpriv.obfuscate.evaluate import evaluate_encoder
+from advpriv.obfuscate.checkpoint import NOPEEK
+from advpriv.obfuscate.evaluate import average_face_ms_ssim, evaluate_encoder, frozen_features
 from advpriv.obfuscate.export import device_report
 from advpriv.obfuscate.frontier import plot_frontier
 
@@ -61,10 +62,11 @@ def parse() -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--work", type=Path, default=ROOT / "out" / "frontier")
     p.add_argument("--results", type=Path, default=ROOT / "bench" / "results" / "obfuscator-frontier")
-    p.add_argument("--attack-epochs", type=int, default=30, help="most epochs of each fresh attacker")
-    p.add_argument("--patience", type=int, default=3)
-    p.add_argument("--attack-batch", type=int, default=64)
+    p.add_argument("--attack-epochs", type=int, default=15, help="most epochs of each fresh attacker")
+    p.add_argument("--patience", type=int, default=2)
+    p.add_argument("--attack-batch", type=int, default=128)
     p.add_argument("--plot-only", action="store_true")
+    p.add_argument("--knn-only", action="store_true", help="add the kNN attacker to saved points that lack it")
     return p.parse_args()
 
 
@@ -72,34 +74,58 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def measure(name: str, data, attack: AttackConfig, work: Path) -> dict:
-    """Train (or resume) configuration `name`, attack its frozen encoder afresh, and measure its device cost."""
-    series, overrides, *baseline = CONFIGS[name]
+def prepare(name: str, data, work: Path) -> tuple[dict, TrainConfig]:
+    """Train configuration `name` (or load it when trained); its frozen encoder "E", cloud "C", and config."""
+    _, overrides, *baseline = CONFIGS[name]
     cfg = TrainConfig.preset("reduced", **overrides)
     folder = work / (name if not baseline else "split2")
-    t = time.time()
-    train(data, cfg, folder)
-    splits = split_indices(data, cfg.seed)
-    run = load_run(folder)
+    run = load_run(train(data, cfg, folder))
     parts = run.parties("obfuscator")
     if baseline and baseline[0] == "noise":
-        std = baseline[1] * feature_rms(parts["E"], data, splits["val"])
+        std = baseline[1] * feature_rms(parts["E"], data, split_indices(data, cfg.seed)["val"])
         parts["E"] = NoisyEncoder(parts["E"], std)
     elif baseline:
         folder = work / name
-        folder.mkdir(parents=True, exist_ok=True)
-        cfg.save(folder / "config.json")
-        train_nopeek(data, cfg, folder, alpha=baseline[1])
+        if not (folder / NOPEEK).is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            run.config.save(folder / "config.json")
+            train_nopeek(data, run.config, folder, alpha=baseline[1])
         parts = load_run(folder).parties("nopeek")
+    return parts, run.config
+
+
+@torch.no_grad()
+def knn_accuracy(encoder: torch.nn.Module, data, splits: dict, labels: torch.Tensor) -> float:
+    """Test accuracy of a k-nearest-neighbour attacker on standardised features, k chosen on validation."""
+    features = frozen_features(encoder, data, torch.cat(list(splits.values())))
+    z = {k: features(v).flatten(1) for k, v in splits.items()}
+    mean, std = z["train"].mean(0), z["train"].std(0) + 1e-6
+    z = {k: (v - mean) / std for k, v in z.items()}
+    y = labels[splits["train"]]
+
+    def votes(part: str, k: int) -> torch.Tensor:
+        near = torch.cat([torch.cdist(b, z["train"]).topk(k, largest=False).indices for b in z[part].split(250)])
+        return (y[near].mean(1) > 0.5).float()
+
+    k = max((5, 25, 101), key=lambda k: float((votes("val", k) == labels[splits["val"]]).float().mean()))
+    return float((votes("test", k) == labels[splits["test"]]).float().mean())
+
+
+def measure(name: str, data, attack: AttackConfig, work: Path) -> dict:
+    """Train (or resume) configuration `name`, attack its frozen encoder afresh, and measure its device cost."""
+    t = time.time()
+    parts, cfg = prepare(name, data, work)
     train_s = time.time() - t
     t = time.time()
-    report, _ = evaluate_encoder(name, parts["E"], parts["C"], data, splits, data.labels_of(cfg.utility),
-                                 data.labels_of(cfg.private), cfg.widths, attack, cfg.split_point)
+    splits, private = split_indices(data, cfg.seed), data.labels_of(cfg.private)
+    report, _ = evaluate_encoder(name, parts["E"], parts["C"], data, splits, data.labels_of(cfg.utility), private,
+                                 cfg.widths, attack, cfg.split_point)
+    knn = knn_accuracy(parts["E"], data, splits, private)
     device = device_report(parts["E"], cfg.image_size, repeats=50)  # noise costs nothing measurable
-    return {"name": name, "series": series, "config": asdict(run.config), "report": report.as_dict(),
-            "encoder_ms": device.latency_ms_torch, "feature_bytes_fp16": device.feature_bytes_fp16,
-            "image_bytes_uint8": device.image_bytes_uint8, "macs": device.macs,
-            "train_s": train_s, "evaluate_s": time.time() - t}
+    return {"name": name, "series": CONFIGS[name][0], "config": asdict(cfg), "report": report.as_dict(),
+            "knn_accuracy": knn, "encoder_ms": device.latency_ms_torch,
+            "feature_bytes_fp16": device.feature_bytes_fp16, "image_bytes_uint8": device.image_bytes_uint8,
+            "macs": device.macs, "train_s": train_s, "evaluate_s": time.time() - t}
 
 
 def main() -> None:
@@ -110,11 +136,22 @@ def main() -> None:
     torch.set_num_threads(1)
     points_path = a.results / "points.json"
     saved = json.loads(points_path.read_text()) if points_path.is_file() else {"points": []}
-    if not a.plot_only:
+    if a.knn_only:
+        data = load_attributes(a.data, (64, 52))
+        for p in saved["points"]:
+            if "knn_accuracy" not in p:
+                parts, cfg = prepare(p["name"], data, a.work)
+                p["knn_accuracy"] = knn_accuracy(parts["E"], data, split_indices(data, cfg.seed),
+                                                 data.labels_of(cfg.private))
+                log(f"{p['name']}: kNN gender accuracy {p['knn_accuracy']:.3f}")
+                atomic_write(points_path, json.dumps(saved, indent=2).encode())
+    elif not a.plot_only:
         if not a.data.is_dir():
             sys.exit(f"{a.data} is missing: this benchmark needs ../shared/data/celeba-attr.")
         attack = AttackConfig(epochs=a.attack_epochs, patience=a.patience, batch_size=a.attack_batch)
         data = load_attributes(a.data, (64, 52))
+        splits = split_indices(data, 0)
+        saved["average_face_ms_ssim"] = average_face_ms_ssim(data, splits["train"], splits["test"])
         command = "OMP_NUM_THREADS=1 python bench/obfuscator_frontier.py " + " ".join(map(shlex.quote, sys.argv[1:]))
         for name in a.names or CONFIGS:
             log(f"{name}: training and fresh attackers")
@@ -123,8 +160,51 @@ def main() -> None:
             saved["points"] = [p for p in saved["points"] if p["name"] != name] + [point]
             a.results.mkdir(parents=True, exist_ok=True)
             atomic_write(points_path, json.dumps(saved, indent=2).encode())
-    plot_frontier(saved["points"], a.results / "frontier.png")
-    log(f"wrote {a.results / 'frontier.png'}")
+    plot_frontier(saved["points"], a.results / "frontier.png", saved.get("average_face_ms_ssim"))
+    atomic_write(a.results / "points.md", table(saved["points"]).encode())
+    log(f"wrote {a.results / 'frontier.png'} and points.md")
+
+
+def split_text(c: dict) -> str:
+    """A configuration's split point and objective, in a few words."""
+    parts = [f"block {c['split']}"]
+    if c.get("bottleneck"):
+        parts.append(f"d={c['bottleneck']}" + (f" pooled {c['pool'][0]}×{c['pool'][1]}" if c.get("pool") else ""))
+    if c.get("noise"):
+        parts.append(f"noise {c['noise']}" + (f" learned, VIB β {c['vib']}" if c.get("vib") else ""))
+    if c.get("epochs"):
+        parts.append(f"{c['epochs']} adversarial epochs ({c['private_loss']}, λ {c['lam']})")
+    return ", ".join(parts)
+
+
+def table(points: list[dict]) -> str:
+    """The points as a Markdown table, each with the targets it meets (✓) or misses (✗)."""
+    reference = {p["config"]["split"]: p["report"]["utility_accuracy"]
+                 for p in points if p["series"] == "utility only"}
+    rows = []
+    for p in points:
+        r, c = p["report"], p["config"]
+        ref = reference.get(c["split"])
+        probe = r.get("linear_probe_accuracy")
+        checks = [r["private_accuracy"] <= r["majority_rate"] + 0.05,
+                  probe is not None and probe <= r["majority_rate"] + 0.05,
+                  r["ms_ssim"] <= 0.35,
+                  ref is not None and r["utility_accuracy"] >= ref - 0.03,
+                  p["encoder_ms"] <= 10 and p["feature_bytes_fp16"] <= p["image_bytes_uint8"]]
+        delta = "–" if ref is None else f"{100 * (r['utility_accuracy'] - ref):+.1f}"
+        epochs = "/".join(str(v) for v in (r.get("attacker_epochs") or {}).values())
+        rows.append(
+            f"| {p['name']} | {p['series']} | {split_text(c)} | {r['utility_accuracy']:.3f} ({delta}) | "
+            f"{r['private_accuracy']:.3f} | {'–' if probe is None else f'{probe:.3f}'} | "
+            f"{p['knn_accuracy'] if 'knn_accuracy' in p else float('nan'):.3f} | {r['majority_rate']:.3f} | "
+            f"{r['ms_ssim']:.3f} | {p['encoder_ms']:.2f} | {p['feature_bytes_fp16']:,} | "
+            f"{''.join('✓' if ok else '✗' for ok in checks)} | {epochs} | {p['train_s'] / 60:.1f} / "
+            f"{p['evaluate_s'] / 60:.1f} |")
+    return ("| point | series | split point and objective | Smiling acc (Δ vs utility-only, same block, points) | "
+            "fresh gender classifier | gender linear probe | gender kNN | majority | fresh decoder MS-SSIM | encoder ms/image "
+            "(1 thread) | fp16 feature bytes | targets: classifier, probe, MS-SSIM, utility, device | attacker "
+            "epochs (decoder/classifier/probe) | train / evaluate min |\n|" + "---|" * 14 + "\n"
+            + "\n".join(rows) + "\n")
 
 
 if __name__ == "__main__":

@@ -38,8 +38,8 @@ Progress = Callable[[str], None]
 class AttackConfig:
     """How the fresh attackers are trained: epochs, Adam learning rate, minibatch, seed, and their size.
 
-    epochs: the most epochs of each attacker; it stops earlier once its validation-split loss has not improved for
-    `patience` epochs, and keeps its best weights (patience 0: exactly `epochs`, no validation).
+    epochs: the most epochs of each attacker; it stops earlier once its validation-split loss has not improved by
+    more than `min_delta` for `patience` epochs, and keeps its best weights (patience 0: exactly `epochs`).
 
     width / fc: VGG width multiplier and FC size of the fresh decoder and attribute classifier; None means the
     encoder's own (the issue's protocol). A wider attacker is a stronger one: it reads the same frozen features
@@ -54,6 +54,7 @@ class AttackConfig:
 
     epochs: int = 30
     patience: int = 3
+    min_delta: float = 1e-3
     lr: float = 1e-3
     batch_size: int = 32
     seed: int = 0
@@ -150,9 +151,11 @@ def _fit(model: nn.Module, features: Features, data: AttributeData, idx: torch.T
         if val_idx is None or attack.patience == 0:
             continue
         val = _mean_loss(model, features, data, val_idx, loss_fn)
-        if val < best:
+        if val < best - attack.min_delta:
             best, best_state, stale = val, copy.deepcopy(model.state_dict()), 0
         else:
+            if val < best:
+                best, best_state = val, copy.deepcopy(model.state_dict())
             stale += 1
             if stale >= attack.patience:
                 break
@@ -243,6 +246,15 @@ def reconstruction_scores(encoder: nn.Module, decoder: nn.Module, data: Attribut
         for k, f in (("ms_ssim", ms_ssim), ("ssim", ssim), ("psnr", psnr)):
             sums[k] += float(f(y, x).sum())
     return {k: v / len(idx) for k, v in sums.items()}
+
+
+@torch.no_grad()
+def average_face_ms_ssim(data: AttributeData, train_idx: torch.Tensor, test_idx: torch.Tensor,
+                         batch_size: int = 500) -> float:
+    """Mean MS-SSIM on `test_idx` of the average training image: a decoder that ignores the features gets this."""
+    mean = sum(data.batch(b).sum(0) for b in train_idx.split(batch_size)) / len(train_idx)
+    return sum(float(ms_ssim(mean.expand(len(b), -1, -1, -1), data.batch(b)).sum())
+               for b in test_idx.split(batch_size)) / len(test_idx)
 
 
 def majority_rate(train_labels: torch.Tensor, test_labels: torch.Tensor) -> float:

@@ -2,7 +2,8 @@
 
 Left panel: private-attribute accuracy of the fresh classifier (filled) and of the linear probe (hollow) against
 utility accuracy, with the majority rate and majority + 5 points drawn across. Right panel: the fresh decoder's
-MS-SSIM against utility accuracy. Each point is labelled with its name, the encoder's ms per image on one thread,
+MS-SSIM against utility accuracy, with the score of the average training face (what a decoder that ignores the
+features can always reach) when given. Each point is labelled with its name, the encoder's ms per image on one thread,
 and its fp16 feature bytes.
 
 A point is a dict: name, series, encoder_ms, feature_bytes_fp16, and report (an `EncoderReport.as_dict()`).
@@ -34,7 +35,7 @@ def _label(p: dict) -> str:
     return f"{p['name']}\n{p['encoder_ms']:.1f} ms, {p['feature_bytes_fp16']:,} B"
 
 
-def frontier_figure(points: list[dict]) -> Figure:
+def frontier_figure(points: list[dict], average_face_ms_ssim: float | None = None) -> Figure:
     """The two-panel frontier of `points` (see the module docstring)."""
     fig = Figure(figsize=(15, 6.5), layout="constrained")
     private, recon = fig.subplots(1, 2)
@@ -61,6 +62,10 @@ def frontier_figure(points: list[dict]) -> Figure:
         private.axhline(majority + PRIVATE_MARGIN, color="grey", linestyle="--", linewidth=1)
         private.text(private.get_xlim()[0], majority + PRIVATE_MARGIN, " majority + 5 points (target)", fontsize=7,
                      va="bottom", color="grey")
+    if average_face_ms_ssim is not None:
+        recon.axhline(average_face_ms_ssim, color="black", linestyle=":", linewidth=1)
+        recon.text(recon.get_xlim()[0], average_face_ms_ssim, f" average training face {average_face_ms_ssim:.3f}",
+                   fontsize=7, va="bottom")
     recon.axhline(MS_SSIM_TARGET, color="grey", linestyle="--", linewidth=1)
     recon.text(recon.get_xlim()[0], MS_SSIM_TARGET, f" MS-SSIM {MS_SSIM_TARGET} (target)", fontsize=7,
                va="bottom", color="grey")
@@ -76,8 +81,8 @@ def frontier_figure(points: list[dict]) -> Figure:
     return fig
 
 
-def plot_frontier(points: list[dict], path: str | Path) -> Path:
-    """Write `frontier_figure(points)` as a PNG, atomically."""
+def plot_frontier(points: list[dict], path: str | Path, average_face_ms_ssim: float | None = None) -> Path:
+    """Write `frontier_figure(points, average_face_ms_ssim)` as a PNG, atomically."""
     buf = io.BytesIO()
-    frontier_figure(points).savefig(buf, format="png", dpi=110)
+    frontier_figure(points, average_face_ms_ssim).savefig(buf, format="png", dpi=110)
     return atomic_write(path, buf.getvalue())
