@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -13,3 +14,12 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not found: this test needs the shared data beside the repository")
     return path
+
+
+@pytest.fixture
+def one_thread():
+    """Run the test on one torch thread: on a busy 2-core machine, one thread is several times faster."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

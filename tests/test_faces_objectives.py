@@ -31,12 +31,6 @@ def _photos(identity: str, count: int) -> list[torch.Tensor]:
     return [_load(p) for p in sorted((CELEBA_ID / identity).glob("*.jpg"))[:count]]
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # on a busy 2-core machine, one thread is several times faster
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_no_face_gives_a_clear_error() -> None:

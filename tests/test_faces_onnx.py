@@ -29,12 +29,7 @@ from advpriv.faces.specs import SpecError, load_embedder, load_judge  # noqa: E4
 ENSEMBLE = {"mobileface.onnx": 0.179, "faceres_vggface2.onnx": 0.521, "facenet_msceleb.onnx": 0.317}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -78,7 +78,7 @@ def test_health_and_version_are_open(server):
 
 def test_protect_returns_the_protected_image(server):
     url, _ = server
-    reply = post_photo(url, png(), name="holiday.png")
+    reply = post_photo(url, png(), name="holiday.png", strength="low")  # a random 32×24 toy image: no EOT
     assert reply.status_code == 200, reply.text
     assert reply.headers["content-type"] == "image/png" and reply.headers["x-advpriv-success"] == "true"
     assert 'filename="holiday.protected.png"' in reply.headers["content-disposition"]
