@@ -192,8 +192,8 @@ class Decoder(nn.Module):
 
     Bilinear to (H//2, W//2) (with the paper's split: ×2), [ReLU,BN,ConvT C→c2, ReLU,BN,ConvT c2→c1], bilinear to
     the image size, [ReLU,BN,ConvT c1→c1, ReLU,BN,ConvT c1→3], all transposed convolutions 3×3 with stride 1.
-    Features pooled at the split (`split.pool`) first go through a linear layer to a c2×(H//4)×(W//4) map (then
-    C = c2), so that a vector can still be decoded into a face-shaped image. `in_channels` (default: the split's
+    Features of a deeper split than the paper's, or pooled, first go through a linear layer to a c2×(H//4)×(W//4)
+    map (then C = c2): upsampling a small map bilinearly leaves the decoder no way to place a face's parts. `in_channels` (default: the split's
     feature channels at `widths`) lets a decoder of another width read a given encoder's features.
     """
 
@@ -205,8 +205,9 @@ class Decoder(nn.Module):
         c_in = in_channels or c_in
         self.image_size = tuple(image_size)
         self.grid = (c2, *pooled_size(image_size, 2))
-        self.expand = nn.Linear(c_in * h * w, math.prod(self.grid)) if split.pool else None
-        c_in = c2 if split.pool else c_in
+        expand = split.pool is not None or split.block > 2
+        self.expand = nn.Linear(c_in * h * w, math.prod(self.grid)) if expand else None
+        c_in = c2 if expand else c_in
 
         def stage(c_in: int, c_mid: int, c_out: int) -> nn.Sequential:
             return nn.Sequential(
