@@ -148,10 +148,12 @@ class EOT:
 
 
 class Robust:
-    """An objective that holds only when it holds on the image and on one fresh EOT draw of it.
+    """An objective that holds only when it holds on the image and, with its full margin, on one fresh EOT draw.
 
-    The loss (and so the gradient) is the draw's; the image itself is checked without gradient, so a kept
-    result always fools the models exactly as written.
+    The loss (and so the gradient) is the draw's, and the draw counts only at zero loss: a classifier's top-1 must
+    be wrong by κ, not just wrong, or MND's search, which trades every spare margin back for quality, keeps images
+    that sit on the boundary and fall back over it at the next re-encoding. The image itself is checked without
+    gradient, so a kept result always fools the models exactly as written.
 
     >>> from advpriv.protect.objectives import Misclassify
     >>> from advpriv.targets import ClassifierTarget
@@ -169,4 +171,4 @@ class Robust:
         with torch.no_grad():
             _, plain = self.objective(images)
         loss, transformed = self.objective(self.eot(images))
-        return loss, plain & transformed
+        return loss, plain & transformed & (loss <= 0)
