@@ -55,7 +55,7 @@ def classifier_eot(eot: EOTConfig) -> EOTConfig:
     """A face EOT made a classifier's: small shifts of the crop instead of resize round trips (`advpriv.protect`
     adds the deployment's Pillow-style resize when the target states its `short_side`), and JPEG in every draw.
     A classifier's logit margin is thin: with JPEG in half the draws, MND kept images that had passed a JPEG-free
-    draw, and only 12.5 % of medium's survived JPEG 85 (bench/results/classifier_robust.md, first 8 images).
+    draw, and only 1 in 8 of medium's survived JPEG 85 (bench/results/classifier_robust_jpeg-half.json).
 
     >>> classifier_eot(FACE_EOT).scale, classifier_eot(FACE_EOT).shift, classifier_eot(FACE_EOT).jpeg_p
     (None, 2.0, 1.0)
