@@ -59,7 +59,8 @@ class _Parties:
     """The four networks, their Adam optimisers, and the per-batch updates of every stage."""
 
     def __init__(self, cfg: TrainConfig) -> None:
-        self.nets = build_parties(cfg)
+        # channels-last: 14–17 % less time per epoch on one CPU thread (bench/results/obfuscator_speed.md)
+        self.nets = {k: m.to(memory_format=torch.channels_last) for k, m in build_parties(cfg).items()}
         self.opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in self.nets.items()}
         self.noise = noise_image(cfg.seed, cfg.image_size)
         self.private_loss, self.vib = cfg.private_loss, cfg.vib
@@ -197,7 +198,8 @@ def train(data: AttributeData, cfg: TrainConfig, out_dir: str | Path, on_step: S
         order = train_idx[torch.randperm(len(train_idx))]
         batches = order.split(cfg.batch_size)
         for i, idx in enumerate(batches):
-            losses = step(data.batch(idx), y_u[idx], y_p[idx], i, lam)
+            x = data.batch(idx).contiguous(memory_format=torch.channels_last)
+            losses = step(x, y_u[idx], y_p[idx], i, lam)
             if on_step:
                 on_step(stage, epoch, i + 1, len(batches), losses)
 
