@@ -83,6 +83,8 @@ def test_usage_errors(tmp_path):
     assert result.exit_code == 2 and "unknown method" in result.output
     result = runner.invoke(app, ["protect", str(tmp_path), "-o", str(tmp_path / "o"), "--target", "nothing"])
     assert result.exit_code == 2 and "unknown target" in result.output
+    result = runner.invoke(app, ["protect", str(tmp_path), "-o", str(tmp_path / "o"), "--strength", "max"])
+    assert result.exit_code == 2 and "unknown strength 'max'; choose one of low, medium, high" in result.output
 
 
 def test_huge_image_is_refused_by_the_guard(tmp_path):
