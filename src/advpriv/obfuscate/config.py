@@ -140,8 +140,8 @@ REDUCED = dict(width=0.125, fc=256, image_size=(64, 52), pretrain_epochs=4, atta
 PRESETS: dict[str, dict] = {
     "paper": {},
     "reduced": REDUCED,
-    "private": {**REDUCED, "split": 4, "bottleneck": 8, "pool": (1, 1), "noise": 0.5, "attacker_epochs": 0,
-                "epochs": 0},
+    "private": {**REDUCED, "split": 4, "bottleneck": 8, "pool": (1, 1), "noise": 0.5, "vib": 0.01,
+                "attacker_epochs": 0, "epochs": 0},
 }
 """Named configurations: the paper's, the same method reduced for a CPU, and the recommended private one."""
 DEFAULT_PRESET = "private"
