@@ -4,7 +4,8 @@ Each named configuration below is the "reduced" preset plus a split point (VGG b
 and an objective. For each one it trains (resuming from out/frontier/NAME), freezes the encoder, trains a fresh
 decoder, a fresh gender classifier and a linear probe until their validation loss stops improving, measures the
 encoder's single-thread latency and feature bytes, and appends the point to RESULTS/points.json. Then it draws
-RESULTS/frontier.png with `advpriv.obfuscate.frontier` and tabulates the points in RESULTS/points.md. The baselines use the paper's split (block 2, no
+RESULTS/frontier.png with `advpriv.obfuscate.frontier` (adding, marked as such, the encoders measured by
+bench/obfuscator.py under its earlier protocol) and tabulates the points in RESULTS/points.md. The baselines use the paper's split (block 2, no
 bottleneck): Gaussian noise of std σ × the features' RMS on the utility-only encoder, and NoPeek at weight α.
 
     OMP_NUM_THREADS=1 nice -n 5 .venv/bin/python bench/obfuscator_frontier.py d8 d8-noise0.5   # some points
@@ -128,6 +129,21 @@ def measure(name: str, data, attack: AttackConfig, work: Path) -> dict:
             "macs": device.macs, "train_s": train_s, "evaluate_s": time.time() - t}
 
 
+EARLIER = {"obfuscator": "paper's method, reduced (earlier protocol)", "noise": "noise baseline (earlier protocol)",
+           "nopeek": "NoPeek (earlier protocol)"}
+
+
+def earlier_points(path: Path = ROOT / "bench" / "results" / "obfuscator.json") -> list[dict]:
+    """The reduced paper-method, matched-noise and NoPeek encoders of bench/obfuscator.py, for the plot only: their
+    attackers ran 3 fixed epochs (no early stopping, no linear probe), at the paper's split (blocks 1–2)."""
+    if not path.is_file():
+        return []
+    earlier = json.loads(path.read_text())
+    cost = earlier["device"]["trained"]
+    return [{"name": r["name"], "series": EARLIER[r["name"]], "report": r, "encoder_ms": cost["latency_ms_torch"],
+             "feature_bytes_fp16": cost["feature_bytes_fp16"]} for r in earlier["reports"] if r["name"] in EARLIER]
+
+
 def main() -> None:
     a = parse()
     unknown = [n for n in a.names if n not in CONFIGS]
@@ -160,7 +176,7 @@ def main() -> None:
             saved["points"] = [p for p in saved["points"] if p["name"] != name] + [point]
             a.results.mkdir(parents=True, exist_ok=True)
             atomic_write(points_path, json.dumps(saved, indent=2).encode())
-    plot_frontier(saved["points"], a.results / "frontier.png", saved.get("average_face_ms_ssim"))
+    plot_frontier(saved["points"] + earlier_points(), a.results / "frontier.png", saved.get("average_face_ms_ssim"))
     atomic_write(a.results / "points.md", table(saved["points"]).encode())
     log(f"wrote {a.results / 'frontier.png'} and points.md")
 
