@@ -76,8 +76,8 @@ def frontier_figure(points: list[dict], average_face_ms_ssim: float | None = Non
               title="Fresh decoder")
     handles, labels = private.get_legend_handles_labels()
     hollow = Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor="black", linestyle="none")
-    private.legend(handles + [hollow], labels + ["linear probe (hollow)"], fontsize=8, loc="upper left")
-    recon.legend(fontsize=8, loc="upper left")
+    private.legend(handles + [hollow], labels + ["linear probe (hollow)"], fontsize=8, loc="best")
+    recon.legend(fontsize=8, loc="best")
     return fig
 
 
