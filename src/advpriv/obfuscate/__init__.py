@@ -16,13 +16,13 @@ from advpriv.obfuscate.config import TrainConfig
 from advpriv.obfuscate.data import AttributeData, DataError, load_attributes, split_indices
 from advpriv.obfuscate.evaluate import AttackConfig, EncoderReport, evaluate_run
 from advpriv.obfuscate.export import check_onnx, device_report, export_executorch, export_onnx
-from advpriv.obfuscate.networks import Classifier, Decoder, Encoder, Widths
+from advpriv.obfuscate.networks import Classifier, Decoder, Encoder, SplitPoint, Widths
 from advpriv.obfuscate.nopeek import distance_correlation, train_nopeek
 from advpriv.obfuscate.train import train
 
 __all__ = [
     "AttackConfig", "AttributeData", "Classifier", "DataError", "Decoder", "Encoder", "EncoderReport",
-    "NoisyEncoder", "Run", "TrainConfig", "Widths", "calibrate_noise", "check_onnx", "device_report",
+    "NoisyEncoder", "Run", "SplitPoint", "TrainConfig", "Widths", "calibrate_noise", "check_onnx", "device_report",
     "distance_correlation", "evaluate_run", "export_executorch", "export_onnx", "load_attributes", "load_run",
     "split_indices", "train",
     "train_nopeek",
