@@ -22,8 +22,7 @@ class CloudClassifier:
     def __init__(self, run_folder: str | Path, encoder: str = "obfuscator") -> None:
         run = load_run(run_folder)
         self.classifier = run.parties(encoder)["C"]
-        h, w = run.config.image_size
-        self.feature_shape = (run.config.widths.feature_channels, h // 4, w // 4)
+        self.feature_shape = run.feature_shape
         self.attribute, self.encoder, self.run = run.config.utility, encoder, str(run_folder)
 
     @torch.no_grad()
