@@ -200,6 +200,8 @@ def _rate(cells: list, key: str) -> str:
 
 def probe_table(state: dict, judges: list[str]) -> list[str]:
     rows = state.get("rows", {})
+    if not rows:
+        return []
     lines = ["## celeba-id probes: protected % per judge and version (gallery check)", "",
              "Cells: percent of probes that match no gallery photo of their identity, on the PNG / JPEG 85 / JPEG 75 / "
              "0.5× resize. `mobilefacenet` is the unseen judge. Thresholds at each judge's equal-error point on the "
@@ -231,7 +233,11 @@ def wild_table(state: dict, judges: list[str]) -> list[str]:
     rows = state.get("wild", {})
     if not rows:
         return []
+    thresholds = "their equal-error points on the celeba-id gallery" if state.get("calibration") else (
+        "dlib 0.6, the ensemble's similarities at their equal-error points (../shared/models/README.md), "
+        "mobilefacenet cosine distance 0.79 (bench/results/faces.md's calibration)")
     lines = ["", "## faces-wild: protected % of faces per judge and version (against each face's clean self)", "",
+             f"Cells: PNG / JPEG 85 / JPEG 75 / 0.5× resize. Thresholds: {thresholds}.", "",
              "| method | photos | faces | " + " | ".join(judges) + " | PSNR | SSIM | face PSNR | face SSIM | s/face |",
              "|---|---|---|" + "---|" * len(judges) + "---|---|---|---|---|"]  # fmt: skip
     for method, by_photo in rows.items():
