@@ -42,7 +42,7 @@ import torch
 from PIL import Image
 
 from advpriv.faces import find_faces
-from advpriv.faces.judges import as_uint8, compare_faces
+from advpriv.faces.judges import as_uint8, compare_faces, iou
 from advpriv.faces.specs import load_embedder, load_judge
 from advpriv.images import load_image
 from advpriv.protect.face_protect import protect_faces
@@ -168,6 +168,7 @@ def run_wild(args: argparse.Namespace, judges: list, embedders: list, dlib: list
             faces = find_faces(clean)
         except ValueError:
             continue
+        described = {j.name: j.describe(as_uint8(clean)) for j in judges}
         for method in args.wild_methods:
             done = rows.setdefault(method, {})
             if path.name in done:
@@ -175,19 +176,13 @@ def run_wild(args: argparse.Namespace, judges: list, embedders: list, dlib: list
             result = protect(method, clean, embedders, dlib)
             per_face = []
             for face in faces:
-                clean_faces = {j.name: [f for f in j.describe(as_uint8(clean)) if _iou(f[0], face.box) > 0.3][:1] for j in judges}
+                clean_faces = {name: [f for f in found if iou(f[0], face.box) > 0.3][:1] for name, found in described.items()}
                 per_face.append({"face": box_quality(clean, result.image, list(face.box)),
                                  "verdicts": judge_versions(judges, result.image, clean_faces, None)})  # fmt: skip
             done[path.name] = {"seconds": result.seconds, "faces": len(faces), "success": result.success,
                                **result.metrics, "per_face": per_face}  # fmt: skip
             print(f"wild {path.name} {method}: {len(faces)} faces {result.seconds:.1f}s", file=sys.stderr)
             save()
-
-
-def _iou(a, b) -> float:  # noqa: ANN001
-    from advpriv.faces.judges import iou
-
-    return iou(tuple(a), tuple(b))
 
 
 def _rate(cells: list, key: str) -> str:

@@ -19,7 +19,7 @@ from conftest import shared_path  # noqa: E402
 
 from advpriv.faces.align import arcface_chip  # noqa: E402
 from advpriv.faces.detect import Face, detect_faces  # noqa: E402
-from advpriv.faces.embedders import FaceEmbedder, dlib_embedder, file_embedder, onnx_embedder  # noqa: E402
+from advpriv.faces.embedders import FaceEmbedder, dlib_embedder, file_embedder  # noqa: E402
 from advpriv.faces.judges import arcface_image_chip  # noqa: E402
 from advpriv.faces.objectives import Dodge, describe, face_chips  # noqa: E402
 from advpriv.faces.region import face_region  # noqa: E402
@@ -74,7 +74,7 @@ def test_tiny_onnx_embedder_reads_its_size_and_has_gradients(tmp_path: Path) -> 
 
 def test_onnx_with_a_fixed_batch_of_one_runs_chip_by_chip(tmp_path: Path) -> None:
     path = tiny_onnx(tmp_path / "one.onnx", EMBED, [1, 4], input_shape=[1, 3, 32, 32])
-    embedder = onnx_embedder(path, threshold=0.5)
+    embedder = file_embedder(path, threshold=0.5)
     chips = torch.rand(2, 3, 32, 32)
     assert torch.allclose(embedder(chips), torch.cat([embedder(chips[:1]), embedder(chips[1:])]))
 

@@ -22,14 +22,14 @@ from typing import Sequence
 import torch
 
 from advpriv.faces.detect import Face, NoFaceError, find_faces
-from advpriv.faces.embedders import FaceEmbedder, dlib_embedder, torchscript_embedder
+from advpriv.faces.embedders import FaceEmbedder, dlib_embedder, file_embedder, torchscript_embedder
 from advpriv.faces.objectives import DODGE_MARGIN, IMPERSONATE_MARGIN, Dodge, Impersonate, identity_descriptors
 
 MODES = ("dodge", "impersonate")
 
 __all__ = [
     "MODES", "Dodge", "Face", "FaceEmbedder", "Impersonate", "NoFaceError",
-    "dlib_embedder", "face_objective", "find_faces", "identity_faces", "torchscript_embedder",
+    "dlib_embedder", "face_objective", "file_embedder", "find_faces", "identity_faces", "torchscript_embedder",
 ]  # fmt: skip
 
 

@@ -11,7 +11,7 @@ Example:
     >>> d = dlib(torch.rand(2, 3, 150, 150))
     >>> dlib.distance(d[:1], d[1:]).shape, dlib.threshold, dlib.alignment
     (torch.Size([1]), 0.6, 'dlib')
-    >>> onnx_embedder("mobileface.onnx", threshold=1 - 0.179).input_size  # doctest: +SKIP
+    >>> file_embedder("mobileface.onnx", threshold=1 - 0.179).input_size  # doctest: +SKIP
     112
 """
 
@@ -257,20 +257,6 @@ def file_embedder(
     embedder = FaceEmbedder(network, threshold, metric, side, name=name or path.stem, alignment=alignment)
     _check_output(embedder, path)
     return embedder
-
-
-def onnx_embedder(
-    path: str | Path,
-    threshold: float,
-    metric: str = "cosine",
-    size: int | None = None,
-    alignment: str = "arcface",
-    name: str | None = None,
-) -> FaceEmbedder:
-    """An ONNX face embedder taking RGB chips in [0,1] aligned to the ArcFace template (see `file_embedder`)."""
-    if Path(path).suffix.lower() != ".onnx":
-        raise ValueError(f"{path} is not an .onnx file; load other model files with file_embedder")
-    return file_embedder(path, threshold, metric, size, alignment, name=name)
 
 
 def torchscript_embedder(

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..targets.preprocess import short_side_shape
 from .objectives import Objective
 
 KERNELS = ("bilinear", "bicubic")
@@ -73,9 +74,7 @@ def resize_roundtrip(x: torch.Tensor, scale: float, kernel: str = "bilinear") ->
 
 def resize_short_side_to(x: torch.Tensor, short: int, kernel: str = "bilinear") -> torch.Tensor:
     """Resize so the shorter side is `short` pixels, Pillow-style (the view of a classifier's deployment)."""
-    height, width = x.shape[-2:]
-    scale = short / min(height, width)
-    return resize(x, (max(1, round(height * scale)), max(1, round(width * scale))), kernel)
+    return resize(x, short_side_shape(*x.shape[-2:], short), kernel)
 
 
 def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:

@@ -17,9 +17,18 @@ def resize_short_side(x: torch.Tensor, size: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     if min(h, w) == size:
         return x
-    scale = size / min(h, w)
-    new = (size, max(1, round(w * scale))) if h <= w else (max(1, round(h * scale)), size)
-    return F.interpolate(x, size=new, mode="bilinear", align_corners=False, antialias=scale < 1)
+    return F.interpolate(x, size=short_side_shape(h, w, size), mode="bilinear", align_corners=False,
+                         antialias=size < min(h, w))
+
+
+def short_side_shape(height: int, width: int, size: int) -> tuple[int, int]:
+    """(H, W) after resizing so the shorter side is `size`, keeping the aspect ratio.
+
+    >>> short_side_shape(300, 400, 256)
+    (256, 341)
+    """
+    scale = size / min(height, width)
+    return (size, max(1, round(width * scale))) if height <= width else (max(1, round(height * scale)), size)
 
 
 def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
