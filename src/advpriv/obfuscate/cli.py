@@ -16,6 +16,7 @@ from advpriv.images import ImageError, atomic_write
 from advpriv.obfuscate.checkpoint import NOPEEK, RunError, load_run
 from advpriv.obfuscate.config import DEFAULT_PRESET, PRESETS, PRIVATE_LOSSES, TrainConfig
 from advpriv.obfuscate.data import DataError, load_attributes
+from advpriv.obfuscate.distributed import Distributed, DistributedError
 from advpriv.obfuscate.evaluate import ENCODER_NAMES, AttackConfig, evaluate_run
 from advpriv.obfuscate.export import (
     ExportError, check_executorch, device_report, export_checked, export_executorch,
@@ -28,7 +29,7 @@ from advpriv.obfuscate.train import ConfigMismatch, train as train_run
 app = typer.Typer(no_args_is_help=True, help="DeepObfuscator: train an on-device feature encoder that hides the face "
                   "and a private attribute, evaluate it against fresh attackers, export it for phones.")
 console = Console(stderr=True)
-USER_ERRORS = (DataError, ConfigMismatch, RunError, ImageError, ExportError)
+USER_ERRORS = (DataError, ConfigMismatch, RunError, ImageError, ExportError, DistributedError)
 
 
 @contextmanager
@@ -101,7 +102,8 @@ def train(
     lam: float = typer.Option(None, help="Privacy weight λ."),
     lam_hold: int = typer.Option(None, help="Adversarial epochs at full λ before it decays."),
     lam_decay: float = typer.Option(None, help="Factor on λ per epoch after the hold."),
-    batch_size: int = typer.Option(None, min=2),
+    batch_size: int = typer.Option(None, min=2, help="Images per minibatch, in all: under torchrun each of the N "
+                                   "processes takes 1/N of it (a multiple of N)."),
     lr: float = typer.Option(None, help="Adam learning rate of every network."),
     pretrain_lr: float = typer.Option(None, help="Adam learning rate of the pretraining stages (default: --lr)."),
     private_loss: str = typer.Option(None, help="Encoder against the attribute adversary: negative_bce "
@@ -114,9 +116,14 @@ def train(
     restart: bool = typer.Option(False, help="Discard an existing checkpoint in --out and start over."),
     nopeek: float = typer.Option(None, help="Also train the NoPeek baseline with this distance-correlation weight."),
 ) -> None:
-    """Train utility-only and DeepObfuscator encoders; resumes from the checkpoint in --out if there is one."""
+    """Train utility-only and DeepObfuscator encoders; resumes from the checkpoint in --out if there is one.
+
+    Under `torchrun --nproc-per-node N -m advpriv obfuscator train ...` the N processes train together
+    (DistributedDataParallel: gloo on CPU, nccl on GPUs); the first alone writes --out and shows progress."""
     if threads:
         torch.set_num_threads(threads)
+    main = Distributed.from_env().is_main
+    console.quiet = not main
     cfg = _config(preset, dict(
         utility=utility, private=private, width=width, fc=fc, image_size=image_size, split=split,
         bottleneck=bottleneck, pool=pool, noise=noise, vib=vib, pretrain_epochs=pretrain_epochs,
@@ -128,7 +135,7 @@ def train(
         console.print(f"{len(dataset)} images of {dataset.image_size[0]}x{dataset.image_size[1]}")
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                    TextColumn("{task.fields[losses]}"))
-        with Progress(*columns, console=console) as bar:
+        with Progress(*columns, console=console, disable=not main) as bar:
             tasks: dict[tuple[str, int], int] = {}
 
             def on_step(stage: str, epoch: int, done: int, total: int, losses: dict[str, float]) -> None:
@@ -139,7 +146,7 @@ def train(
                 bar.update(tasks[key], completed=done, losses=text)
 
             folder = train_run(dataset, cfg, out, on_step=on_step, restart=restart)
-            if nopeek is not None:
+            if nopeek is not None and main:  # the baseline trains in the first process alone
                 train_nopeek(dataset, cfg, out, nopeek,
                              on_step=lambda epoch, done, total, losses: on_step("nopeek", epoch, done, total, losses))
     console.print(f"[green]done:[/green] weights in {folder}")

@@ -13,6 +13,9 @@ Stages, each checkpointed after every epoch so an interrupted run resumes where 
      (P restarted from C) on the frozen E, at the pretraining learning rate.
 With vib = β > 0, every loss that trains E also gets β·KL(N(z, σ²) ‖ N(0, 1)) of its clean bottleneck features z.
 
+Under `torchrun --nproc-per-node N` every party that a step updates runs in DistributedDataParallel, each process
+takes its share of every (global) minibatch, and rank 0 alone writes the run folder (see `distributed`).
+
 Example:
     >>> data = load_attributes("../shared/data/celeba-attr", image_size=(64, 52))        # doctest: +SKIP
     >>> train(data, TrainConfig(width=0.25, fc=256, epochs=4, lam_hold=2), "runs/small")  # doctest: +SKIP
@@ -34,6 +37,8 @@ from advpriv.obfuscate.checkpoint import (
 )
 from advpriv.obfuscate.config import TrainConfig
 from advpriv.obfuscate.data import AttributeData, DataError, split_indices
+from advpriv.obfuscate.distributed import Distributed
+from advpriv.obfuscate.networks import Encoder
 from advpriv.quality import ms_ssim
 
 STAGES = ("utility", "decoder", "attribute", "adversarial")
@@ -55,14 +60,35 @@ def noise_image(seed: int, size: tuple[int, int]) -> torch.Tensor:
     return torch.rand(3, *size, generator=torch.Generator().manual_seed(seed + 7919))
 
 
-class _Parties:
-    """The four networks, their Adam optimisers, and the per-batch updates of every stage."""
+class _EncodeStep(nn.Module):
+    """E's forward in an update of E: the features it sends, and the β-weighted rate term (0 without vib)."""
 
-    def __init__(self, cfg: TrainConfig) -> None:
+    def __init__(self, encoder: Encoder, vib: float) -> None:
+        super().__init__()
+        self.encoder, self.vib = encoder, vib
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.vib:
+            return self.encoder(x), x.new_zeros(())
+        clean = self.encoder.clean(x)
+        return self.encoder.add_noise(clean), self.vib * self.encoder.bottleneck.rate(clean)
+
+
+class _Parties:
+    """The four networks, their Adam optimisers, and the per-batch updates of every stage.
+
+    `nets` are the plain networks (what checkpoints hold); `updated` the forms a step calls for the parties it
+    updates, in DistributedDataParallel when there are several processes. The other parties are called plain, so
+    each DDP module's backward reaches every one of its parameters and only the updated parties' gradients travel.
+    """
+
+    def __init__(self, cfg: TrainConfig, ctx: Distributed = Distributed()) -> None:
         # channels-last: 14–17 % less time per epoch on one CPU thread (bench/results/obfuscator_speed.md)
-        self.nets = {k: m.to(memory_format=torch.channels_last) for k, m in build_parties(cfg).items()}
+        self.nets = {k: m.to(ctx.device, memory_format=torch.channels_last) for k, m in build_parties(cfg).items()}
+        self.updated = {"E": ctx.wrap(_EncodeStep(self.nets["E"], cfg.vib)),
+                        **{k: ctx.wrap(self.nets[k]) for k in "CRP"}}
         self.opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr) for k, m in self.nets.items()}
-        self.noise = noise_image(cfg.seed, cfg.image_size)
+        self.noise = noise_image(cfg.seed, cfg.image_size).to(ctx.device)
         self.private_loss, self.vib = cfg.private_loss, cfg.vib
 
     def __getattr__(self, name: str) -> nn.Module:
@@ -94,29 +120,22 @@ class _Parties:
         with torch.no_grad():
             return self.E(x)
 
-    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """E(x) for an update of E, and the β-weighted rate term (0 without vib)."""
-        if not self.vib:
-            return self.E(x), torch.zeros(())
-        clean = self.E.clean(x)
-        return self.E.add_noise(clean), self.vib * self.E.bottleneck.rate(clean)
-
     def utility(self, x, yu, yp, i, lam) -> dict[str, float]:
         self._modes("E", "C")
-        z, rate = self._encode(x)
-        loss = F.binary_cross_entropy_with_logits(self.C(z), yu)
+        z, rate = self.updated["E"](x)
+        loss = F.binary_cross_entropy_with_logits(self.updated["C"](z), yu)
         self._update(loss + rate, "E", "C")
         return {"L_C": loss.item(), **({"rate": rate.item()} if self.vib else {})}
 
     def decoder(self, x, yu, yp, i, lam) -> dict[str, float]:
         self._modes("R")
-        loss = reconstruction_loss(self.R(self._frozen_features(x)), x)
+        loss = reconstruction_loss(self.updated["R"](self._frozen_features(x)), x)
         self._update(loss, "R")
         return {"L_R": loss.item()}
 
     def attribute(self, x, yu, yp, i, lam) -> dict[str, float]:
         self._modes("P")
-        loss = F.binary_cross_entropy_with_logits(self.P(self._frozen_features(x)), yp)
+        loss = F.binary_cross_entropy_with_logits(self.updated["P"](self._frozen_features(x)), yp)
         self._update(loss, "P")
         return {"L_P": loss.item()}
 
@@ -125,16 +144,17 @@ class _Parties:
         if step == 3:
             self._modes("R", "P")
             z = self._frozen_features(x)
-            l_r, l_p = reconstruction_loss(self.R(z), x), F.binary_cross_entropy_with_logits(self.P(z), yp)
+            R, P = self.updated["R"], self.updated["P"]
+            l_r, l_p = reconstruction_loss(R(z), x), F.binary_cross_entropy_with_logits(P(z), yp)
             self._update(l_r + l_p, "R", "P")
             return {"L_R": l_r.item(), "L_P": l_p.item()}
         if step == 4:
             self._modes("C")
-            l_c = F.binary_cross_entropy_with_logits(self.C(self._frozen_features(x)), yu)
+            l_c = F.binary_cross_entropy_with_logits(self.updated["C"](self._frozen_features(x)), yu)
             self._update(l_c, "C")
             return {"L_C": l_c.item()}
         self._modes("E")
-        z, rate = self._encode(x)
+        z, rate = self.updated["E"](x)
         l_c = F.binary_cross_entropy_with_logits(self.C(z), yu)
         if step == 0:
             term = reconstruction_loss(self.R(z), self.noise.expand_as(x))
@@ -167,15 +187,26 @@ def resolve_config(cfg: TrainConfig, data: AttributeData) -> TrainConfig:
 
 
 def train(data: AttributeData, cfg: TrainConfig, out_dir: str | Path, on_step: StepHook | None = None,
-          restart: bool = False) -> Path:
-    """Train all stages (resuming from `out_dir/checkpoint.pt` if present) and return the run folder."""
-    cfg = resolve_config(cfg, data)
-    out = Path(out_dir)
-    if restart and out.exists():
+          restart: bool = False, ctx: Distributed | None = None) -> Path:
+    """Train all stages (resuming from `out_dir/checkpoint.pt` if present) and return the run folder.
+
+    ctx: this process's place in a distributed run; by default read from torchrun's environment (one process
+    when there is none). Every process calls `train` alike; rank 0 alone writes and calls `on_step`.
+    """
+    ctx = ctx or Distributed.from_env()
+    with ctx.joined():
+        return _train(data, resolve_config(cfg, data), Path(out_dir), on_step if ctx.is_main else None, restart, ctx)
+
+
+def _train(data: AttributeData, cfg: TrainConfig, out: Path, on_step: StepHook | None, restart: bool,
+           ctx: Distributed) -> Path:
+    ctx.per_process_batch(cfg.batch_size)
+    if restart and out.exists() and ctx.is_main:
         for name in (CHECKPOINT, CONFIG, UTILITY_ONLY, OBFUSCATOR, NOPEEK):
             (out / name).unlink(missing_ok=True)
+    ctx.barrier()
     torch.manual_seed(cfg.seed)
-    parties = _Parties(cfg)
+    parties = _Parties(cfg, ctx)
     start = (0, 0)
     if (out / CHECKPOINT).is_file():
         saved = TrainConfig.load(out / CONFIG) if (out / CONFIG).is_file() else None
@@ -185,8 +216,10 @@ def train(data: AttributeData, cfg: TrainConfig, out_dir: str | Path, on_step: S
                 "options as before to resume, or --restart to start over."
             )
         start = load_checkpoint(out / CHECKPOINT, parties.nets, parties.opts)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg.save(out / CONFIG)
+    ctx.barrier()
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        cfg.save(out / CONFIG)
 
     train_idx = split_indices(data, cfg.seed)["train"]
     y_u, y_p = data.labels_of(cfg.utility), data.labels_of(cfg.private)
@@ -196,10 +229,11 @@ def train(data: AttributeData, cfg: TrainConfig, out_dir: str | Path, on_step: S
         step = getattr(parties, stage)
         parties.set_lr(cfg.lr_of(stage))
         order = train_idx[torch.randperm(len(train_idx))]
-        batches = order.split(cfg.batch_size)
+        ctx.seed_own_draws()
+        batches = ctx.shard(order, cfg.batch_size)
         for i, idx in enumerate(batches):
-            x = data.batch(idx).contiguous(memory_format=torch.channels_last)
-            losses = step(x, y_u[idx], y_p[idx], i, lam)
+            x = data.batch(idx).to(ctx.device, memory_format=torch.channels_last)
+            losses = step(x, y_u[idx].to(ctx.device), y_p[idx].to(ctx.device), i, lam)
             if on_step:
                 on_step(stage, epoch, i + 1, len(batches), losses)
 
@@ -215,8 +249,12 @@ def train(data: AttributeData, cfg: TrainConfig, out_dir: str | Path, on_step: S
                 run_epoch("decoder", epoch, 0.0)
                 run_epoch("attribute", epoch, 0.0)
             run_epoch(stage, epoch, cfg.lam_at(epoch))
-            save_checkpoint(out / CHECKPOINT, parties.nets, parties.opts, (s, epoch + 1))
-        if stage == "utility" and start[0] < 3:  # E is unchanged until the adversarial stage
+            ctx.check_in_sync(parties.nets)
+            if ctx.is_main:
+                save_checkpoint(out / CHECKPOINT, parties.nets, parties.opts, (s, epoch + 1))
+        if stage == "utility" and start[0] < 3 and ctx.is_main:  # E is unchanged until the adversarial stage
             save_weights(out / UTILITY_ONLY, {"E": parties.E, "C": parties.C})
-    save_weights(out / OBFUSCATOR, parties.nets)
+    if ctx.is_main:
+        save_weights(out / OBFUSCATOR, parties.nets)
+    ctx.barrier()
     return out
