@@ -14,7 +14,7 @@ $(BIN)/python:
 # uses do not need it: install them without their deps (advpriv.faces.embedders imports onnx2torch without it).
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e '.[test]'
+	$(BIN)/pip install -e '.[test,scale]'
 	$(BIN)/pip install --no-deps torchattacks==3.5.1 onnx2torch==1.5.15
 	touch $(STAMP)
 
