@@ -19,11 +19,13 @@ from .faces.verdicts import recognised
 from .protect.files import FACE_TARGET, FileReport, judge_names
 from .protect.strength import STRENGTHS, strength_options
 from .serve.cli import serve_command
+from .study.cli import app as study_app
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False, help="Adversarial privacy for images."
 )
 app.add_typer(obfuscator_app, name="obfuscator")
+app.add_typer(study_app, name="study")
 app.command("serve")(serve_command)
 console = Console(stderr=True)
 
