@@ -1,7 +1,8 @@
 """The wire format of obfuscated features sent from a device to the cloud: `.npy` or safetensors bytes.
 
 A body holds one float32 or float16 array (N,C,h,w). Safetensors bodies carry it under the key "features".
-Decoding never unpickles and checks shape and dtype against what the cloud model expects.
+Decoding never unpickles, allocates nothing beyond the body's own size (a `.npy` header must agree with the bytes
+that follow it), and checks shape and dtype against what the cloud model expects.
 
 Example:
     >>> import numpy as np
@@ -13,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 from safetensors import SafetensorError
@@ -67,10 +69,7 @@ def decode_features(body: bytes, expected: tuple[int, ...], max_batch: int = 256
 
 def _read(body: bytes) -> np.ndarray:
     if body.startswith(NPY_MAGIC):
-        try:
-            return np.load(io.BytesIO(body), allow_pickle=False)
-        except (ValueError, OSError, EOFError) as e:
-            raise FeatureError(f"the .npy body could not be read ({e}); send an array saved with numpy.save.") from None
+        return _read_npy(body)
     try:
         tensors = load_safetensors(body)
     except (SafetensorError, ValueError, OSError) as e:
@@ -79,3 +78,25 @@ def _read(body: bytes) -> np.ndarray:
     if KEY not in tensors and len(tensors) != 1:
         raise FeatureError(f"the safetensors body holds {sorted(tensors)}; put the features under the key {KEY!r}.")
     return tensors.get(KEY, next(iter(tensors.values())))
+
+
+def _read_npy(body: bytes) -> np.ndarray:
+    """The array of a `.npy` body, read in place: its header's dtype and shape are checked against the bytes that
+    follow before anything is allocated (a crafted header may announce terabytes)."""
+    stream = io.BytesIO(body)
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version not in readers:
+            raise ValueError(f"format version {version[0]}.{version[1]} is not read here, only 1.0 and 2.0")
+        shape, fortran_order, dtype = readers[version](stream)
+    except (ValueError, OSError, EOFError, SyntaxError) as e:
+        raise FeatureError(f"the .npy body could not be read ({e}); send an array saved with numpy.save.") from None
+    if dtype not in DTYPES:
+        raise FeatureError(f"features have dtype {dtype}; send float32 or float16.", shape_mismatch=True)
+    data = memoryview(body)[stream.tell():]
+    announced = math.prod(shape) * dtype.itemsize
+    if announced != len(data):
+        raise FeatureError(f"the .npy header announces shape {shape} ({announced:,} bytes) but {len(data):,} bytes "
+                           "follow it; send an array saved with numpy.save.")
+    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran_order else "C")

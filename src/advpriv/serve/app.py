@@ -1,8 +1,9 @@
 """`advpriv serve`: the HTTP API and web page, a thin layer over `advpriv.protect` and the DeepObfuscator run.
 
 Routes: `GET /` (web page), `GET /healthz`, `GET /v1/version`, `POST /v1/protect`, `POST /v1/features/predict`,
-`GET /v1/outputs/{name}` (only with an output folder). With a token set, the /v1 routes that do work need
-`Authorization: Bearer <token>`; the page, health and version stay open.
+`GET /v1/outputs/{name}` (only with an output folder), `GET /docs` (only when asked for). With a token set, the /v1
+routes that do work need `Authorization: Bearer <token>`; the page, health and version stay open. Protections run
+in worker processes that are killed at the request's deadline (see `advpriv.serve.isolate`).
 
 Example:
     >>> app = create_app(ServeSettings(queue_size=2))   # doctest: +SKIP
@@ -14,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
-import io
 import math
 import re
-import time
 import uuid
+from functools import partial
 from importlib.resources import files
 from pathlib import Path
+from urllib.parse import quote
 
 import torch
 from fastapi import FastAPI, Request
@@ -30,47 +31,41 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from advpriv import __version__
-from advpriv.faces import MODES, NoFaceError, identity_faces
-from advpriv.faces.specs import load_judge
+from advpriv.faces import MODES
 from advpriv.feature_wire import FeatureError, decode_features
-from advpriv.images import ImageError, atomic_write, load_image
-from advpriv.protect import METHODS, MNDConfig, protect_encoded
-from advpriv.protect.files import FACE_TARGET, FileReport, make_protector
-from advpriv.protect.strength import STRENGTHS, strength_options
-from advpriv.targets import available_targets, load_target
+from advpriv.images import atomic_write
+from advpriv.protect import METHODS
+from advpriv.protect.files import FACE_TARGET
+from advpriv.protect.strength import STRENGTHS
 
-from .errors import ServiceError, from_image_error
+from .errors import ServiceError
 from .features import CloudClassifier
-from .form import Upload, parse_form, read_body
+from .form import Upload, UploadGate, parse_form
+from .isolate import ProcessPool, WorkerDied
+from .jobs import CHOICES, DEFAULTS, MEDIA_TYPES, ProtectRequest, judges_of, offered_targets, protect_upload, warm
 from .settings import ServeSettings
-from .sniff import require_photo
+from .sniff import photo_pixels, require_photo
 from .work import Busy, WorkQueue
 
-MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
-DEFAULTS = {"target": FACE_TARGET, "method": "mnd", "mode": "dodge", "strength": "medium", "format": "png",
-            "response": "image"}
-CHOICES = {"method": METHODS, "mode": MODES, "strength": tuple(STRENGTHS), "format": tuple(MEDIA_TYPES),
-           "response": ("image", "json")}
-MND_SHARE_OF_TIMEOUT = 0.8  # leave the rest of the deadline for decoding, encoding and the judges
 STATIC = files("advpriv.serve") / "static"
 
 
 def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
     """The FastAPI app; models load lazily on first use and stay loaded."""
-    app = FastAPI(title="advpriv", version=__version__, docs_url="/docs", redoc_url=None)
+    app = FastAPI(title="advpriv", version=__version__, redoc_url=None, docs_url="/docs" if settings.docs else None)
     queue = WorkQueue(settings.workers, settings.queue_size)
+    workers = ProcessPool(settings.workers, partial(warm, settings))
+    uploads = UploadGate(settings.max_uploads, settings.body_timeout)
     cloud = CloudClassifier(settings.features_run, settings.features_encoder) if settings.features_run else None
-    targets = {FACE_TARGET: FACE_TARGET, **{name: name for name in available_targets()},
-               **dict(spec.split("=", 1) for spec in settings.extra_targets)}
-    loaded: dict[str, object] = {}
-    judges = [load_judge(spec) for spec in ("dlib", *settings.judges)]
+    targets = offered_targets(settings)
+    judges = judges_of(settings)
     app.state.queue, app.state.settings = queue, settings
 
     def require_token(request: Request) -> None:
         if settings.token is None:
             return
-        given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {settings.token}".encode()):
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), settings.token.encode()):
             raise ServiceError(401, "unauthorized", "this server needs an access token: send the header "
                                                     "`Authorization: Bearer <token>` (ask whoever runs it).")
 
@@ -85,16 +80,6 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
                 raise ServiceError(422, "bad_option", f"{key} {options[key]!r} is not offered here; choose one of "
                                                       f"{', '.join(allowed)}.")
         return options
-
-    def protector(options: dict[str, str], time_limit: float, as_images: list[torch.Tensor]):
-        target = options["target"]
-        extra = strength_options(options["strength"], target, options["mode"], MNDConfig(time_limit=time_limit))
-        if target == FACE_TARGET:
-            return make_protector(FACE_TARGET, options["method"], mode=options["mode"], as_images=as_images,
-                                  judges=judges, **extra)
-        if target not in loaded:
-            loaded[target] = load_target(targets[target])
-        return make_protector(loaded[target], options["method"], **extra)
 
     def photos_of(files: dict[str, list[Upload]], mode: str | None) -> tuple[list[Upload], list[Upload]]:
         """The photo to protect and the `as` photos of the identity to impersonate, each sniffed; 4xx otherwise.
@@ -115,39 +100,34 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
         if as_photos and mode != "impersonate":
             raise ServiceError(422, "bad_option", "`as` photos are only used to impersonate a face (target=dlib, "
                                                   "mode=impersonate); send those options or leave them out.")
+        if len(as_photos) > settings.max_as_photos:
+            raise ServiceError(422, "too_many_photos", f"{len(as_photos)} `as` photos sent; this server takes at most "
+                                                       f"{settings.max_as_photos}: send the clearest ones.")
         for upload in image + as_photos:
             require_photo(upload.data, _safe_name(upload.filename))
+        require_pixel_budget(image + as_photos)
         return image, as_photos
 
-    def identity_photos(uploads: list[Upload]) -> list[torch.Tensor]:
-        """Decode the `as` photos; each must show a face (422 naming it otherwise)."""
-        names = [_safe_name(upload.filename) for upload in uploads]
-        photos = [load_image(io.BytesIO(u.data), max_pixels=settings.max_pixels, name=n) for u, n in zip(uploads, names)]
-        try:
-            identity_faces(photos, [f"the `as` photo {name}" for name in names])
-        except NoFaceError as e:
-            raise ServiceError(422, "no_face", str(e)) from None
-        return photos
-
-    def protect_job(data: bytes, filename: str, options: dict[str, str], as_uploads: list[Upload]):
-        def job(deadline: float) -> tuple[bytes, FileReport]:
-            try:
-                image = load_image(io.BytesIO(data), max_pixels=settings.max_pixels, name=filename)
-                as_images = identity_photos(as_uploads)
-                time_limit = max(0.0, (deadline - time.monotonic()) * MND_SHARE_OF_TIMEOUT)
-                return protect_encoded(image, protector(options, time_limit, as_images), options["format"], filename)
-            except ImageError as e:
-                raise from_image_error(e) from None
-            except NoFaceError as e:
-                raise ServiceError(422, "no_face", f"{filename}: {e}") from None
-            except ValueError as e:
-                raise ServiceError(422, "bad_option", str(e)) from None
-
-        return job
+    def require_pixel_budget(uploads: list[Upload]) -> None:
+        """Refuse (413) before decoding anything when a photo, or all of them together, has too many pixels."""
+        total = 0
+        for upload in uploads:
+            name, pixels = _safe_name(upload.filename), photo_pixels(upload.data, _safe_name(upload.filename))
+            if pixels > settings.max_pixels:
+                raise ServiceError(413, "too_large", f"{name}: {pixels:,} pixels; this server decodes at most "
+                                                     f"{settings.max_pixels:,} per photo. Downscale it first.")
+            total += pixels
+        if total > settings.max_request_pixels:
+            raise ServiceError(413, "too_large", f"the photos of this request hold {total:,} pixels together; this "
+                                                 f"server decodes at most {settings.max_request_pixels:,} per "
+                                                 "request. Send fewer or smaller photos.")
 
     async def run(job, what: str):
         try:
             return await queue.run(job, settings.timeout)
+        except WorkerDied:
+            raise ServiceError(500, "worker_died", f"the worker stopped while {what}, most often for lack of "
+                                                   "memory; try a smaller photo.") from None
         except Busy as e:
             raise ServiceError(503, "busy", f"the server is busy; try again in {e.retry_after} s.",
                                {"Retry-After": str(e.retry_after)}) from None
@@ -162,8 +142,10 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(e.status_code, "http_error")
-        message = {404: f"nothing at {request.url.path}; the API is under /v1 (see /docs) and the page is at /.",
-                   405: f"{request.method} is not allowed on {request.url.path}; see /docs for each route's method."}
+        message = {404: f"nothing at {request.url.path}; the API is under /v1 (described at /openapi.json) and the "
+                        "page is at /.",
+                   405: f"{request.method} is not allowed on {request.url.path}; /openapi.json gives each route's "
+                        "method."}
         error = ServiceError(e.status_code, code, message.get(e.status_code, str(e.detail)))
         return JSONResponse(error.body(), status_code=e.status_code, headers=getattr(e, "headers", None))
 
@@ -178,7 +160,7 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz() -> dict:
-        return {"status": "ok", "queue": queue.status()}
+        return {"status": "ok", "queue": queue.status(), "receiving": uploads.receiving}
 
     @app.get("/v1/version")
     async def version() -> dict:
@@ -186,6 +168,7 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
                 "modes": MODES, "strengths": list(STRENGTHS), "formats": list(MEDIA_TYPES), "judges": [j.name for j in judges],
                 "features": cloud.describe() if cloud else None, "token_required": settings.token is not None,
                 "limits": {"max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,
+                           "max_request_pixels": settings.max_request_pixels, "max_as_photos": settings.max_as_photos,
                            "timeout_s": settings.timeout, "queue": queue.capacity}}
 
     def field(choices, description: str) -> dict:
@@ -209,15 +192,17 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
         "multipart/form-data": {"schema": protect_form}}}})
     async def protect_route(request: Request) -> Response:
         require_token(request)
-        form = parse_form(await read_body(request, settings.max_upload_bytes), request.headers.get("content-type", ""))
+        form = parse_form(await uploads.read(request, settings.max_upload_bytes), request.headers.get("content-type", ""))
         options = options_of(form.fields)
-        uploads, as_uploads = photos_of(form.files, options["mode"] if options["target"] == FACE_TARGET else None)
-        filename = _safe_name(uploads[0].filename)
-        data, report = await run(protect_job(uploads[0].data, filename, options, as_uploads), "protecting this photo")
+        image, as_uploads = photos_of(form.files, options["mode"] if options["target"] == FACE_TARGET else None)
+        filename = _safe_name(image[0].filename)
+        job = ProtectRequest(image[0].data, filename, options, tuple((_safe_name(u.filename), u.data) for u in as_uploads))
+        data, report = await run(lambda deadline: workers.call(protect_upload, (settings, job), deadline),
+                                 "protecting this photo")
         name = f"{Path(filename).stem}.protected.{options['format']}"
         saved = _save(settings.output_dir, name, data)
         if options["response"] == "image":
-            headers = {"Content-Disposition": f'attachment; filename="{name}"',
+            headers = {"Content-Disposition": _attachment(name),
                        "X-Advpriv-Success": str(report.success).lower(),
                        "X-Advpriv-PSNR": f"{report.metrics['psnr']:.3f}",
                        "X-Advpriv-SSIM": f"{report.metrics['ssim']:.6f}"}
@@ -233,7 +218,7 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
             "survival": report.survival,
             "filename": name, "media_type": MEDIA_TYPES[options["format"]],
             "image_base64": base64.b64encode(data).decode(),
-            **({"url": f"/v1/outputs/{saved}"} if saved else {}),
+            **({"url": f"/v1/outputs/{quote(saved)}"} if saved else {}),
         })
 
     @app.post("/v1/features/predict", openapi_extra={"requestBody": {"required": True, "content": {
@@ -243,7 +228,7 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
         if cloud is None:
             raise ServiceError(404, "no_features_model", "this server has no cloud classifier; start it with "
                                                          "`advpriv serve --features-run RUN_FOLDER`.")
-        body = await read_body(request, settings.max_upload_bytes)
+        body = await uploads.read(request, settings.max_upload_bytes)
         try:
             features = decode_features(body, cloud.feature_shape)
         except FeatureError as e:
@@ -268,7 +253,8 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
 
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    app.router.on_shutdown.append(queue.shutdown)
+    app.router.on_startup.append(workers.start)
+    app.router.on_shutdown.extend([queue.shutdown, workers.stop])
     return app
 
 
@@ -279,6 +265,16 @@ def _safe_name(filename: str) -> str:
     """The upload's base name with only letters, digits, dot, dash and underscore (for headers and paths)."""
     name = re.sub(r"[^\w.\-]", "_", Path(filename or "photo").name).strip("._") or "photo"
     return name[:100]
+
+
+def _attachment(name: str) -> str:
+    """A Content-Disposition header for `name`: an ASCII fallback and the exact name as RFC 5987 `filename*`.
+
+    >>> print(_attachment("日本 photo.protected.png"))
+    attachment; filename="___photo.protected.png"; filename*=UTF-8''%E6%97%A5%E6%9C%AC%20photo.protected.png
+    """
+    fallback = re.sub(r"[^A-Za-z0-9.\-_]", "_", name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def _save(output_dir: Path | None, name: str, data: bytes) -> str | None:

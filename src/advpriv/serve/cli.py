@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .connections import with_header_timeout
 from .settings import TOKEN_ENV, ServeSettings, token_from_env
 
 
@@ -17,7 +18,8 @@ def share_cores(workers: int) -> int:
     import torch
 
     if not os.environ.get("OMP_NUM_THREADS"):
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // workers))  # for the worker processes
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     return torch.get_num_threads()
 
 
@@ -35,6 +37,13 @@ def serve_command(
     features_encoder: Annotated[str, typer.Option(help="Which encoder of that run the devices use: obfuscator, utility_only or nopeek.")] = "obfuscator",
     judge: Annotated[Optional[list[str]], typer.Option(help="Faces: one more judge of each result, an ONNX face model as PATH:threshold=T (e.g. mobilefacenet.onnx:threshold=0.79).")] = None,
     add_target: Annotated[Optional[list[str]], typer.Option(help="Offer one more classifier as NAME=SPEC (TorchScript file or module:factory).")] = None,
+    max_request_pixels: Annotated[int, typer.Option(help="Most decoded pixels of all the photos in one request together.")] = ServeSettings.max_request_pixels,
+    max_as_photos: Annotated[int, typer.Option(help="Most photos of the identity to impersonate (`as`) in one request.")] = ServeSettings.max_as_photos,
+    header_timeout: Annotated[float, typer.Option(help="Seconds a client may take to send a request's headers.")] = ServeSettings.header_timeout,
+    body_timeout: Annotated[float, typer.Option(help="Seconds a client may take to send a request's body (answered 408 after).")] = ServeSettings.body_timeout,
+    max_uploads: Annotated[int, typer.Option(help="Request bodies received at the same time; more are answered 503.")] = ServeSettings.max_uploads,
+    max_connections: Annotated[int, typer.Option(help="Open connections at most; more requests are answered 503.")] = 64,
+    docs: Annotated[bool, typer.Option("--docs", help="Serve the interactive API docs at /docs (they load scripts from a CDN).")] = False,
 ) -> None:
     """Serve the protection API, the web page at /, and the DeepObfuscator cloud endpoint."""
     import uvicorn
@@ -49,7 +58,10 @@ def serve_command(
     settings = ServeSettings(host=host, port=port, token=token_from_env(token), max_upload_bytes=int(max_upload_mb * 1e6),
                              max_pixels=max_pixels, workers=workers, queue_size=queue, timeout=timeout,
                              output_dir=output_dir, features_run=features_run, features_encoder=features_encoder,
-                             judges=tuple(judge or ()), extra_targets=tuple(add_target or ()))
+                             judges=tuple(judge or ()), extra_targets=tuple(add_target or ()),
+                             max_request_pixels=max_request_pixels, max_as_photos=max_as_photos,
+                             header_timeout=header_timeout, body_timeout=body_timeout, max_uploads=max_uploads,
+                             docs=docs)
     if output_dir is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
     share_cores(workers)
@@ -60,4 +72,5 @@ def serve_command(
         raise typer.Exit(2)
     typer.echo(f"advpriv serving on http://{host}:{port}/ (token {'required' if settings.token else 'not required'})",
                err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning", http=with_header_timeout(header_timeout),
+                limit_concurrency=max_connections)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from advpriv.images import ImageError
 
-IMAGE_ERROR_STATUS = {"not_an_image": 415, "too_large": 413, "damaged": 400, "missing": 400}
+IMAGE_ERROR_STATUS = {"not_an_image": 415, "too_large": 413, "too_small": 422, "damaged": 400, "missing": 400}
 
 
 class ServiceError(Exception):
     """An answer other than success; `message` says what went wrong and what to do, in plain words."""
+
+    expected = True  # a refusal, not a fault: no traceback in the server log
 
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -22,6 +24,9 @@ class ServiceError(Exception):
 
     def body(self) -> dict:
         return {"error": {"code": self.code, "message": self.message}}
+
+    def __reduce__(self) -> tuple:  # crosses from a worker process to the server
+        return ServiceError, (self.status, self.code, self.message, self.headers)
 
 
 def from_image_error(error: ImageError) -> ServiceError:

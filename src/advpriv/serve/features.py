@@ -23,7 +23,7 @@ class CloudClassifier:
         run = load_run(run_folder)
         self.classifier = run.parties(encoder)["C"]
         self.feature_shape = run.feature_shape
-        self.attribute, self.encoder, self.run = run.config.utility, encoder, str(run_folder)
+        self.attribute, self.encoder = run.config.utility, encoder
 
     @torch.no_grad()
     def predict(self, features: np.ndarray) -> list[dict]:
@@ -32,5 +32,6 @@ class CloudClassifier:
         return [{self.attribute: p >= 0.5, "probability": round(p, 6)} for p in probabilities]
 
     def describe(self) -> dict:
-        return {"run": self.run, "encoder": self.encoder, "attribute": self.attribute,
+        """What a device needs to know to send features (never the server's path to the run)."""
+        return {"encoder": self.encoder, "attribute": self.attribute,
                 "feature_shape": list(self.feature_shape), "dtypes": ["float32", "float16"]}

@@ -1,4 +1,5 @@
-"""Read a request body within a size limit and parse multipart/form-data in memory (nothing spooled to disk).
+"""Read a request body within a size and time limit and parse multipart/form-data in memory (nothing spooled to
+disk). `UploadGate` caps the bodies received at once, so unfinished uploads cannot pile up in memory.
 
 Example:
     >>> body = (b'--b\\r\\nContent-Disposition: form-data; name="strength"\\r\\n\\r\\nhigh\\r\\n'
@@ -10,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -46,6 +48,36 @@ async def read_body(request: Request, limit: int) -> bytes:
     except ClientDisconnect:
         raise ServiceError(400, "truncated", "the upload ended before it was complete; send the file again.") from None
     return b"".join(chunks)
+
+
+class UploadGate:
+    """At most `limit` request bodies are received at once (more get 503), each within `timeout` seconds (else 408).
+
+    >>> gate = UploadGate(limit=4, timeout=60)
+    >>> gate.receiving
+    0
+    """
+
+    RETRY_AFTER_S = 5  # uploads that fit the size limit take seconds on any link that can send them in time
+
+    def __init__(self, limit: int, timeout: float) -> None:
+        self.limit, self.timeout, self.receiving = limit, timeout, 0
+
+    async def read(self, request: Request, max_bytes: int) -> bytes:
+        """The body (see `read_body`), refused when too many others are being received or when it comes too slowly."""
+        if self.receiving >= self.limit:
+            raise ServiceError(503, "busy", f"this server is already receiving {self.limit} uploads; try again in "
+                                            f"{self.RETRY_AFTER_S} s.", {"Retry-After": str(self.RETRY_AFTER_S)})
+        self.receiving += 1
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await read_body(request, max_bytes)
+        except TimeoutError:
+            raise ServiceError(408, "upload_timeout", f"the upload took longer than this server's limit of "
+                                                      f"{self.timeout:g} s; send a smaller file or use a faster "
+                                                      "connection.", {"Connection": "close"}) from None
+        finally:
+            self.receiving -= 1
 
 
 def _too_large(size: int, limit: int) -> ServiceError:

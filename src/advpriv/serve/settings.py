@@ -24,7 +24,11 @@ class ServeSettings:
     also saved (None: nothing is written to disk). features_run / features_encoder: a DeepObfuscator run
     folder whose cloud classifier answers /v1/features/predict. judges: extra ONNX judge specs for faces.
     extra_targets: "name=spec" pairs offering more classifier targets (a TorchScript file or module:factory)
-    under a name; clients choose targets only by name, never by path.
+    under a name; clients choose targets only by name, never by path. max_request_pixels: decoded pixels of
+    all the photos in one request together; max_as_photos: identity photos per request. header_timeout /
+    body_timeout: seconds a client may take to send its request's headers / its body; max_uploads: bodies
+    received at once (more get 503). docs: serve the interactive API docs at /docs (they load their scripts from
+    a CDN, so they are off by default; the schema at /openapi.json is always served).
     """
 
     host: str = "127.0.0.1"
@@ -40,6 +44,12 @@ class ServeSettings:
     features_encoder: str = "obfuscator"
     judges: tuple[str, ...] = field(default_factory=tuple)
     extra_targets: tuple[str, ...] = field(default_factory=tuple)
+    max_request_pixels: int = 60_000_000
+    max_as_photos: int = 8
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    max_uploads: int = 4
+    docs: bool = False
 
     @property
     def capacity(self) -> int:

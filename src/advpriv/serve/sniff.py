@@ -12,6 +12,10 @@ Example:
 
 from __future__ import annotations
 
+import io
+
+from PIL import Image
+
 from .errors import ServiceError
 
 # (format, ((offset, bytes), ...)): every part must match.
@@ -41,3 +45,21 @@ def require_photo(data: bytes, filename: str) -> None:
     if sniff(data) is None:
         raise ServiceError(415, "not_an_image", f"{filename}: not a readable image; this server accepts "
                                                 f"{ACCEPTED} photos (told from the content, not the name).")
+
+
+def photo_pixels(data: bytes, filename: str) -> int:
+    """Width × height as the file's header states it, read without decoding the pixels (400 when unreadable).
+
+    >>> buf = io.BytesIO(); Image.new("RGB", (30, 20)).save(buf, "PNG"); photo_pixels(buf.getvalue(), "a.png")
+    600
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            width, height = im.size
+    except Image.DecompressionBombError:
+        raise ServiceError(413, "too_large", f"{filename}: refused as too large to decode safely; downscale it "
+                                             "first.") from None
+    except Exception as e:  # Pillow raises many types for a damaged header
+        raise ServiceError(400, "bad_image", f"{filename}: the image header could not be read ({type(e).__name__}); "
+                                             "re-export it as PNG or JPEG.") from None
+    return width * height

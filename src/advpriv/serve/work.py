@@ -1,7 +1,8 @@
 """A bounded work queue: protections run on a few worker threads; when every slot is taken, refuse at once.
 
 Refusing (503 with Retry-After) instead of piling requests up keeps the server's memory and latency bounded.
-A request that runs past its timeout is answered at once; its work is told the deadline so it stops soon after.
+A request that runs past its timeout is answered at once; its work is told the deadline (the service runs it in a
+process that is killed then, see `advpriv.serve.isolate`).
 
 Example:
     >>> import asyncio
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import statistics
 import threading
 import time
 from collections import deque
@@ -41,6 +41,8 @@ class WorkQueue:
         self.lock = threading.Lock()
         self.in_flight = self.running = 0
         self.durations: deque[float] = deque(maxlen=20)
+        self.started: dict[int, float] = {}  # running jobs' start times, by thread
+        self.timeout = math.inf
 
     async def run(self, job: Callable[[float], T], timeout: float) -> T:
         """Run `job(deadline)` on a worker (deadline on `time.monotonic`'s clock); TimeoutError after `timeout` s."""
@@ -48,20 +50,23 @@ class WorkQueue:
             if self.in_flight >= self.capacity:
                 raise Busy(self.retry_after())
             self.in_flight += 1
+            self.timeout = timeout
         deadline = time.monotonic() + timeout
         future: Future = self.executor.submit(self._timed, job, deadline)
         future.add_done_callback(self._release)
         return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
 
     def _timed(self, job: Callable[[float], T], deadline: float) -> T:
+        start = time.monotonic()
         with self.lock:
             self.running += 1
-        start = time.monotonic()
+            self.started[threading.get_ident()] = start
         try:
             return job(deadline)
         finally:
             with self.lock:
                 self.running -= 1
+                del self.started[threading.get_ident()]
                 self.durations.append(time.monotonic() - start)
 
     def _release(self, _: Future) -> None:
@@ -69,9 +74,19 @@ class WorkQueue:
             self.in_flight -= 1
 
     def retry_after(self) -> int:
-        """Seconds until a slot is likely free: the typical job time times the jobs ahead per worker."""
-        typical = statistics.median(self.durations) if self.durations else 10.0
-        return max(1, math.ceil(typical * self.in_flight / self.workers))
+        """Seconds until a slot is likely free: the jobs ahead per worker times the typical job time, which is the
+        mean of the recent jobs, and at least as long as the longest running job has taken so far (a few quick
+        refusals must not hide slow protections); never more than the timeout allows. Call with the lock held.
+
+        >>> queue = WorkQueue(workers=1, queue_size=1)
+        >>> queue.in_flight, queue.durations = 2, deque([0.01, 0.01, 12.0])
+        >>> queue.retry_after()
+        9
+        """
+        now = time.monotonic()
+        mean = sum(self.durations) / len(self.durations) if self.durations else 10.0
+        typical = max([mean, *(now - start for start in self.started.values())])
+        return max(1, math.ceil(min(typical, self.timeout) * self.in_flight / self.workers))
 
     def status(self) -> dict[str, int]:
         with self.lock:

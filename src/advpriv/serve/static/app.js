@@ -19,6 +19,9 @@
   const progressText = $("progress-text");
   const errorBox = $("error");
   const result = $("result");
+  const asInput = $("as");
+  const asField = $("as-field");
+  const modeField = $("mode-field");
 
   let file = null;
   let originalUrl = null;
@@ -62,6 +65,24 @@
   window.addEventListener("dragover", (e) => e.preventDefault());
   window.addEventListener("drop", (e) => e.preventDefault());
 
+  // ---- impersonation: only for faces; then the photos of the person to be recognised as ----
+  let maxAsPhotos = 8;
+  function mode() {
+    return modeField.hidden ? "dodge" : form.querySelector("input[name=mode]:checked").value;
+  }
+  function syncMode() {
+    modeField.hidden = form.elements.target.value !== "dlib";
+    asField.hidden = mode() !== "impersonate";
+  }
+  form.elements.target.addEventListener("change", syncMode);
+  form.querySelectorAll("input[name=mode]").forEach((radio) => radio.addEventListener("change", syncMode));
+  syncMode();
+  asInput.addEventListener("change", () => {
+    const names = Array.from(asInput.files || []).map((f) => f.name);
+    $("as-names").textContent = names.length ? names.join(", ") : "No photos chosen yet.";
+    hideError();
+  });
+
   // ---- protecting ----
   form.addEventListener("submit", (e) => {
     e.preventDefault();
@@ -76,13 +97,22 @@
       input.focus();
       return;
     }
+    const asPhotos = mode() === "impersonate" ? Array.from(asInput.files || []) : [];
+    if (mode() === "impersonate" && (asPhotos.length < 1 || asPhotos.length > maxAsPhotos)) {
+      showError(asPhotos.length
+        ? "Choose at most " + maxAsPhotos + " photos of the person to be recognised as."
+        : "Choose at least one photo of the person to be recognised as.");
+      asInput.focus();
+      return;
+    }
     if (!tokenField.hidden) setToken(tokenInput.value.trim());
 
     const data = new FormData();
     data.append("image", file, file.name);
     data.append("target", form.elements.target.value);
     data.append("method", "mnd");
-    data.append("mode", "dodge");
+    data.append("mode", mode());
+    for (const photo of asPhotos) data.append("as", photo, photo.name);
     data.append("strength", form.querySelector("input[name=strength]:checked").value);
     data.append("format", "png");
     data.append("response", "json");
@@ -233,6 +263,10 @@
 
   function verdictText(body) {
     const isFaces = body.target === "dlib" || (body.faces && body.faces.length);
+    if (isFaces && body.mode === "impersonate") {
+      return (body.success ? "Done. " : "Not fully done. ") +
+        "Before: " + body.before + ". Now: " + body.summary + " (the person in your other photos).";
+    }
     if (isFaces) {
       return (body.success ? "Protected. " : "Not fully protected. ") +
         "Before: " + body.before + ". Now: " + body.summary + ".";
@@ -489,10 +523,15 @@
     if (!v) return;
     $("version").textContent = "advpriv " + (v.advpriv || "");
     if (v.token_required) tokenField.hidden = false;
+    if (v.limits && v.limits.max_as_photos) {
+      maxAsPhotos = v.limits.max_as_photos;
+      $("as-limit").textContent = String(maxAsPhotos);
+    }
     if (Array.isArray(v.targets) && v.targets.length) {
       for (const opt of Array.from($("target").options)) {
         if (!v.targets.includes(opt.value) && opt.value !== $("target").value) opt.remove();
       }
     }
+    syncMode();
   }).catch(() => { /* the footer stays empty */ });
 })();

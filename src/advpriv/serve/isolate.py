@@ -1,0 +1,132 @@
+"""Run calls in child processes that are killed at their deadline.
+
+A request that overruns frees its worker the moment it is answered 504, and one that exhausts memory takes down
+only its child, never the server. Each child runs one call at a time and keeps what it loaded (the models) between
+calls; a killed child is replaced by a fresh one, started at once. A child's start-up (imports, models) never
+counts against a call's deadline: a call that finds its child still starting waits for it, and is refused with
+TimeoutError, the child left running, when the deadline comes first.
+
+Example:
+    >>> import time
+    >>> pool = ProcessPool(1)                                      # doctest: +SKIP
+    >>> pool.call(divmod, (7, 2), deadline=time.monotonic() + 60)  # doctest: +SKIP
+    (3, 1)
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import queue
+import sys
+import time
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any, Callable
+
+CONTEXT = multiprocessing.get_context("spawn")  # a fork of a threaded server could inherit a held lock
+
+
+class WorkerDied(RuntimeError):
+    """The child process ended in the middle of a call (killed by the system, most often for memory)."""
+
+
+def _child(conn: Connection, warm: Callable[[], None] | None) -> None:
+    """The child's loop: say it is ready, then receive (function, args, seconds left), call
+    function(*args, deadline) and send the outcome, one call after the other."""
+    if warm is not None:
+        warm()
+    conn.send(("ready", None))
+    while True:
+        try:
+            fn, args, seconds = conn.recv()
+        except EOFError:
+            return
+        try:
+            outcome = ("ok", fn(*args, time.monotonic() + seconds))
+        except Exception as e:  # sent back to the parent, which raises it there
+            if not getattr(e, "expected", False):
+                traceback.print_exc(file=sys.stderr)
+            outcome = ("error", e)
+        try:
+            conn.send(outcome)
+        except (pickle.PicklingError, TypeError, AttributeError) as e:
+            conn.send(("error", RuntimeError(f"{type(e).__name__}: {e}")))
+
+
+class ChildProcess:
+    """One spawned process that runs calls one at a time; `call` kills it when the deadline passes."""
+
+    def __init__(self, warm: Callable[[], None] | None = None) -> None:
+        self.warm, self.process, self.conn, self.ready = warm, None, None, False
+
+    def start(self) -> None:
+        self.conn, child_end = CONTEXT.Pipe()
+        self.process = CONTEXT.Process(target=_child, args=(child_end, self.warm), daemon=True,
+                                       name="advpriv-worker")
+        self.process.start()
+        child_end.close()
+        self.ready = False
+
+    def call(self, fn: Callable[..., Any], args: tuple, deadline: float) -> Any:
+        """fn(*args, deadline) in the child; TimeoutError (child killed) at `deadline` on `time.monotonic`."""
+        if self.process is None or not self.process.is_alive():
+            self.stop()
+            self.start()
+        if not self.ready:
+            if not self.conn.poll(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError("the worker process was still starting when the deadline came")
+            self.ready = self._receive()[0] == "ready"
+        self.conn.send((fn, args, deadline - time.monotonic()))
+        if not self.conn.poll(max(0.0, deadline - time.monotonic())):
+            self.stop()
+            self.start()
+            raise TimeoutError("the work ran past its deadline; its process was stopped")
+        status, value = self._receive()
+        if status == "error":
+            raise value
+        return value
+
+    def _receive(self) -> tuple[str, Any]:
+        try:
+            return self.conn.recv()
+        except (EOFError, ConnectionError):
+            code = self.process.exitcode if self.process else None
+            self.stop()
+            self.start()
+            raise WorkerDied(f"the worker process ended (exit code {code}) while working on this request") from None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.join(5)
+            self.process.close()
+        if self.conn is not None:
+            self.conn.close()
+        self.process = self.conn = None
+
+
+class ProcessPool:
+    """`size` child processes; `call` borrows a free one (callers never outnumber `size`: the work queue's threads)."""
+
+    def __init__(self, size: int, warm: Callable[[], None] | None = None) -> None:
+        self.children = [ChildProcess(warm) for _ in range(size)]
+        self.free: queue.SimpleQueue[ChildProcess] = queue.SimpleQueue()
+        for child in self.children:
+            self.free.put(child)
+
+    def start(self) -> None:
+        """Start every child now, so the first requests need not wait for one to import the models."""
+        for child in self.children:
+            child.start()
+
+    def call(self, fn: Callable[..., Any], args: tuple, deadline: float) -> Any:
+        child = self.free.get()
+        try:
+            return child.call(fn, args, deadline)
+        finally:
+            self.free.put(child)
+
+    def stop(self) -> None:
+        for child in self.children:
+            child.stop()
