@@ -69,6 +69,13 @@ def test_make_never_overwrites_a_study_and_explains_bad_inputs(outputs, tmp_path
     assert again.exit_code == 2 and "already holds a study" in again.output
     assert (study / "study.json").read_bytes() == before
 
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    result = make(str(busy), "--originals", str(originals), "--method", f"plus1={method}")
+    assert result.exit_code == 2 and "not an empty folder" in result.output
+    assert [p.name for p in busy.iterdir()] == ["notes.txt"]
+
     empty = tmp_path / "empty"
     empty.mkdir()
     result = make(str(tmp_path / "s2"), "--originals", str(originals), "--method", f"none={empty}")
@@ -79,3 +86,4 @@ def test_make_never_overwrites_a_study_and_explains_bad_inputs(outputs, tmp_path
     Image.new("RGB", (10, 10)).save(method / "a.protected.png")  # not the original's size
     result = make(str(tmp_path / "s4"), "--originals", str(originals), "--method", f"plus1={method}")
     assert result.exit_code == 2 and "same size" in result.output
+    assert not (tmp_path / "s4").exists() and not list(tmp_path.glob(".s4.*"))  # nothing half-made is left

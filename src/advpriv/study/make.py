@@ -11,7 +11,10 @@ Example:
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -53,12 +56,16 @@ def noisy_copy(image: torch.Tensor, target_psnr: float, seed: int) -> tuple[torc
 def make_study(originals: Path, methods: dict[str, Path], out: Path, identical: int = 2, noisy: int = 2,
                repeats: int = 2, noise_psnr: float = 30.0, show_seconds: float = 3.0, gap_seconds: float = 1.0,
                seed: int = 0) -> Manifest:
-    """Build the study folder `out` (which must not hold a study yet) and return its manifest.
+    """Build the study folder `out` (new, or an empty folder) and return its manifest.
 
     identical / noisy: how many originals get each hidden reference. repeats: pairs every rater sees twice.
+    The folder is built beside `out` and renamed into place at the end, so a failure leaves nothing half-made.
     """
+    out = Path(out)
     if (out / MANIFEST).exists():
         raise StudyError(f"{out} already holds a study ({MANIFEST}); choose a new folder, so its ratings are kept.")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise StudyError(f"{out} exists and is not an empty folder; choose a new folder for the study.")
     clash = sorted(name for name in methods if name in (IDENTICAL, NOISE) or not name)
     if clash:
         raise StudyError(f"method name(s) {clash} are reserved or empty; name each method folder differently.")
@@ -80,11 +87,18 @@ def make_study(originals: Path, methods: dict[str, Path], out: Path, identical: 
     entries += [(IDENTICAL, sources[stem], None) for stem in rng.sample(stems, min(identical, len(stems)))]
     entries += [(NOISE, sources[stem], None) for stem in rng.sample(stems, min(noisy, len(stems)))]
     rng.shuffle(entries)  # ids carry no hint of the method
-    pairs = [_write_pair(f"p{i + 1:02d}", method, original, changed, out, noise_psnr, seed + i)
-             for i, (method, original, changed) in enumerate(entries)]
-    manifest = Manifest(pairs, sorted(rng.sample([p.id for p in pairs], min(repeats, len(pairs)))),
-                        show_seconds, gap_seconds)
-    save_manifest(manifest, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
+    try:
+        pairs = [_write_pair(f"p{i + 1:02d}", method, original, changed, building, noise_psnr, seed + i)
+                 for i, (method, original, changed) in enumerate(entries)]
+        manifest = Manifest(pairs, sorted(rng.sample([p.id for p in pairs], min(repeats, len(pairs)))),
+                            show_seconds, gap_seconds)
+        save_manifest(manifest, building)
+        os.replace(building, out)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
     return manifest
 
 

@@ -40,7 +40,7 @@ def mean_interval(values: list[float]) -> tuple[float, float | None, float | Non
     if n < 2:
         return mean, None, None
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = student_t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+    half = float(student_t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
     return mean, mean - half, mean + half
 
 
