@@ -1,13 +1,14 @@
 """The web page at `/`, driven in Debian's Chromium by Playwright against a real `advpriv serve`.
 
 Uploads a real CelebA face, waits for the protected photo, checks the metrics, the dlib verdict and the
-download, then an error in plain words; saves a screenshot under tmp_path (its path is printed).
+download, then an error in plain words, then the impersonation fields; saves a screenshot under tmp_path (its path is printed).
 Skipped, with the reason, when playwright, /usr/bin/chromium or ../shared are missing (`make test` installs
 chromium where apt-get works).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from urllib.parse import urlparse
@@ -108,6 +109,27 @@ def test_page_protects_a_face_and_explains_errors(sync_api, tmp_path):
             assert message.startswith("notes.jpg") and "not a readable image" in message and "{" not in message, message
             assert page.is_enabled("#protect")
             page.screenshot(path=str(tmp_path / "serve-page-error.png"))
+
+            # Impersonation: the identity's photos are asked for, checked, and sent as `as` with mode=impersonate
+            # (the server's answer is stubbed here: the API's side is tested in test_serve_api.py).
+            assert page.is_hidden("#as-field")
+            page.check("input[name=mode][value=impersonate]")
+            assert page.is_visible("#as-field")
+            page.set_input_files("#image", str(photo))
+            page.click("#protect")
+            assert "at least one photo of the person" in page.inner_text("#error")
+            sent: list[bytes] = []
+            stub = json.dumps({"error": {"code": "no_face", "message": "the `as` photo b.jpg: no face found."}})
+            page.route("**/v1/protect", lambda route: (sent.append(route.request.post_data_buffer),
+                                                        route.fulfill(status=422, content_type="application/json",
+                                                                      body=stub)))
+            page.set_input_files("#as", [str(photo), str(photo)])
+            page.click("#protect")
+            page.wait_for_selector("#error:not([hidden])", timeout=30_000)
+            assert "as` photo b.jpg" in page.inner_text("#error")
+            assert len(sent) == 1 and sent[0].count(b'name="as"') == 2 and b"impersonate" in sent[0]
+            page.select_option("#target", "efficientnet-lite0")
+            assert page.is_hidden("#mode-field")
             assert not page_errors, page_errors
         finally:
             browser.close()

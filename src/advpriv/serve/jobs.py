@@ -34,7 +34,7 @@ DEFAULTS = {"target": FACE_TARGET, "method": "mnd", "mode": "dodge", "strength":
 CHOICES = {"method": METHODS, "mode": MODES, "strength": tuple(STRENGTHS), "format": tuple(MEDIA_TYPES),
            "response": ("image", "json")}
 MND_SHARE_OF_TIMEOUT = 0.8  # leave the rest of the deadline for decoding, encoding and the judges
-IDENTITY_SIDE = 2048
+IDENTITY_SIDE = 1024
 """An `as` photo's longest side once decoded: only its largest face's identity is read, and a smaller copy keeps
 the memory of several photos per request bounded."""
 

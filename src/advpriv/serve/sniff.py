@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from .errors import ServiceError
 
@@ -56,6 +56,9 @@ def photo_pixels(data: bytes, filename: str) -> int:
     try:
         with Image.open(io.BytesIO(data)) as im:
             width, height = im.size
+    except UnidentifiedImageError:
+        raise ServiceError(415, "not_an_image", f"{filename}: not a readable image (unknown or corrupt format); "
+                                                f"this server accepts {ACCEPTED} photos.") from None
     except Image.DecompressionBombError:
         raise ServiceError(413, "too_large", f"{filename}: refused as too large to decode safely; downscale it "
                                              "first.") from None
