@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageOps
 
 from advpriv.faces import MODES, NoFaceError, identity_faces
 from advpriv.faces.specs import load_judge
@@ -35,8 +36,8 @@ CHOICES = {"method": METHODS, "mode": MODES, "strength": tuple(STRENGTHS), "form
            "response": ("image", "json")}
 MND_SHARE_OF_TIMEOUT = 0.8  # leave the rest of the deadline for decoding, encoding and the judges
 IDENTITY_SIDE = 1024
-"""An `as` photo's longest side once decoded: only its largest face's identity is read, and a smaller copy keeps
-the memory of several photos per request bounded."""
+"""An `as` photo's longest side once decoded: only its largest face's identity is read, and shrinking it while it
+is still 8-bit keeps the memory of several photos per request small."""
 
 _loaded: dict[str, object] = {}  # this process's classifier targets, by name, loaded on first use
 _judges: list = []  # this process's judges, loaded on first use
@@ -88,13 +89,28 @@ def protect_upload(settings: ServeSettings, request: ProtectRequest, deadline: f
 
 def _identity_photos(settings: ServeSettings, photos: tuple[tuple[str, bytes], ...]) -> list[torch.Tensor]:
     """Decode the `as` photos, one at a time, each shrunk to IDENTITY_SIDE; each must show a face."""
-    images = [_shrink(load_image(io.BytesIO(data), max_pixels=settings.max_pixels, name=name)) for name, data in photos]
+    images = [_decode_small(data, name, settings.max_pixels) for name, data in photos]
     if images:
         try:
             identity_faces(images, [f"the `as` photo {name}" for name, _ in photos])
         except NoFaceError as e:
             raise ServiceError(422, "no_face", str(e)) from None
     return images
+
+
+def _decode_small(data: bytes, name: str, max_pixels: int) -> torch.Tensor:
+    """An identity photo at most IDENTITY_SIDE on its longest side, shrunk by Pillow while 8-bit (a JPEG is decoded
+    at a reduced scale), then converted like any upload; photos Pillow cannot shrink so take the full-size path."""
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.draft("RGB", (IDENTITY_SIDE, IDENTITY_SIDE))
+            small = ImageOps.exif_transpose(im)
+            small.thumbnail((IDENTITY_SIDE, IDENTITY_SIDE))
+            buf = io.BytesIO()
+            small.save(buf, "PNG")
+    except Exception:  # odd modes or a damaged file: load_image decodes it or says what is wrong
+        return _shrink(load_image(io.BytesIO(data), max_pixels=max_pixels, name=name))
+    return load_image(io.BytesIO(buf.getvalue()), max_pixels=max_pixels, name=name)
 
 
 def _shrink(image: torch.Tensor) -> torch.Tensor:
