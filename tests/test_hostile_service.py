@@ -14,6 +14,7 @@ import threading
 import time
 from urllib.parse import unquote, urlparse
 
+import hostile_jobs
 import httpx
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from test_serve_api import run_folder  # noqa: F401  (a tiny trained DeepObfusca
 
 from advpriv.feature_wire import FeatureError, decode_features
 from advpriv.serve import ServeSettings, create_app
+from advpriv.serve.isolate import ProcessPool, WorkerDied
 from advpriv.serve.work import Busy, WorkQueue
 
 TOKEN = "hostile-token"
@@ -119,6 +121,21 @@ def test_a_timed_out_request_frees_its_worker_at_once():
         assert reply.status_code == 504 and reply.json()["error"]["code"] == "timeout", reply.text
         time.sleep(0.5)
         assert httpx.get(f"{url}/healthz").json()["queue"]["running"] == 0
+
+
+def test_worker_processes_are_killed_at_the_deadline_and_replaced():
+    pool = ProcessPool(1)
+    try:
+        assert pool.call(hostile_jobs.answer, (1,), deadline=time.monotonic() + 60) == 1  # started and ready
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            pool.call(hostile_jobs.overrun, (), deadline=time.monotonic() + 1)
+        assert time.monotonic() - start < 5  # at the deadline, not when the work would have ended
+        with pytest.raises(WorkerDied, match="exit code 9"):
+            pool.call(hostile_jobs.crash, (), deadline=time.monotonic() + 60)
+        assert pool.call(hostile_jobs.answer, (7,), deadline=time.monotonic() + 60) == 7
+    finally:
+        pool.stop()
 
 
 # ---- 3. slow and unfinished uploads ----

@@ -91,7 +91,8 @@ class ChildProcess:
         try:
             return self.conn.recv()
         except (EOFError, ConnectionError):
-            code = self.process.exitcode if self.process else None
+            self.process.join(5)
+            code = self.process.exitcode
             self.stop()
             self.start()
             raise WorkerDied(f"the worker process ended (exit code {code}) while working on this request") from None
