@@ -4,6 +4,8 @@
    worker free again (the worker must not stay busy after the answer).
 2. memory: one impersonation request with 8 (then 4) blank 3000×3000 PNGs as `as` photos (a ~0.3 MB body): the
    server's peak memory (VmHWM of the server and of every process it started) before and after it.
+3. unfinished uploads: ten connections each announce a 19 MB body, send 18 MB of it and stall: the server's
+   resident memory (VmRSS, all its processes) and /healthz 5 s later.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/serve_hostile.py --label after
     PYTHONPATH=/tmp/h2-before/src OMP_NUM_THREADS=1 .venv/bin/python bench/serve_hostile.py --label before
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -48,13 +51,13 @@ def server_pid(url: str) -> int:
     return int(out.split("pid=")[1].split(",")[0])
 
 
-def peak_mb(pid: int) -> float:
-    """Sum of the peak resident memory of `pid` and of its descendants alive now, in MB."""
+def peak_mb(pid: int, field: str = "VmHWM") -> float:
+    """Sum of the peak (or, with field="VmRSS", current) resident memory of `pid` and its descendants, in MB."""
     total, stack = 0.0, [pid]
     while stack:
         p = stack.pop()
         status = Path(f"/proc/{p}/status").read_text()
-        total += int(next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1]) / 1024
+        total += int(next(line for line in status.splitlines() if line.startswith(field)).split()[1]) / 1024
         for task in Path(f"/proc/{p}/task").iterdir():
             stack += [int(c) for c in (task / "children").read_text().split()]
     return round(total, 1)
@@ -100,9 +103,37 @@ def memory_probe(count: int) -> dict:
             "peak_mb_before": before, "peak_mb_after": after, "health": idle["queue"]}
 
 
+def upload_probe() -> dict:
+    with running_server() as url:
+        pid = server_pid(url)
+        time.sleep(3)
+        idle = peak_mb(pid, "VmRSS")
+        host, port = url.removeprefix("http://").split(":")
+        head = (f"POST /v1/protect HTTP/1.1\r\nHost: {host}\r\nContent-Length: 19000000\r\n"
+                "Content-Type: multipart/form-data; boundary=b\r\n\r\n").encode()
+        chunk, sockets, refused = b"\0" * 1_000_000, [], 0
+        for _ in range(10):
+            sock = socket.create_connection((host, int(port)), timeout=10)
+            sockets.append(sock)
+            try:
+                sock.sendall(head)
+                for _ in range(18):
+                    sock.sendall(chunk)
+            except OSError:  # answered (503) and closed before the body was sent
+                refused += 1
+        time.sleep(5)
+        held = peak_mb(pid, "VmRSS")
+        health = httpx.get(f"{url}/healthz", timeout=10).json()
+        for sock in sockets:
+            sock.close()
+    return {"rss_mb_idle": idle, "rss_mb_stalled": held, "refused": refused, "health": health}
+
+
 def write_markdown(records: list[dict]) -> None:
-    lines = ["# `advpriv serve` under hostile requests (issue 12)", "", __doc__.split("\n\n")[1], "",
-             "Commands:", "", "    " + __doc__.split("\n\n")[2].strip().replace("\n", "\n    "), "",
+    doc = __doc__.split("\n\n")
+    lines = ["# `advpriv serve` under hostile requests (issue 12)", "", doc[1], "", "Commands:", "",
+             "    " + doc[2].strip().replace("\n", "\n    "), "", doc[3], "",
+             "Timeout and identity photos:", "",
              "| run | when | 504 at (s) | worker free at (s) | `as` photos | status | body (KB) | peak MB before | peak MB after |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in records:
@@ -111,6 +142,14 @@ def write_markdown(records: list[dict]) -> None:
             lines.append(f"| {r['label']} | {r['when']} | {d['answered_s']} ({d['status']}) | {d['worker_free_s']} | "
                          f"{count} | {m['status']} {m['code'] or ''} | {m['body_kb']} | {m['peak_mb_before']} | "
                          f"{m['peak_mb_after']} |")
+    lines += ["", "Ten stalled 19 MB uploads (18 MB sent each):", "",
+              "| run | when | resident MB idle | resident MB with them | refused while sending | /healthz |",
+              "|---|---|---|---|---|---|"]
+    for r in records:
+        if "uploads" in r:
+            u = r["uploads"]
+            lines.append(f"| {r['label']} | {r['when']} | {u['rss_mb_idle']} | {u['rss_mb_stalled']} | {u['refused']} | "
+                         f"`{json.dumps(u['health'])}` |")
     (RESULTS / "serve_hostile.md").write_text("\n".join(lines) + "\n")
 
 
@@ -119,7 +158,8 @@ def main() -> None:
     parser.add_argument("--label", required=True, help="what code this run measures, e.g. before / after")
     args = parser.parse_args()
     record = {"label": args.label, "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-              "deadline": deadline_probe(), "memory": {count: memory_probe(count) for count in (8, 4)}}
+              "uploads": upload_probe(), "deadline": deadline_probe(),
+              "memory": {count: memory_probe(count) for count in (8, 4)}}
     print(json.dumps(record))
     path = RESULTS / "serve_hostile.json"
     records = [*(json.loads(path.read_text()) if path.exists() else []), record]

@@ -51,7 +51,7 @@ STATIC = files("advpriv.serve") / "static"
 
 
 def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
-    """The FastAPI app; models load lazily on first use and stay loaded."""
+    """The FastAPI app; the worker processes start (and load the face models) with the server."""
     app = FastAPI(title="advpriv", version=__version__, redoc_url=None, docs_url="/docs" if settings.docs else None)
     queue = WorkQueue(settings.workers, settings.queue_size)
     workers = ProcessPool(settings.workers, partial(warm, settings))
@@ -112,7 +112,8 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
         """Refuse (413) before decoding anything when a photo, or all of them together, has too many pixels."""
         total = 0
         for upload in uploads:
-            name, pixels = _safe_name(upload.filename), photo_pixels(upload.data, _safe_name(upload.filename))
+            name = _safe_name(upload.filename)
+            pixels = photo_pixels(upload.data, name)
             if pixels > settings.max_pixels:
                 raise ServiceError(413, "too_large", f"{name}: {pixels:,} pixels; this server decodes at most "
                                                      f"{settings.max_pixels:,} per photo. Downscale it first.")
