@@ -6,6 +6,7 @@ The browser test is skipped, with the reason, when playwright or /usr/bin/chromi
 from __future__ import annotations
 
 import contextlib
+import io
 import subprocess
 import sys
 import time
@@ -89,6 +90,15 @@ def test_ratings_survive_a_restart_and_bad_answers_are_refused(study):
     assert study_report(study).total == 2
 
 
+def assert_native(page, selector: str, study: Path) -> None:
+    """The photo on screen is the file's pixels exactly: not scaled, not resampled by a fractional position."""
+    box = page.eval_on_selector(selector, "e => { const r = e.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; }")
+    assert box[2:] == [WIDTH, HEIGHT] and box[0] == int(box[0]) and box[1] == int(box[1]), box
+    shown = np.asarray(Image.open(io.BytesIO(page.locator(selector).screenshot())).convert("RGB"))
+    name = page.get_attribute(selector, "src").rsplit("/", 1)[-1]
+    assert np.array_equal(shown, np.asarray(Image.open(study / "images" / name).convert("RGB"))), name
+
+
 @pytest.fixture(scope="module")
 def sync_api():
     try:
@@ -112,9 +122,7 @@ def test_a_rater_completes_both_modes_in_chromium(sync_api, study, tmp_path):
             page.click("#start-dsis")
             for i in range(trials):
                 page.wait_for_selector(f"#trial[data-index='{i}'] #stage[data-phase=original]", timeout=10_000)
-                size = page.evaluate("(() => { const r = document.querySelector('#single-img').getBoundingClientRect();"
-                                     " return [r.width, r.height]; })()")
-                assert size == [WIDTH, HEIGHT]  # native resolution, not scaled
+                assert_native(page, "#single-img", study)
                 page.wait_for_selector("#stage[data-phase=vote]", timeout=10_000)
                 if i == 0:
                     page.screenshot(path=str(tmp_path / "study-vote.png"))
@@ -128,6 +136,8 @@ def test_a_rater_completes_both_modes_in_chromium(sync_api, study, tmp_path):
             for i in range(trials):
                 page.wait_for_selector(f"#trial[data-index='{i}'] #stage[data-phase=choice]", timeout=10_000)
                 if i == 0:
+                    assert_native(page, "#left-img", study)
+                    assert_native(page, "#right-img", study)
                     assert page.is_hidden("#too-small") and not page.eval_on_selector("#pair", "e => e.classList.contains('stacked')")
                     page.set_viewport_size({"width": 500, "height": 800})  # too narrow side by side: stacked
                     page.wait_for_selector("#pair.stacked", timeout=5_000)

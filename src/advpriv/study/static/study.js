@@ -56,6 +56,21 @@ function nativeSize(element, source) {
   fitNative(element, source);
 }
 
+// Put a shown photo on whole device pixels: at a fractional position the browser resamples (blurs) it.
+function snap(element) {
+  element.style.left = element.style.top = "0px";
+  const box = element.getBoundingClientRect();
+  const whole = (v) => Math.round(v * devicePixelRatio) / devicePixelRatio - v;
+  element.style.left = `${whole(box.left)}px`;
+  element.style.top = `${whole(box.top)}px`;
+}
+
+function snapShown() {
+  document.querySelectorAll("#stage img, #grey").forEach((element) => {
+    if (element.offsetParent) snap(element);
+  });
+}
+
 function checkFits() {
   const shown = [...document.querySelectorAll("#stage img")].filter((img) => img.offsetParent && img.src);
   if (!shown.length) return;
@@ -76,6 +91,7 @@ function layoutPair() {
   const [left, right] = [$("left-img"), $("right-img")];
   const needed = parseFloat(left.style.width) + parseFloat(right.style.width) + 48;
   if (needed > $("stage").clientWidth) pair.classList.add("stacked");
+  snapShown();
   checkFits();
 }
 
@@ -124,6 +140,7 @@ async function presentDsis(original, changed, study) {
     $("single-caption").textContent = caption;
     $("single").hidden = false;
     $("instruction").textContent = phase === "original" ? "The original…" : "…and the second photo.";
+    snapShown();
     setPhase(phase);
     checkFits();
     await sleep(study.show_seconds);
@@ -196,6 +213,8 @@ $("start-dsis").addEventListener("click", () => start("dsis"));
 $("start-choice").addEventListener("click", () => start("choice"));
 addEventListener("resize", () => {
   sized.forEach((source, element) => fitNative(element, source));
-  if ($("pair").hidden) checkFits();
-  else layoutPair();
+  if ($("pair").hidden) {
+    snapShown();
+    checkFits();
+  } else layoutPair();
 });
