@@ -96,7 +96,7 @@ def closed_within(sock: socket.socket, seconds: float) -> bool:
 # ---- 1. memory amplification ----
 
 def test_identity_photos_are_bounded_in_number(server):
-    face, blank = ("me.png", flat_png(32, 24)), ("x.png", flat_png(32, 24))
+    face, blank = ("me.png", flat_png(48, 36)), ("x.png", flat_png(48, 36))
     error = error_of(protect(server, [("image", face), *[("as", blank)] * 3], target="dlib", mode="impersonate"), 422)
     assert error["code"] == "too_many_photos" and "at most 2" in error["message"]
 
@@ -158,7 +158,7 @@ def test_slow_bodies_get_408_and_uploads_are_capped(server):
             sock.sendall(head)
         time.sleep(0.3)
         assert httpx.get(f"{server}/healthz").json()["receiving"] == 2
-        third = httpx.post(f"{server}/v1/protect", files={"image": ("a.png", flat_png(32, 24))}, headers=AUTH)
+        third = httpx.post(f"{server}/v1/protect", files={"image": ("a.png", flat_png(48, 36))}, headers=AUTH)
         assert third.status_code == 503 and third.json()["error"]["code"] == "busy" and third.headers["retry-after"]
         for sock in slow:
             answer = read_until_closed(sock, 5)
@@ -172,7 +172,7 @@ def test_slow_bodies_get_408_and_uploads_are_capped(server):
 # ---- 4. file names that are not Latin-1 ----
 
 def test_non_latin1_file_names_are_sent_back_by_rfc5987(server):
-    reply = protect(server, [("image", ("日本 photo.png", flat_png(32, 24)))], strength="low")
+    reply = protect(server, [("image", ("日本 photo.png", flat_png(48, 36)))], strength="low")
     assert reply.status_code == 200, reply.text
     disposition = reply.headers["content-disposition"]
     assert disposition.isascii() and 'filename="' in disposition
@@ -245,7 +245,7 @@ def test_version_shows_no_server_path_and_bearer_is_case_insensitive(server, run
     version = httpx.get(f"{server}/v1/version").text
     assert str(run_folder[0]) not in version and run_folder[0].name not in version
     for scheme in ("bearer", "BEARER"):
-        reply = httpx.post(f"{server}/v1/protect", files={"image": ("a.png", flat_png(32, 24))},
+        reply = httpx.post(f"{server}/v1/protect", files={"image": ("a.png", flat_png(48, 36))},
                            data={"target": "tiny", "strength": "low"}, headers={"Authorization": f"{scheme} {TOKEN}"},
                            timeout=60)
         assert reply.status_code == 200, (scheme, reply.text)

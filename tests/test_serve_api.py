@@ -32,7 +32,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 TINY_TARGET = "tiny=toy_models:tiny_classifier"
 
 
-def png(width: int = 32, height: int = 24, seed: int = 0, fmt: str = "PNG") -> bytes:
+def png(width: int = 48, height: int = 36, seed: int = 0, fmt: str = "PNG") -> bytes:
     rng = np.random.default_rng(seed)
     buf = io.BytesIO()
     Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(buf, fmt)
@@ -78,12 +78,12 @@ def test_health_and_version_are_open(server):
 
 def test_protect_returns_the_protected_image(server):
     url, _ = server
-    reply = post_photo(url, png(), name="holiday.png", strength="low")  # a random 32×24 toy image: no EOT
+    reply = post_photo(url, png(), name="holiday.png", strength="low")  # a random 48×36 toy image: no EOT
     assert reply.status_code == 200, reply.text
     assert reply.headers["content-type"] == "image/png" and reply.headers["x-advpriv-success"] == "true"
     assert 'filename="holiday.protected.png"' in reply.headers["content-disposition"]
     out = Image.open(io.BytesIO(reply.content))
-    assert out.size == (32, 24) and float(reply.headers["x-advpriv-psnr"]) > 30
+    assert out.size == (48, 36) and float(reply.headers["x-advpriv-psnr"]) > 30
 
 
 def test_protect_json_has_metrics_and_the_image(server):
@@ -218,7 +218,7 @@ def test_client_protects_a_file_and_keeps_the_original(server, tmp_path):
 def test_bounded_load(server):
     """50 requests, 8 at a time, against 1 worker + 2 queue slots: every one answered, 503s only when full."""
     url, tmpdir = server
-    photo = png(24, 24, seed=3)
+    photo = png(36, 36, seed=3)
 
     def one(_: int) -> httpx.Response:
         return post_photo(url, photo)
