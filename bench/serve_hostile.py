@@ -132,7 +132,9 @@ def upload_probe() -> dict:
 def write_markdown(records: list[dict]) -> None:
     doc = __doc__.split("\n\n")
     lines = ["# `advpriv serve` under hostile requests (issue 12)", "", doc[1], "", "Commands:", "",
-             "    " + doc[2].strip().replace("\n", "\n    "), "", doc[3], "",
+             doc[2].strip("\n"), "", doc[3].strip(), "",
+             "Memory is summed over the server and its worker processes: from the commit that runs protections in a "
+             "worker process, the idle figure includes that process with the face models loaded (about 350 MB).", "",
              "Timeout and identity photos:", "",
              "| run | when | 504 at (s) | worker free at (s) | `as` photos | status | body (KB) | peak MB before | peak MB after |",
              "|---|---|---|---|---|---|---|---|---|"]
