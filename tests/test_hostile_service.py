@@ -117,6 +117,11 @@ def test_pixels_per_request_are_bounded_before_decoding(server):
 def test_a_timed_out_request_frees_its_worker_at_once():
     """A 3000×3000 photo with no face keeps dlib's detector busy for seconds; at the 504 the work must stop."""
     with running_server("--add-target", TINY_TARGET, "--timeout", "2", "--queue", "0") as url:
+        for _ in range(30):  # until the worker process has started: a small photo is then told it has no face
+            warm = httpx.post(f"{url}/v1/protect", files={"image": ("small.png", flat_png(64, 64))}, timeout=60)
+            if warm.status_code == 422:
+                break
+        assert warm.status_code == 422, warm.text
         reply = httpx.post(f"{url}/v1/protect", files={"image": ("wall.png", flat_png(3000, 3000))}, timeout=60)
         assert reply.status_code == 504 and reply.json()["error"]["code"] == "timeout", reply.text
         time.sleep(0.5)
