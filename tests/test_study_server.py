@@ -133,8 +133,10 @@ def test_a_rater_completes_both_modes_in_chromium(sync_api, study, tmp_path):
 
             page.goto(f"{url}/")
             page.click("#start-choice")
+            shown = []
             for i in range(trials):
                 page.wait_for_selector(f"#trial[data-index='{i}'] #stage[data-phase=choice]", timeout=10_000)
+                shown.append({page.get_attribute(f"#{side}-img", "src").rsplit("/", 1)[-1] for side in ("left", "right")})
                 if i == 0:
                     assert_native(page, "#left-img", study)
                     assert_native(page, "#right-img", study)
@@ -155,6 +157,8 @@ def test_a_rater_completes_both_modes_in_chromium(sync_api, study, tmp_path):
     stored = RatingStore(study / RATINGS).all()
     assert len(stored) == 2 * trials and {r.rater for r in stored} == {rater} and rater.startswith("r-")
     dsis, choice = stored[:trials], stored[trials:]
+    # each trial showed its own pair (never the previous one while the next loads), on a side chosen at random
+    assert [{f"{r.pair}-o.png", f"{r.pair}-p.png"} for r in choice] == shown
     assert {r.mode for r in dsis} == {"dsis"} and [r.score for r in dsis] == [5, 4, 3, 2, 1]
     assert {r.mode for r in choice} == {"choice"} and {r.choice for r in choice} <= {"changed", "original"}
     pairs = [r.pair for r in dsis]

@@ -188,6 +188,9 @@ async function run(mode) {
   $("trial").dataset.mode = mode;
   for (const [i, pair] of trials.entries()) {
     $("progress-text").textContent = `Pair ${i + 1} of ${trials.length}`;
+    ["single", "pair", "grey", "vote"].forEach((id) => ($(id).hidden = true));  // no stale pair while loading
+    $("instruction").textContent = "Loading the next pair…";
+    setPhase("loading");
     $("trial").dataset.index = String(i);
     const [original, changed] = await Promise.all([loaded(pair.original), loaded(pair.changed)]);
     const started = performance.now();
