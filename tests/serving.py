@@ -31,7 +31,8 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_server(*args: str, env: dict[str, str] | None = None, ready_s: float = 120) -> Iterator[str]:
-    """Yield the base URL of `advpriv serve ARGS` (tests/ importable for module:factory targets)."""
+    """Yield the base URL of `advpriv serve ARGS` once it answers and its workers have started (tests/ importable
+    for module:factory targets)."""
     port = free_port()
     inherited = {k: v for k, v in os.environ.items() if k != "ADVPRIV_TOKEN"}  # a developer's token must not leak in
     environ = {**inherited, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
@@ -47,8 +48,9 @@ def running_server(*args: str, env: dict[str, str] | None = None, ready_s: float
                 log.seek(0)
                 raise RuntimeError(f"advpriv serve exited with {proc.returncode}:\n{log.read().decode()}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
+                health = httpx.get(f"{url}/healthz", timeout=2)
+                if health.status_code == 200 and not health.json().get("workers", {}).get("starting"):
+                    break  # answering, and its worker processes are ready for work
             if time.monotonic() > deadline:
                 raise RuntimeError(f"advpriv serve did not answer /healthz within {ready_s} s")
             time.sleep(0.2)

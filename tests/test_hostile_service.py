@@ -117,15 +117,16 @@ def test_pixels_per_request_are_bounded_before_decoding(server):
 def test_a_timed_out_request_frees_its_worker_at_once():
     """A 3000×3000 photo with no face keeps dlib's detector busy for seconds; at the 504 the work must stop."""
     with running_server("--add-target", TINY_TARGET, "--timeout", "2", "--queue", "0") as url:
-        for _ in range(30):  # until the worker process has started: a small photo is then told it has no face
-            warm = httpx.post(f"{url}/v1/protect", files={"image": ("small.png", flat_png(64, 64))}, timeout=60)
-            if warm.status_code == 422:
-                break
-        assert warm.status_code == 422, warm.text
+        warm = httpx.post(f"{url}/v1/protect", files={"image": ("small.png", flat_png(64, 64))}, timeout=60)
+        assert warm.status_code == 422, warm.text  # the worker is ready: a small photo is told it has no face
         reply = httpx.post(f"{url}/v1/protect", files={"image": ("wall.png", flat_png(3000, 3000))}, timeout=60)
         assert reply.status_code == 504 and reply.json()["error"]["code"] == "timeout", reply.text
         time.sleep(0.5)
         assert httpx.get(f"{url}/healthz").json()["queue"]["running"] == 0
+        health = httpx.get(f"{url}/healthz").json()["workers"]
+        assert health == {"total": 1, "starting": 1}  # its replacement is starting
+        soon = httpx.post(f"{url}/v1/protect", files={"image": ("small.png", flat_png(64, 64))}, timeout=60)
+        assert soon.status_code == 503 and soon.json()["error"]["code"] == "starting" and soon.headers["retry-after"]
 
 
 def test_worker_processes_are_killed_at_the_deadline_and_replaced():

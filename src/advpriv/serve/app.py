@@ -48,6 +48,7 @@ from .sniff import photo_pixels, require_photo
 from .work import Busy, WorkQueue
 
 STATIC = files("advpriv.serve") / "static"
+STARTING_RETRY_S = 5  # a worker process imports torch and loads the face models in about 3-5 s on 2 busy cores
 
 
 def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
@@ -161,7 +162,8 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz() -> dict:
-        return {"status": "ok", "queue": queue.status(), "receiving": uploads.receiving}
+        return {"status": "ok", "queue": queue.status(), "receiving": uploads.receiving,
+                "workers": {"total": settings.workers, "starting": workers.starting()}}
 
     @app.get("/v1/version")
     async def version() -> dict:
@@ -198,6 +200,10 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
         image, as_uploads = photos_of(form.files, options["mode"] if options["target"] == FACE_TARGET else None)
         filename = _safe_name(image[0].filename)
         job = ProtectRequest(image[0].data, filename, options, tuple((_safe_name(u.filename), u.data) for u in as_uploads))
+        if workers.starting() == settings.workers:
+            raise ServiceError(503, "starting", f"the server's worker process is starting (it loads the face models); "
+                                                f"try again in {STARTING_RETRY_S} s.",
+                               {"Retry-After": str(STARTING_RETRY_S)})
         data, report = await run(lambda deadline: workers.call(protect_upload, (settings, job), deadline),
                                  "protecting this photo")
         name = f"{Path(filename).stem}.protected.{options['format']}"

@@ -2,9 +2,9 @@
 
 A request that overruns frees its worker the moment it is answered 504, and one that exhausts memory takes down
 only its child, never the server. Each child runs one call at a time and keeps what it loaded (the models) between
-calls; a killed child is replaced by a fresh one, started at once. A child's start-up (imports, models) never
-counts against a call's deadline: a call that finds its child still starting waits for it, and is refused with
-TimeoutError, the child left running, when the deadline comes first.
+calls; a killed child is replaced by a fresh one, started at once. A call that finds its child still starting
+(imports, models) waits for it, and gets TimeoutError, the child left running, when the deadline comes first;
+`starting()` tells callers to refuse work until then.
 
 Example:
     >>> import time
@@ -31,12 +31,12 @@ class WorkerDied(RuntimeError):
     """The child process ended in the middle of a call (killed by the system, most often for memory)."""
 
 
-def _child(conn: Connection, warm: Callable[[], None] | None) -> None:
-    """The child's loop: say it is ready, then receive (function, args, seconds left), call
+def _child(conn: Connection, warm: Callable[[], None] | None, started: Any) -> None:
+    """The child's loop: warm up and set `started`, then receive (function, args, seconds left), call
     function(*args, deadline) and send the outcome, one call after the other."""
     if warm is not None:
         warm()
-    conn.send(("ready", None))
+    started.set()
     while True:
         try:
             fn, args, seconds = conn.recv()
@@ -58,44 +58,42 @@ class ChildProcess:
     """One spawned process that runs calls one at a time; `call` kills it when the deadline passes."""
 
     def __init__(self, warm: Callable[[], None] | None = None) -> None:
-        self.warm, self.process, self.conn, self.ready = warm, None, None, False
+        self.warm, self.process, self.conn, self.started = warm, None, None, CONTEXT.Event()
 
     def start(self) -> None:
         self.conn, child_end = CONTEXT.Pipe()
-        self.process = CONTEXT.Process(target=_child, args=(child_end, self.warm), daemon=True,
+        self.started = CONTEXT.Event()
+        self.process = CONTEXT.Process(target=_child, args=(child_end, self.warm, self.started), daemon=True,
                                        name="advpriv-worker")
         self.process.start()
         child_end.close()
-        self.ready = False
+
+    def is_starting(self) -> bool:
+        return self.process is None or not self.started.is_set()
 
     def call(self, fn: Callable[..., Any], args: tuple, deadline: float) -> Any:
         """fn(*args, deadline) in the child; TimeoutError (child killed) at `deadline` on `time.monotonic`."""
         if self.process is None or not self.process.is_alive():
             self.stop()
             self.start()
-        if not self.ready:
-            if not self.conn.poll(max(0.0, deadline - time.monotonic())):
-                raise TimeoutError("the worker process was still starting when the deadline came")
-            self.ready = self._receive()[0] == "ready"
+        if not self.started.wait(max(0.0, deadline - time.monotonic())):
+            raise TimeoutError("the worker process was still starting when the deadline came")
         self.conn.send((fn, args, deadline - time.monotonic()))
         if not self.conn.poll(max(0.0, deadline - time.monotonic())):
             self.stop()
             self.start()
             raise TimeoutError("the work ran past its deadline; its process was stopped")
-        status, value = self._receive()
-        if status == "error":
-            raise value
-        return value
-
-    def _receive(self) -> tuple[str, Any]:
         try:
-            return self.conn.recv()
+            status, value = self.conn.recv()
         except (EOFError, ConnectionError):
             self.process.join(5)
             code = self.process.exitcode
             self.stop()
             self.start()
             raise WorkerDied(f"the worker process ended (exit code {code}) while working on this request") from None
+        if status == "error":
+            raise value
+        return value
 
     def stop(self) -> None:
         if self.process is not None:
@@ -120,6 +118,10 @@ class ProcessPool:
         """Start every child now, so the first requests need not wait for one to import the models."""
         for child in self.children:
             child.start()
+
+    def starting(self) -> int:
+        """Children not yet ready for work (starting up, or replacing one that was killed)."""
+        return sum(child.is_starting() for child in self.children)
 
     def call(self, fn: Callable[..., Any], args: tuple, deadline: float) -> Any:
         child = self.free.get()
