@@ -35,7 +35,10 @@ def _child(conn: Connection, warm: Callable[[], None] | None, started: Any) -> N
     """The child's loop: warm up and set `started`, then receive (function, args, seconds left), call
     function(*args, deadline) and send the outcome, one call after the other."""
     if warm is not None:
-        warm()
+        try:
+            warm()
+        except Exception:  # logged now; the first call meets the same problem and reports it
+            traceback.print_exc(file=sys.stderr)
     started.set()
     while True:
         try:
@@ -78,12 +81,12 @@ class ChildProcess:
             self.start()
         if not self.started.wait(max(0.0, deadline - time.monotonic())):
             raise TimeoutError("the worker process was still starting when the deadline came")
-        self.conn.send((fn, args, deadline - time.monotonic()))
-        if not self.conn.poll(max(0.0, deadline - time.monotonic())):
-            self.stop()
-            self.start()
-            raise TimeoutError("the work ran past its deadline; its process was stopped")
         try:
+            self.conn.send((fn, args, deadline - time.monotonic()))
+            if not self.conn.poll(max(0.0, deadline - time.monotonic())):
+                self.stop()
+                self.start()
+                raise TimeoutError("the work ran past its deadline; its process was stopped")
             status, value = self.conn.recv()
         except (EOFError, ConnectionError):
             self.process.join(5)
