@@ -165,22 +165,21 @@ def write_chart(group: GroupReport, path: Path, title: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [LABELS.get(m.method, m.method) for m in group.methods]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(max(8, 1.6 * len(names) * 2), 4.5))
-    for axis, value, low, high, limit, label in (
-        (left, "mos", "mos_low", "mos_high", (0, 5.2), "MOS (5 = imperceptible)"),
-        (right, "rate", "rate_low", "rate_high", (0, 1.05), "forced-choice detection rate"),
+    fig, (left, right) = plt.subplots(1, 2, figsize=(max(8, 3.2 * len(group.methods)), 4.5))
+    for axis, value, low, high, count, limit, label in (
+        (left, "mos", "mos_low", "mos_high", "scores", (0, 5.2), "MOS (5 = imperceptible)"),
+        (right, "rate", "rate_low", "rate_high", "choices", (0, 1.05), "forced-choice detection rate"),
     ):
-        values = [getattr(m, value) for m in group.methods]
-        errors = [[v - getattr(m, low) if getattr(m, low) is not None else 0 for m, v in zip(group.methods, values)
-                   if v is not None],
-                  [getattr(m, high) - v if getattr(m, high) is not None else 0 for m, v in zip(group.methods, values)
-                   if v is not None]]
-        shown = [n for n, v in zip(names, values) if v is not None]
-        axis.bar(shown, [v for v in values if v is not None], yerr=errors, capsize=4, color="#4c78a8")
+        shown = [m for m in group.methods if getattr(m, value) is not None]
+        values = [getattr(m, value) for m in shown]
+        spans = [(getattr(m, low), getattr(m, high)) if getattr(m, low) is not None else (v, v)
+                 for m, v in zip(shown, values)]
+        errors = [[v - lo for v, (lo, _) in zip(values, spans)], [hi - v for v, (_, hi) in zip(values, spans)]]
+        names = [f"{LABELS.get(m.method, m.method)}\n(n={getattr(m, count)})" for m in shown]
+        axis.bar(names, values, yerr=errors, capsize=4, color="#4c78a8")
         axis.set_ylim(*limit)
         axis.set_ylabel(label)
-        axis.tick_params(axis="x", rotation=30)
+        axis.tick_params(axis="x", labelsize=8)
     right.axhline(0.5, color="grey", linestyle="--", linewidth=1)
     fig.suptitle(title)
     fig.tight_layout()
