@@ -19,6 +19,7 @@ from .faces.verdicts import recognised
 from .protect.files import FACE_TARGET, FileReport, judge_names
 from .protect.strength import STRENGTHS, strength_options
 from .serve.cli import serve_command
+from .scale.cli import batch_command
 from .study.cli import app as study_app
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.add_typer(obfuscator_app, name="obfuscator")
 app.add_typer(study_app, name="study")
 app.command("serve")(serve_command)
+app.command("batch")(batch_command)
 console = Console(stderr=True)
 
 

@@ -1,0 +1,105 @@
+"""`advpriv protect`'s per-file pipeline on Ray Data: many files, many processes, one machine or a cluster.
+
+The driver lists the inputs, skips those whose protected output already exists and verifies (unless forced), and
+names every output as `advpriv protect` would. Ray Data reads the rest as binary files; a pool of actors, each
+loading the models once, protects, writes (atomically) and reports one file per call; the driver merges the
+reports into the folder's metrics table. A file's result depends only on the file, the seed and the actor's torch
+thread count, so it is the same as `advpriv protect`'s on as many threads.
+
+On a cluster, every node must see the inputs and the output folder at the same paths (a shared file system).
+
+Example:
+    >>> import ray; ray.init(num_cpus=2)                                            # doctest: +SKIP
+    >>> run = protect_on_ray(["photos/"], "protected/", ProtectJob(target="efficientnet-lite0"))  # doctest: +SKIP
+    >>> run.skipped, [r.error for r in run.reports]                                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import ray
+import torch
+
+from advpriv.images import MAX_PIXELS, atomic_write, find_images
+from advpriv.protect.files import FileReport, OutputNamer
+from advpriv.scale.job import ProtectJob
+from advpriv.scale.records import completed, merge_metrics, protect_bytes
+
+THREADS = 1
+"""Torch threads per actor: one actor per core scales best, and a file's bytes depend on the thread count."""
+
+
+@dataclass
+class RayRun:
+    """The reports of the files protected in this run, in input order, and how many inputs were already done."""
+
+    reports: list[FileReport]
+    skipped: int
+
+
+class _Protect:
+    """A Ray actor: loads the models once, then protects, writes and reports one file per row."""
+
+    def __init__(self, job: ProtectJob, outputs: dict[str, str], fmt: str, max_pixels: int, seed: int,
+                 threads: int) -> None:
+        torch.set_num_threads(threads)
+        self.protector = job.protector()
+        self.outputs, self.fmt, self.max_pixels, self.seed = outputs, fmt, max_pixels, seed
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        reports = []
+        for path, data in zip(batch["path"], batch["bytes"]):
+            out, report = protect_bytes(bytes(data), path, self.protector, self.fmt, self.max_pixels, self.seed)
+            if out is not None:
+                try:
+                    report.output = str(atomic_write(self.outputs[path], out))
+                except OSError as e:
+                    report.error = f"{path}: could not write the output ({e}); check that its folder is writable."
+            reports.append(json.dumps(asdict(report)))
+        return {"report": np.array(reports, dtype=object)}
+
+
+def connect(address: str = "local") -> None:
+    """Join the Ray cluster at `address` ("auto": the one this machine belongs to), or start one on this machine
+    ("local"); nothing when Ray is already initialised."""
+    if ray.is_initialized():
+        return
+    ray.init(address=None if address == "local" else address, include_dashboard=False, logging_level="WARNING",
+             configure_logging=True, log_to_driver=True)
+
+
+def protect_on_ray(inputs: Sequence[str | os.PathLike], outdir: str | os.PathLike, job: ProtectJob,
+                   fmt: str = "png", max_pixels: int = MAX_PIXELS, seed: int = 0, actors: int | None = None,
+                   threads: int = THREADS, force: bool = False) -> RayRun:
+    """Protect every image in `inputs` (files or folders) into `outdir` on the connected Ray cluster, and merge
+    the reports into the folder's metrics table.
+
+    actors: how many model-holding actors (default: the cluster's CPUs // threads); threads: torch threads each.
+    force: protect again inputs whose output already exists and verifies.
+    """
+    outdir = Path(outdir)
+    paths = [p.resolve() for p in find_images(inputs)]
+    done = {} if force else completed(outdir)
+    namer = OutputNamer(outdir, paths, fmt)
+    outputs = {str(p): str(namer(p)) for p in paths}
+    todo = [p for p in outputs if p not in done]
+    if not todo:
+        return RayRun([], len(paths))
+    outdir.mkdir(parents=True, exist_ok=True)
+    actors = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+    rows = (ray.data.read_binary_files(todo, include_paths=True, num_cpus=0)  # I/O: must not wait for actors' CPUs
+            .map_batches(_Protect, batch_size=1, batch_format="numpy", num_cpus=threads,
+                         compute=ray.data.ActorPoolStrategy(size=min(actors, len(todo))),
+                         fn_constructor_kwargs=dict(job=job, outputs={p: outputs[p] for p in todo}, fmt=fmt,
+                                                    max_pixels=max_pixels, seed=seed, threads=threads)))
+    order = {p: i for i, p in enumerate(todo)}
+    reports = sorted((FileReport(**json.loads(row["report"])) for row in rows.iter_rows()),
+                     key=lambda r: order[r.input])
+    merge_metrics(reports, outdir)
+    return RayRun(reports, len(paths) - len(todo))
