@@ -38,12 +38,12 @@ def make_command(
     folder: Annotated[Path, typer.Argument(help="New study folder to create.")],
     originals: Annotated[Path, typer.Option(help="Folder of the original photos.")],
     method: Annotated[list[str], typer.Option(help="NAME=DIR: a method's outputs (<stem>.protected.png|jpg), matched to the originals by stem (repeatable).")],
-    identical: Annotated[int, typer.Option(help="Hidden references: pairs of an original with itself.")] = 2,
-    noisy: Annotated[int, typer.Option(help="Hidden references: an original against a strongly noised copy.")] = 2,
-    noise_psnr: Annotated[float, typer.Option(help="PSNR of the noisy references, in dB.")] = 30.0,
-    repeats: Annotated[int, typer.Option(help="Pairs every rater sees twice (consistency check).")] = 2,
-    show_seconds: Annotated[float, typer.Option(help="Seconds each photo of a pair is shown (impairment scale).")] = 3.0,
-    gap_seconds: Annotated[float, typer.Option(help="Seconds of mid-grey after each photo.")] = 1.0,
+    identical: Annotated[int, typer.Option(min=0, help="Hidden references: pairs of an original with itself.")] = 2,
+    noisy: Annotated[int, typer.Option(min=0, help="Hidden references: an original against a strongly noised copy.")] = 2,
+    noise_psnr: Annotated[float, typer.Option(min=10.0, max=60.0, help="PSNR of the noisy references, in dB.")] = 30.0,
+    repeats: Annotated[int, typer.Option(min=0, help="Pairs every rater sees twice (consistency check).")] = 2,
+    show_seconds: Annotated[float, typer.Option(min=0.1, help="Seconds each photo of a pair is shown (impairment scale).")] = 3.0,
+    gap_seconds: Annotated[float, typer.Option(min=0.0, help="Seconds of mid-grey after each photo.")] = 1.0,
     seed: Annotated[int, typer.Option(help="Seed for the references' choice, the noise and the pair ids.")] = 0,
 ) -> None:
     """Build a study folder from originals and each method's protected outputs, plus hidden references."""

@@ -69,9 +69,13 @@ def make_study(originals: Path, methods: dict[str, Path], out: Path, identical: 
     clash = sorted(name for name in methods if name in (IDENTICAL, NOISE) or not name)
     if clash:
         raise StudyError(f"method name(s) {clash} are reserved or empty; name each method folder differently.")
-    sources = {p.stem: p for p in find_images([originals])} if Path(originals).is_dir() else {}
+    found = find_images([originals]) if Path(originals).is_dir() else []
+    sources = {p.stem: p for p in found}
     if not sources:
         raise StudyError(f"no images found in {originals}; --originals must be a folder of the original photos.")
+    if len(sources) < len(found):
+        twice = sorted({p.stem for p in found if sum(q.stem == p.stem for q in found) > 1})
+        raise StudyError(f"several originals share the name(s) {twice} (outputs are matched by name); rename them.")
     entries: list[tuple[str, Path, Path | None]] = []  # (method, original, changed or None for a reference)
     for name, folder in methods.items():
         outputs = protected_outputs(folder)
