@@ -8,13 +8,16 @@ const sleep = (s) => new Promise((resolve) => setTimeout(resolve, s * 1000));
 function raterId() {
   const given = new URLSearchParams(location.search).get("rater");
   if (given && /^[A-Za-z0-9-]{1,64}$/.test(given)) return given;
-  let id = localStorage.getItem("advpriv-study-rater");
-  if (!id) {
-    const bytes = crypto.getRandomValues(new Uint8Array(12));
-    id = "r-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-    localStorage.setItem("advpriv-study-rater", id);
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  const fresh = "r-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  try {  // the same id on a second visit, where the browser keeps local storage
+    const kept = localStorage.getItem("advpriv-study-rater");
+    if (kept) return kept;
+    localStorage.setItem("advpriv-study-rater", fresh);
+  } catch {
+    // storage blocked: this visit alone gets the fresh id
   }
-  return id;
+  return fresh;
 }
 
 function shuffle(items) {
