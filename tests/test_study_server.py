@@ -26,6 +26,7 @@ from advpriv.study.store import RATINGS, RatingStore
 
 CHROMIUM = Path("/usr/bin/chromium")
 WIDTH, HEIGHT = 320, 240
+SHOW, GAP = 3.0, 1.0  # the browser test drives the page's clock, so these cost no time
 
 
 @contextlib.contextmanager
@@ -64,8 +65,8 @@ def study(tmp_path) -> Path:
         Image.fromarray(pixels).save(originals / f"{stem}.png")
         Image.fromarray(pixels + 2).save(method / f"{stem}.protected.png")
     folder = tmp_path / "study"
-    make_study(originals, {"brighter": method}, folder, identical=1, noisy=1, repeats=1, show_seconds=0.2,
-               gap_seconds=0.1)
+    make_study(originals, {"brighter": method}, folder, identical=1, noisy=1, repeats=1, show_seconds=SHOW,
+               gap_seconds=GAP)
     return folder
 
 
@@ -118,11 +119,15 @@ def test_a_rater_completes_both_modes_in_chromium(sync_api, study, tmp_path):
             page = browser.new_page(viewport={"width": 1000, "height": 800})
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
+            page.clock.install()  # the presentation's timers advance only when the test says so
             page.goto(f"{url}/")
             page.click("#start-dsis")
             for i in range(trials):
-                page.wait_for_selector(f"#trial[data-index='{i}'] #stage[data-phase=original]", timeout=10_000)
-                assert_native(page, "#single-img", study)
+                for phase in ("original", "changed"):
+                    page.wait_for_selector(f"#trial[data-index='{i}'] #stage[data-phase={phase}]", timeout=10_000)
+                    assert_native(page, "#single-img", study)
+                    assert page.is_hidden("#vote")
+                    page.clock.run_for(int((SHOW + GAP) * 1000))  # the photo, then mid-grey
                 page.wait_for_selector("#stage[data-phase=vote]", timeout=10_000)
                 if i == 0:
                     page.screenshot(path=str(tmp_path / "study-vote.png"))
@@ -162,7 +167,7 @@ def test_a_rater_completes_both_modes_in_chromium(sync_api, study, tmp_path):
     assert {r.mode for r in dsis} == {"dsis"} and [r.score for r in dsis] == [5, 4, 3, 2, 1]
     assert {r.mode for r in choice} == {"choice"} and {r.choice for r in choice} <= {"changed", "original"}
     pairs = [r.pair for r in dsis]
-    assert len(set(pairs)) == 4 and all(r.seconds > 0.5 for r in dsis)  # both photos were shown before the vote
+    assert len(set(pairs)) == 4 and all(r.seconds >= 2 * (SHOW + GAP) for r in dsis)  # both shown in full first
     # The repeated pair came twice, never back to back, so its scores (5, 4, 3, 2, 1 by position) differ by 2 or
     # more: the consistency check screens this rater out.
     first, second = [i for i, pair in enumerate(pairs) if pair == load_manifest(study).repeats[0]]
