@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sqlite3
 import subprocess
 import sys
 import time
@@ -89,6 +90,9 @@ def test_ratings_survive_a_restart_and_bad_answers_are_refused(study):
     assert [(r.rater, r.pair, r.mode, r.score, r.choice, r.seconds) for r in stored] == [
         ("r-1", first, "dsis", 4, None, 2.5), ("r-1", first, "choice", None, "changed", 1.0)]
     assert study_report(study).total == 2
+    with contextlib.closing(sqlite3.connect(study / RATINGS)) as db:  # nothing else about the rater is stored
+        assert [row[1] for row in db.execute("PRAGMA table_info(ratings)")] == [
+            "rater", "pair", "method", "mode", "score", "choice", "seconds"]
 
 
 def assert_native(page, selector: str, study: Path) -> None:
