@@ -49,10 +49,6 @@ class Pair:
     def changed_file(self) -> str:
         return f"{IMAGES}/{self.id}-p.png"
 
-    @property
-    def is_reference(self) -> bool:
-        return self.method in (IDENTICAL, NOISE)
-
 
 @dataclass(frozen=True)
 class Manifest:
