@@ -8,7 +8,7 @@ ray: `advpriv protect` (one process, one torch thread) against `advpriv batch` (
      are byte-identical.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/scale.py ddp --limit 2000 --repeat 3
-    OMP_NUM_THREADS=1 .venv/bin/python bench/scale.py ray --count 8
+    OMP_NUM_THREADS=1 .venv/bin/python bench/scale.py ray --count 16 --repeat 2
 
 Prints one JSON line per measurement; bench/results/scale.md holds the results.
 """
@@ -68,26 +68,32 @@ def ddp_worker(limit: int, out: str) -> None:
     Path(f"{out}.rank{Distributed.from_env().rank}").write_text(json.dumps(seconds))
 
 
-def ray_bench(count: int, steps: int | None) -> None:
-    """Wall seconds of `advpriv protect` and `advpriv batch` on the same images, and whether the bytes match."""
-    images = sorted((DATA / "imagenet-val" / "images").iterdir())[:count]
-    options = ["--target", "efficientnet-lite0", "--seed", "0"] + (["--steps", str(steps)] if steps else [])
+def ray_bench(count: int, strength: str, steps: int | None, repeat: int) -> None:
+    """Wall seconds of `advpriv protect` and `advpriv batch` on the same images (interleaved, `repeat` rounds), the
+    load average before each, the seconds spent protecting summed over the files (the rest is start-up: Python,
+    models, Ray), and whether the outputs are byte-identical."""
+    images = [str(p) for p in sorted((DATA / "imagenet-val" / "images").iterdir())[:count]]
+    options = ["--target", "efficientnet-lite0", "--strength", strength] + (["--steps", str(steps)] if steps else [])
+    runs = {"protect (1 process, 1 thread)": ["protect"],
+            "batch (Ray, 2 actors x 1 thread)": ["batch", "--actors", "2", "--threads", "1"]}
     with tempfile.TemporaryDirectory() as tmp:
-        runs = {"protect (1 process, 1 thread)": [str(BIN / "advpriv"), "protect", *map(str, images), "-o",
-                                                  f"{tmp}/one", *options],
-                "batch (Ray, 2 actors x 1 thread)": [str(BIN / "advpriv"), "batch", *map(str, images), "-o",
-                                                     f"{tmp}/ray", "--actors", "2", "--threads", "1", *options]}
-        seconds = {}
-        for name, command in runs.items():
-            t = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, env=ENV)
-            seconds[name] = time.perf_counter() - t
-            print(json.dumps({"run": name, "images": count, "steps": steps, "wall_s": seconds[name],
-                              "exit": done.returncode}), flush=True)
-        one, two = (sorted(Path(tmp, d).glob("*.protected.png")) for d in ("one", "ray"))
-        same = len(one) == count and [p.read_bytes() for p in one] == [p.read_bytes() for p in two]
-        first, second = seconds.values()
-        print(json.dumps({"speedup": first / second, "byte_identical": same}), flush=True)
+        for round_ in range(repeat):
+            seconds, outputs = {}, {}
+            for i, (name, command) in enumerate(runs.items()):
+                outputs[name] = Path(tmp, f"{round_}-{i}")
+                load, t = os.getloadavg()[0], time.perf_counter()
+                done = subprocess.run([str(BIN / "advpriv"), command[0], *images, "-o", str(outputs[name]),
+                                       *command[1:], *options], capture_output=True, text=True, env=ENV)
+                seconds[name] = time.perf_counter() - t
+                rows = json.loads((outputs[name] / "advpriv-metrics.json").read_text())
+                print(json.dumps({"round": round_, "run": name, "images": count, "strength": strength,
+                                  "steps": steps, "wall_s": seconds[name], "load_before": load,
+                                  "protecting_s": sum(r["seconds"] for r in rows),
+                                  "protected": sum(r["success"] for r in rows), "exit": done.returncode}), flush=True)
+            one, two = ([p.read_bytes() for p in sorted(d.glob("*.protected.png"))] for d in outputs.values())
+            first, second = seconds.values()
+            print(json.dumps({"round": round_, "speedup": first / second,
+                              "byte_identical": len(one) == count and one == two}), flush=True)
 
 
 def main() -> None:
@@ -102,14 +108,16 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p = sub.add_parser("ray")
     p.add_argument("--count", type=int, default=8)
-    p.add_argument("--steps", type=int, default=None, help="MND steps (default: the medium strength's)")
+    p.add_argument("--strength", default="medium")
+    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--steps", type=int, default=None, help="MND steps (default: the strength's)")
     args = parser.parse_args()
     if args.what == "ddp":
         ddp(args.limit, args.procs, args.repeat)
     elif args.what == "ddp-worker":
         ddp_worker(args.limit, args.out)
     else:
-        ray_bench(args.count, args.steps)
+        ray_bench(args.count, args.strength, args.steps, args.repeat)
 
 
 if __name__ == "__main__":

@@ -78,3 +78,25 @@ def test_only_the_batch_command_imports_ray(tmp_path):
     exit_code, imported = done.stdout.strip().split(" ", 1)
     assert exit_code in ("0", "1"), done.stderr[-2000:]
     assert imported == "[]"
+
+
+def test_a_file_that_is_not_an_image_is_reported_not_raised(tmp_path):
+    from advpriv.scale.records import completed, merge_metrics, protect_bytes
+
+    out, report = protect_bytes(b"not an image", "odd.png", lambda image: None, "png", 10**6)
+    assert out is None and report.error.startswith("odd.png")
+    merge_metrics([report], tmp_path)
+    assert completed(tmp_path) == {}
+    assert json.loads((tmp_path / "advpriv-metrics.json").read_text())[0]["input"] == "odd.png"
+
+
+def test_face_jobs_check_their_options_as_protect_does():
+    from advpriv.scale.job import JobError, ProtectJob
+
+    with pytest.raises(JobError, match="add --as PHOTO"):
+        ProtectJob(mode="impersonate").options()
+    with pytest.raises(JobError, match="--no-dlib leaves no face model"):
+        ProtectJob(dlib=False).options()
+    with pytest.raises(JobError, match="unknown mode 'hide'"):
+        ProtectJob(mode="hide")
+    assert ProtectJob(target="net.onnx:similarity=0.3").face_model == "net.onnx:similarity=0.3"

@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from advpriv.images import MAX_PIXELS
 from advpriv.protect.files import FACE_TARGET
-from advpriv.scale.job import JobError, ProtectJob
+from advpriv.scale.job import ProtectJob
 
 console = Console(stderr=True)
 
@@ -48,8 +48,8 @@ def batch_command(
         job = ProtectJob(target=target, method=method, strength=strength, steps=steps, kappa=kappa,
                          target_class=target_class, mode=mode, as_photos=tuple(map(str, as_photos or ())),
                          aligned=aligned, embedders=tuple(embedder or ()), dlib=dlib, judges=tuple(judge or ()))
-        job.options()  # fail here, once, before any actor starts
-    except JobError as e:
+        job.protector()  # load the models here once, so that bad options fail before any actor starts
+    except (ValueError, RuntimeError) as e:
         _fail(str(e), 2)
     if importlib.util.find_spec("ray") is None:
         _fail("advpriv batch needs Ray; install it with: pip install 'advpriv[scale]' (make setup does).", 2)

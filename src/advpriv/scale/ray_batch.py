@@ -70,8 +70,7 @@ def connect(address: str = "local") -> None:
     ("local"); nothing when Ray is already initialised."""
     if ray.is_initialized():
         return
-    ray.init(address=None if address == "local" else address, include_dashboard=False, logging_level="WARNING",
-             configure_logging=True, log_to_driver=True)
+    ray.init(address=None if address == "local" else address, include_dashboard=False, logging_level="WARNING")
 
 
 def protect_on_ray(inputs: Sequence[str | os.PathLike], outdir: str | os.PathLike, job: ProtectJob,

@@ -42,6 +42,11 @@ def protect_bytes(data: bytes, name: str, protector: Callable[[torch.Tensor], Pr
                                                   "please report it if it is a valid image.")
 
 
+def _key(record: FileReport) -> str:
+    """The record's input as an absolute path (`advpriv protect` records the path as given)."""
+    return str(Path(record.input).resolve())
+
+
 def _records(outdir: Path) -> list[FileReport]:
     path = outdir / METRICS_JSON
     if not path.is_file():
@@ -51,7 +56,8 @@ def _records(outdir: Path) -> list[FileReport]:
 
 
 def completed(outdir: str | os.PathLike) -> dict[str, FileReport]:
-    """Earlier records of `outdir`, by input path, whose protected output exists, decodes and was a success."""
+    """Earlier records of `outdir`, by resolved input path, whose protected output exists, decodes and was a
+    success."""
     done = {}
     for record in _records(Path(outdir)):
         if record.success and not record.error and record.output and Path(record.output).is_file():
@@ -59,14 +65,13 @@ def completed(outdir: str | os.PathLike) -> dict[str, FileReport]:
                 load_image(record.output)
             except ImageError:
                 continue
-            done[record.input] = record
+            done[_key(record)] = record
     return done
 
 
 def merge_metrics(reports: list[FileReport], outdir: str | os.PathLike) -> tuple[Path, Path]:
     """Write the metrics table (JSON and CSV, atomically): earlier records first, each replaced by this run's
     record of the same input, then this run's new inputs."""
-    new = {r.input: r for r in reports}
-    earlier = _records(Path(outdir))
-    kept = [new.pop(r.input, r) for r in earlier]
+    new = {_key(r): r for r in reports}
+    kept = [new.pop(_key(r), r) for r in _records(Path(outdir))]
     return write_metrics(kept + list(new.values()), outdir)
