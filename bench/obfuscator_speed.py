@@ -34,6 +34,8 @@ def seconds_per_epoch(cfg: TrainConfig, stage: str, steps: int, channels_last: b
         m.to(memory_format=fmt)
         if compile_:
             parties.nets[k] = torch.compile(m)
+    if compile_:
+        parties.updated = {k: torch.compile(m) for k, m in parties.updated.items()}
     x = torch.rand(cfg.batch_size, 3, *cfg.image_size).to(memory_format=fmt)
     y_u, y_p = (torch.randint(0, 2, (cfg.batch_size,)).float() for _ in range(2))
     step = getattr(parties, stage)
