@@ -30,7 +30,7 @@ BIN = Path(sys.executable).parent
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def ddp(limit: int, procs: list[int], repeat: int) -> None:
+def ddp(limit: int, procs: list[int], repeat: int, batch_size: int) -> None:
     """Each process count's training seconds (the counts interleaved, `repeat` rounds), with the load average
     before each run (other work on the machine), and the speed-up against the first count in the same round."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -39,7 +39,8 @@ def ddp(limit: int, procs: list[int], repeat: int) -> None:
             for n in procs:
                 load = os.getloadavg()[0]
                 command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(n),
-                           __file__, "ddp-worker", "--limit", str(limit), "--out", f"{tmp}/run{round_}-{n}"]
+                           __file__, "ddp-worker", "--limit", str(limit), "--batch-size", str(batch_size),
+                           "--out", f"{tmp}/run{round_}-{n}"]
                 subprocess.run(command, capture_output=True, env=ENV, check=True)
                 ranks = [json.loads(path.read_text()) for path in sorted(Path(tmp).glob(f"run{round_}-{n}.rank*"))]
                 results[n] = {"images": ranks[0]["images"], "batch_size": ranks[0]["batch_size"],
@@ -48,7 +49,7 @@ def ddp(limit: int, procs: list[int], repeat: int) -> None:
                                   "speedup": results[procs[0]]["train_s"] / results[n]["train_s"]}), flush=True)
 
 
-def ddp_worker(limit: int, out: str) -> None:
+def ddp_worker(limit: int, batch_size: int, out: str) -> None:
     """Under torchrun: train the reduced preset, one epoch per stage; every process writes its seconds beside
     the run folder."""
     import torch
@@ -59,7 +60,8 @@ def ddp_worker(limit: int, out: str) -> None:
     from advpriv.obfuscate.train import train
 
     torch.set_num_threads(1)
-    cfg = TrainConfig.preset("reduced", pretrain_epochs=1, attacker_epochs=1, epochs=1, limit=limit)
+    cfg = TrainConfig.preset("reduced", pretrain_epochs=1, attacker_epochs=1, epochs=1, limit=limit,
+                             batch_size=batch_size)
     data = load_attributes(DATA / "celeba-attr", cfg.image_size, limit)
     t, cpu = time.perf_counter(), time.process_time()
     train(data, cfg, out)
@@ -103,8 +105,10 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=2000)
     p.add_argument("--procs", type=int, nargs="+", default=[1, 2])
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=32, help="global minibatch")
     p = sub.add_parser("ddp-worker")
     p.add_argument("--limit", type=int, required=True)
+    p.add_argument("--batch-size", type=int, required=True)
     p.add_argument("--out", required=True)
     p = sub.add_parser("ray")
     p.add_argument("--count", type=int, default=8)
@@ -113,9 +117,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="MND steps (default: the strength's)")
     args = parser.parse_args()
     if args.what == "ddp":
-        ddp(args.limit, args.procs, args.repeat)
+        ddp(args.limit, args.procs, args.repeat, args.batch_size)
     elif args.what == "ddp-worker":
-        ddp_worker(args.limit, args.out)
+        ddp_worker(args.limit, args.batch_size, args.out)
     else:
         ray_bench(args.count, args.strength, args.steps, args.repeat)
 
