@@ -1,4 +1,4 @@
-"""Training across processes: `torchrun --nproc-per-node N advpriv obfuscator train ...` runs DistributedDataParallel.
+"""Training across processes: `torchrun --nproc-per-node N -m advpriv obfuscator train ...` runs DistributedDataParallel.
 
 torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; without them (a plain run) everything here is a no-op for one
 process. The backend is nccl when CUDA is available (one GPU per process, `cuda:LOCAL_RANK`) and gloo on CPU.
