@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 
 from advpriv.cli import app
 
-TOY = ["--target", "toy_models:tiny_classifier", "--steps", "40"]
+TOY = ["--target", "toy_models:tiny_classifier", "--steps", "40", "--strength", "low"]
 runner = CliRunner()
 
 
-def _photo(path, size=(24, 20), exif=None):
+def _photo(path, size=(48, 40), exif=None):
     rgb = np.random.default_rng(1).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
     Image.fromarray(rgb).save(path, **({"exif": exif} if exif else {}))
     return path
@@ -68,11 +68,11 @@ def test_output_has_no_metadata_and_is_upright(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 8
     exif[0x8825] = {1: "N", 2: (52.0, 31.0, 0.0)}
-    _photo(tmp_path / "phone.jpg", size=(30, 16), exif=exif.tobytes())
+    _photo(tmp_path / "phone.jpg", size=(60, 32), exif=exif.tobytes())
     result = runner.invoke(app, ["protect", str(tmp_path / "phone.jpg"), "-o", str(tmp_path / "o"), "--format", "jpg", *TOY])
     assert "phone.jpg" in result.output
     with Image.open(tmp_path / "o" / "phone.protected.jpg") as out:
-        assert out.size == (16, 30) and not out.getexif() and "exif" not in out.info
+        assert out.size == (32, 60) and not out.getexif() and "exif" not in out.info
 
 
 def test_usage_errors(tmp_path):

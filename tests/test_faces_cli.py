@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
-import typer
 from typer.testing import CliRunner
 
 pytest.importorskip("dlib", reason="face protection needs dlib-bin (pip install dlib-bin)")
 
 from conftest import shared_path  # noqa: E402
 
-from advpriv.cli import _face_models, app  # noqa: E402
+from advpriv.cli import app  # noqa: E402
+from advpriv.protect.job import JobError, ProtectJob  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
 runner = CliRunner()
@@ -52,17 +52,15 @@ def test_embedder_and_judge_reach_the_report(tmp_path: Path, tiny: Path) -> None
 
 
 def test_target_names_a_face_model_and_embedders_join_it(tmp_path: Path, tiny: Path, monkeypatch) -> None:
-    import advpriv.cli as cli
-
     attacked: list[list[str]] = []
-    real = cli._face_models
+    real = ProtectJob._face_options
 
-    def spy(specs: list[str], keep_dlib: bool, judges: list[str]) -> dict:
-        models = real(specs, keep_dlib, judges)
+    def spy(job: ProtectJob) -> dict:
+        models = real(job)
         attacked.append([e.name for e in models["embedders"]])
         return models
 
-    monkeypatch.setattr(cli, "_face_models", spy)
+    monkeypatch.setattr(ProtectJob, "_face_options", spy)
     photo = sorted(shared_path("data", "celeba-id").glob("*/*.jpg"))[0]
     for extra in ([], ["--embedder", "dlib"]):
         out = tmp_path / f"out{len(extra)}"
@@ -71,16 +69,17 @@ def test_target_names_a_face_model_and_embedders_join_it(tmp_path: Path, tiny: P
         assert result.exit_code in (0, 1) and "still recognised per judge" in result.output, result.output
         assert json.loads((out / "advpriv-metrics.json").read_text())[0]["faces"]
     assert attacked == [["tiny"], ["tiny", "dlib"]]
-    assert cli._face_spec("efficientnet-lite0") is None and cli._face_spec("pkg.mod:factory") is None
+    assert ProtectJob(target="efficientnet-lite0").face_model is None
+    assert ProtectJob(target="pkg.mod:factory").face_model is None
 
 
 def test_face_models_keep_dlib_unless_told(tiny: Path) -> None:
-    models = _face_models([f"{tiny}:threshold=0.3"], True, [])
+    models = ProtectJob(embedders=(f"{tiny}:threshold=0.3",))._face_options()
     assert [e.name for e in models["embedders"]] == ["dlib", "tiny"] and [j.name for j in models["judges"]] == ["dlib"]
-    alone = _face_models([f"{tiny}:threshold=0.3,name=mine", "dlib"], False, ["dlib"])
+    alone = ProtectJob(embedders=(f"{tiny}:threshold=0.3,name=mine", "dlib"), dlib=False, judges=("dlib",))._face_options()
     assert [e.name for e in alone["embedders"]] == ["mine", "dlib"] and [j.name for j in alone["judges"]] == ["dlib"]
-    with pytest.raises(typer.Exit):
-        _face_models([], False, [])
+    with pytest.raises(JobError, match="--no-dlib leaves no face model"):
+        ProtectJob(dlib=False)._face_options()
 
 
 @pytest.mark.parametrize(

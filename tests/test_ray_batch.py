@@ -81,9 +81,10 @@ def test_only_the_batch_command_imports_ray(tmp_path):
 
 
 def test_a_file_that_is_not_an_image_is_reported_not_raised(tmp_path):
-    from advpriv.scale.records import completed, merge_metrics, protect_bytes
+    from advpriv.protect.batch import completed, merge_metrics
+    from advpriv.protect.files import protect_one
 
-    out, report = protect_bytes(b"not an image", "odd.png", lambda image: None, "png", 10**6)
+    out, report = protect_one(b"not an image", "odd.png", lambda image: None, "png", 10**6)
     assert out is None and report.error.startswith("odd.png")
     merge_metrics([report], tmp_path)
     assert completed(tmp_path) == {}
@@ -91,7 +92,7 @@ def test_a_file_that_is_not_an_image_is_reported_not_raised(tmp_path):
 
 
 def test_face_jobs_check_their_options_as_protect_does():
-    from advpriv.scale.job import JobError, ProtectJob
+    from advpriv.protect.job import JobError, ProtectJob
 
     with pytest.raises(JobError, match="add --as PHOTO"):
         ProtectJob(mode="impersonate").options()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,13 +10,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .faces import MODES, NoFaceError, identity_faces
-from .images import MAX_PIXELS, ImageError, find_images, load_image
-from .obfuscate.cli import app as obfuscator_app
-from .protect import METHODS, protect_files, write_metrics
+from rich.markup import escape
+
 from .faces.verdicts import recognised
-from .protect.files import FACE_TARGET, FileReport, judge_names
-from .protect.strength import STRENGTHS, strength_options
+from .images import MAX_PIXELS
+from .obfuscate.cli import app as obfuscator_app
+from .protect import METHODS, merge_metrics
+from .protect.batch import Plan, plan_batch, protect_planned, skipped_lines
+from .protect.files import FACE_TARGET, FileReport, judge_names, make_protector
+from .protect.job import ProtectJob
+from .protect.strength import strength_options
 from .serve.cli import serve_command
 from .scale.cli import batch_command
 from .study.cli import app as study_app
@@ -48,76 +50,30 @@ def protect_command(
     judge: Annotated[Optional[list[str]], typer.Option("--judge", help="Faces: also judge the written files with this ONNX face model, PATH:threshold=T|similarity=S[,size=N,align=...,range=-1..1|0..1,name=N] (repeatable); dlib always judges.")] = None,
     target_class: Annotated[Optional[int], typer.Option(help="Classifiers: make the model see this class (targeted).")] = None,
     kappa: Annotated[Optional[float], typer.Option(help="Classifiers: confidence margin κ on the logits (default: the strength's).")] = None,
-    steps: Annotated[Optional[int], typer.Option(help="MND optimisation steps per image (default: the strength's).")] = None,
+    steps: Annotated[Optional[int], typer.Option(min=1, help="MND optimisation steps per image (default: the strength's).")] = None,
     max_pixels: Annotated[int, typer.Option(help="Refuse images larger than this (decompression-bomb guard).")] = MAX_PIXELS,
+    force: Annotated[bool, typer.Option(help="Protect again inputs whose output in OUTDIR already exists and verifies.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed: each file's result depends only on it, the file and the thread count.")] = 0,
 ) -> None:
-    """Protect photos: copies a person sees as unchanged but face recognition (or a classifier) misreads."""
-    if method not in METHODS:
-        _fail(f"unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+    """Protect photos: copies a person sees as unchanged but face recognition (or a classifier) misreads.
+
+    Files in folders that advpriv wrote itself are left out, and inputs whose output in OUTDIR exists with the
+    bytes verified when it was written are skipped (a resumed batch) unless --force."""
     if fmt not in ("png", "jpg"):
         _fail(f"unknown format {fmt!r}; choose png or jpg.")
-    if strength not in STRENGTHS:
-        _fail(f"unknown strength {strength!r}; choose one of {', '.join(STRENGTHS)}.")
-    paths = find_images(inputs)
-    if not paths:
+    try:
+        job = ProtectJob(target=target, method=method, strength=strength, steps=steps, kappa=kappa,
+                         target_class=target_class, mode=mode, as_photos=tuple(map(str, as_photos or ())),
+                         aligned=aligned, embedders=tuple(embedder or ()), dlib=dlib, judges=tuple(judge or ()))
+        target, options = job.options()
+    except ValueError as e:
+        _fail(str(e))
+    plan = plan_batch(inputs, outdir, fmt, force)
+    if not plan.outputs and not plan.done:
         _fail("no images found in the inputs given; name image files or folders that contain some.")
-    face_model = _face_spec(target)
-    if target == FACE_TARGET or face_model:
-        if mode not in MODES:
-            _fail(f"unknown mode {mode!r}; choose dodge or impersonate.")
-        if mode == "impersonate" and not as_photos:
-            _fail("impersonation needs photos of the target identity: add --as PHOTO (one or more).")
-        try:
-            as_images = [load_image(p) for p in as_photos or []]
-            identity_faces(as_images, [f"--as photo {path}" for path in as_photos or []], aligned)
-        except (ImageError, NoFaceError) as e:
-            _fail(str(e))
-        attacked = [face_model] if face_model else []
-        options = {"mode": mode, "as_images": as_images, "aligned": aligned,
-                   **_face_models(attacked + (embedder or []), dlib and not face_model, judge or [])}
-        target = FACE_TARGET
-        options.update(strength_options(strength, FACE_TARGET, mode))
-    else:
-        options = {"target_class": target_class, **strength_options(strength, target)}
-        if kappa is not None:
-            options["kappa"] = kappa
-    if steps is not None:
-        options["config"] = replace(options["config"], steps=steps)
-    reports = _run(paths, outdir, target=target, method=method, fmt=fmt, max_pixels=max_pixels, **options)
-    raise typer.Exit(_summarise(reports, outdir))
-
-
-def _face_spec(target: str) -> str | None:
-    """`target` when it names a face model file (PATH:threshold=T or PATH:similarity=S, ...), else None.
-
-    >>> _face_spec("mine.pt:threshold=0.4"), _face_spec("efficientnet-lite0"), _face_spec("pkg.mod:factory")
-    ('mine.pt:threshold=0.4', None, None)
-    >>> _face_spec("arcface.onnx:similarity=0.3")
-    'arcface.onnx:similarity=0.3'
-    """
-    from .faces.specs import SpecError, parse_spec
-
-    try:
-        return target if {"threshold", "similarity"} & set(parse_spec(target)[1]) else None
-    except SpecError as e:
-        _fail(str(e))
-
-
-def _face_models(embedder_specs: list[str], keep_dlib: bool, judge_specs: list[str]) -> dict:
-    """The attacked ensemble and the judges named on the command line (dlib in both unless --no-dlib)."""
-    from .faces.specs import DLIB, SpecError, load_embedder, load_judge
-
-    if not keep_dlib and not embedder_specs:
-        _fail("--no-dlib leaves no face model to attack: add --embedder PATH:threshold=T, or drop --no-dlib.")
-    try:
-        embedders = [load_embedder(spec) for spec in dict.fromkeys(([DLIB] if keep_dlib else []) + embedder_specs)]
-        judges = [load_judge(spec) for spec in dict.fromkeys([DLIB, *judge_specs])]
-    except (SpecError, FileNotFoundError) as e:
-        _fail(str(e))
-    names = [j.name for j in judges]
-    if len(set(names)) < len(names):
-        _fail(f"two judges share a name ({', '.join(names)}); give each --judge its own name=...")
-    return {"embedders": embedders, "judges": judges}
+    reports, interrupted = _run(plan, outdir, target=target, method=method, fmt=fmt, max_pixels=max_pixels,
+                                seed=seed, **options)
+    raise typer.Exit(_summarise(reports, outdir, interrupted))
 
 
 @app.command("demo")
@@ -130,29 +86,46 @@ def demo_command(
 
     inputs = write_sample_images(outdir / "inputs")
     target = "efficientnet-lite0"
-    reports = _run(inputs, outdir / "protected", target=target, method="mnd", fmt="png",
-                   **strength_options("medium", target))
-    raise typer.Exit(_summarise(reports, outdir / "protected"))
+    plan = plan_batch(inputs, outdir / "protected", "png", force=True)
+    reports, interrupted = _run(plan, outdir / "protected", target=target, method="mnd", fmt="png",
+                                **strength_options("medium", target))
+    raise typer.Exit(_summarise(reports, outdir / "protected", interrupted))
 
 
-def _run(paths: list[Path], outdir: Path, **options) -> list[FileReport]:
+def _run(plan: Plan, outdir: Path, target: str, method: str, fmt: str, max_pixels: int = MAX_PIXELS, seed: int = 0,
+         **options) -> tuple[list[FileReport], bool]:
+    """Protect the plan's inputs; the reports of the files finished, and whether Ctrl-C stopped the run."""
+    for line in skipped_lines(plan.skipped):
+        console.print(f"[yellow]skipped[/yellow] {escape(line)}")
+    if plan.done:
+        console.print(f"{plan.done} input(s) already protected in {outdir} (their output exists and verifies) were "
+                      "skipped; --force protects them again.")
+    try:
+        protector = make_protector(target, method, **options)
+    except (ValueError, RuntimeError, OSError) as e:
+        _fail(str(e))
     reports: list[FileReport] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns, console=console) as progress:
-            task = progress.add_task("protecting", total=len(paths))
-            for report in protect_files(paths, outdir, **options):
+            task = progress.add_task("protecting", total=len(plan.outputs))
+            for report in protect_planned(plan, protector, fmt, max_pixels, seed):
                 reports.append(report)
                 if report.error:
-                    progress.console.print(f"[red]error[/red] {report.error}")
+                    progress.console.print(f"[red]error[/red] {escape(report.error)}")
                 progress.advance(task)
-    except (ValueError, RuntimeError) as e:
-        _fail(str(e))
-    return reports
+    except KeyboardInterrupt:
+        console.print(f"[red]interrupted[/red] after {len(reports)} of {len(plan.outputs)} files; the finished "
+                      "files are written and recorded, run the same command again to resume.")
+        return reports, True
+    return reports, False
 
 
-def _summarise(reports: list[FileReport], outdir: Path) -> int:
-    """Print the summary table and write the metrics files; the exit code is 1 if any file failed."""
+def _summarise(reports: list[FileReport], outdir: Path, interrupted: bool = False) -> int:
+    """Print the summary table and merge the metrics files; the exit code is 130 if interrupted, 1 if any file
+    failed."""
+    if not reports:
+        return 130 if interrupted else 0
     judges = judge_names([face for r in reports for face in r.faces])
     copies = list(dict.fromkeys(name for r in reports for name in list(r.variants)[1:]))
     if judges:
@@ -186,13 +159,12 @@ def _summarise(reports: list[FileReport], outdir: Path) -> int:
     elif copies:
         console.print("after: what the classifier sees on the written file re-encoded as a platform would "
                       "(green: still fooled).")
-    if any(r.output for r in reports):
-        json_path, csv_path = write_metrics(reports, outdir)
-        console.print(f"metrics: {json_path} and {csv_path}")
+    json_path, csv_path = merge_metrics(reports, outdir)
+    console.print(f"metrics: {json_path} and {csv_path}")
     failed = [r for r in reports if r.error or not r.success]
     if failed:
         console.print(f"[red]{len(failed)} of {len(reports)} images were not protected.[/red]")
-    return 1 if failed else 0
+    return 130 if interrupted else 1 if failed else 0
 
 
 def _survival_cell(verdict: dict | None, judges: list[str]) -> str:

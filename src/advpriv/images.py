@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import warnings
@@ -17,11 +18,20 @@ from typing import BinaryIO
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
+
+register_heif_opener()  # HEIC/HEIF photos (iPhones) decode like any other format
 
 MAX_PIXELS = 50_000_000
 """Largest image (width × height) that is decoded; bigger files are refused as possible decompression bombs."""
+MIN_SIDE = 32
+"""Shortest side (pixels) of an image to protect: below it no model sees anything worth protecting."""
+MAX_ASPECT = 20
+"""Longest side over shortest side: a model resizes the short side up, so a thinner image would cost memory far
+beyond its pixel count (a 40000×1 PNG asked a classifier's resize for 31 GB)."""
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm",
+                  ".pgm", ".avif", ".heic", ".heif"}
 FORMATS = {"png": "PNG", "jpg": "JPEG"}
 
 
@@ -29,7 +39,7 @@ class ImageError(ValueError):
     """A file could not be used as an image; the message names the file and says what to do.
 
     `kind` sorts the cause for callers that answer differently (the HTTP service's status codes):
-    "missing", "not_an_image", "too_large" or "damaged".
+    "missing", "not_an_image", "too_large", "too_small" or "damaged".
     """
 
     def __init__(self, message: str, kind: str = "damaged") -> None:
@@ -37,10 +47,12 @@ class ImageError(ValueError):
         self.kind = kind
 
 
-def load_image(source: str | os.PathLike | BinaryIO, max_pixels: int = MAX_PIXELS, name: str | None = None) -> torch.Tensor:
+def load_image(source: str | os.PathLike | BinaryIO, max_pixels: int = MAX_PIXELS, name: str | None = None,
+               min_side: int = MIN_SIDE) -> torch.Tensor:
     """Decode a file or binary stream to a (3,H,W) float tensor in [0,1], with EXIF orientation applied.
 
-    `name` is how errors refer to a stream (default: the path, or "<upload>").
+    `name` is how errors refer to a stream (default: the path, or "<upload>"). Images with a side below
+    `min_side` or more than `MAX_ASPECT` times longer than wide (or the reverse) are refused with `ImageError`.
 
     Grey, palette, alpha, CMYK and 16-bit images are converted to RGB; alpha is composited on white.
 
@@ -50,7 +62,7 @@ def load_image(source: str | os.PathLike | BinaryIO, max_pixels: int = MAX_PIXEL
     path = Path(name or (source if isinstance(source, (str, os.PathLike)) else "<upload>"))
     try:
         with Image.open(source) as im:
-            _check_size(path, im.size, max_pixels)
+            _check_size(path, im.size, max_pixels, min_side)
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 im.load()
@@ -68,11 +80,23 @@ def load_image(source: str | os.PathLike | BinaryIO, max_pixels: int = MAX_PIXEL
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageError(f"{path}: refused as too large to decode safely ({e}); downscale it first.",
                          "too_large") from None
-    except (OSError, SyntaxError, ValueError) as e:
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise ImageError(f"{path}: a symbolic link that loops back on itself; point it at an image file.",
+                             "missing") from None
+        raise ImageError(f"{path}: the image data is damaged or truncated ({e}); re-export or re-download it.") from None
+    except (SyntaxError, ValueError) as e:
         raise ImageError(f"{path}: the image data is damaged or truncated ({e}); re-export or re-download it.") from None
 
 
-def _check_size(path: Path, size: tuple[int, int], max_pixels: int) -> None:
+def _check_size(path: Path, size: tuple[int, int], max_pixels: int, min_side: int = MIN_SIDE) -> None:
+    """Refuse sizes no protection can use, before any pixel is decoded.
+
+    >>> _check_size(Path("thin.png"), (40000, 1), MAX_PIXELS)
+    Traceback (most recent call last):
+    ...
+    advpriv.images.ImageError: thin.png: 40000×1 pixels is too small to protect (shortest side below 32 px); use a photo at least 32 px on each side.
+    """
     w, h = size
     if w * h > max_pixels:
         raise ImageError(
@@ -82,6 +106,12 @@ def _check_size(path: Path, size: tuple[int, int], max_pixels: int) -> None:
         )
     if w < 1 or h < 1:
         raise ImageError(f"{path}: the image has no pixels ({w}×{h}).")
+    if min(w, h) < min_side:
+        raise ImageError(f"{path}: {w}×{h} pixels is too small to protect (shortest side below {min_side} px); "
+                         f"use a photo at least {min_side} px on each side.", "too_small")
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise ImageError(f"{path}: {w}×{h} pixels is too thin to protect (more than {MAX_ASPECT}:1); crop it into "
+                         "parts closer to square first.", "too_small")
 
 
 def _to_rgb_array(im: Image.Image) -> np.ndarray:
@@ -135,11 +165,15 @@ def encode_image(image: torch.Tensor, fmt: str = "png", quality: int = 95) -> by
 
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
-    """Write bytes via a temporary file in the same folder and rename, so no half-written file is ever left."""
+    """Write bytes via a temporary file in the same folder and rename, so no half-written file is ever left.
+
+    The file gets the mode a plain `open(path, "wb")` would give it under the current umask.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a written file gets the mode open() would give it
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -149,6 +183,12 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def save_image(image: torch.Tensor, path: str | os.PathLike, fmt: str | None = None) -> Path:
@@ -161,17 +201,25 @@ def save_image(image: torch.Tensor, path: str | os.PathLike, fmt: str | None = N
     return atomic_write(path, encode_image(image, fmt))
 
 
-def find_images(inputs: list[str | os.PathLike]) -> list[Path]:
+NOT_AN_IMAGE = "not images by their suffix"
+
+
+def find_images(inputs: list[str | os.PathLike], skipped: list[tuple[Path, str]] | None = None) -> list[Path]:
     """Expand files and folders (recursively) into a sorted, de-duplicated list of image paths.
 
-    Files named explicitly are kept whatever their suffix, so a bad one is reported rather than skipped.
+    Files named explicitly are kept whatever their suffix, so a bad one is reported rather than skipped. Files in
+    folders that are not images by their suffix are left out, each appended to `skipped` as (path, NOT_AN_IMAGE).
     """
     found: dict[Path, None] = {}
     for item in map(Path, inputs):
         if item.is_dir():
             for p in sorted(item.rglob("*")):
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."):
+                if not p.is_file() or p.name.startswith("."):
+                    continue
+                if p.suffix.lower() in IMAGE_SUFFIXES:
                     found.setdefault(p, None)
+                elif skipped is not None:
+                    skipped.append((p, NOT_AN_IMAGE))
         else:
             found.setdefault(item, None)
     return list(found)

@@ -171,7 +171,7 @@ def _check_labelled(image_dir: Path, labelled: set[str]) -> None:
 def _decode(image_dir: Path, files: list[str], size: tuple[int, int] | None) -> torch.Tensor:
     out: torch.Tensor | None = None
     for i, name in enumerate(files):
-        x = load_image(image_dir / name)
+        x = load_image(image_dir / name, min_side=1)
         if size is None:
             size = tuple(x.shape[-2:])
         if tuple(x.shape[-2:]) != tuple(size):

@@ -1,7 +1,8 @@
 """Image-level protection: the MND optimiser, its objectives, the anchors, and the front doors for tensors and files."""
 
 from .api import METHODS, Check, Protected, protect, verify
-from .files import FileReport, protect_encoded, protect_files, write_metrics
+from .batch import merge_metrics, protect_files
+from .files import FileReport, protect_encoded
 from .mnd import MNDConfig, MNDResult, mnd
 from .objectives import Misclassify, Objective
 
@@ -18,6 +19,6 @@ __all__ = [
     "protect",
     "protect_encoded",
     "protect_files",
+    "merge_metrics",
     "verify",
-    "write_metrics",
 ]

@@ -9,6 +9,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import torch
 
 from .eot import blur
@@ -49,7 +52,9 @@ def anchor_attack(
     params = {**ANCHOR_DEFAULTS[method], **budget}
     if "steps" in params:
         params["steps"] = int(params["steps"])
-    attack = {"fgsm": ta.FGSM, "pgd": ta.PGD, "cw": ta.CW}[method](target, **params)
+    with contextlib.redirect_stdout(io.StringIO()):  # torchattacks prints when the model has no parameters
+        attack = {"fgsm": ta.FGSM, "pgd": ta.PGD, "cw": ta.CW}[method](target, **params)
+    attack.set_device(images.device)
     if target_class is not None:
         attack.set_mode_targeted_by_label(quiet=True)
         return attack(images, target_class).detach()

@@ -1,26 +1,27 @@
-"""Protect image files: decode, protect, write without metadata, re-read and verify, and record metrics.
+"""One image file: decode, protect, encode without metadata, re-read and verify, and report; the metrics table.
 
-A bad file gets an error naming it and the batch goes on. Inputs are never overwritten.
+A bad file gets an error naming it, never an exception (a batch goes on). `advpriv.protect.batch` runs many.
 
 Example:
-    >>> for report in protect_files(["photos/"], "protected/"):  # doctest: +SKIP
-    ...     print(report.input, report.success, report.error)
+    >>> data, report = protect_one(Path("cat.jpg"), "cat.jpg", make_protector("efficientnet-lite0", "mnd"),
+    ...                            "png")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 from torch import nn
 
-from ..images import MAX_PIXELS, ImageError, atomic_write, encode_image, find_images, load_image
+from ..images import MAX_PIXELS, ImageError, atomic_write, encode_image, load_image
 from ..faces import NoFaceError
 from ..faces.verdicts import recognised
 from ..targets import load_target
@@ -49,6 +50,7 @@ class FileReport:
     faces: list[dict] = field(default_factory=list)
     variants: dict[str, dict] = field(default_factory=dict)
     survival: str = ""
+    sha256: str = ""
     error: str | None = None
 
 
@@ -79,7 +81,29 @@ def protect_encoded(image: torch.Tensor, protector: Callable[[torch.Tensor], Pro
     variants = check.versions(fmt)
     return data, FileReport(input=name, success=check.success, before=result.before, after=check.summary,
                             seconds=result.seconds, metrics=result.metrics, faces=check.faces, variants=variants,
-                            survival=survival_line(variants))
+                            survival=survival_line(variants), sha256=hashlib.sha256(data).hexdigest())
+
+
+def protect_one(source: bytes | Path, name: str, protector: Callable[[torch.Tensor], Protected], fmt: str,
+                max_pixels: int = MAX_PIXELS, seed: int = 0) -> tuple[bytes | None, FileReport]:
+    """The protected file's bytes (None on failure) and its report; every failure lands in `report.error`, so one
+    odd file never stops a batch. Torch is seeded right before protecting, so the result depends only on the file,
+    the seed and the thread count, not on the order of a batch.
+
+    >>> protect_one(b"not an image", "notes.txt", None, "png")[1].error
+    'notes.txt: not a readable image (unknown or corrupt format); re-export it as PNG or JPEG.'
+    """
+    try:
+        image = load_image(io.BytesIO(source) if isinstance(source, bytes) else source, max_pixels=max_pixels, name=name)
+        torch.manual_seed(seed)
+        return protect_encoded(image, protector, fmt, name)
+    except ImageError as e:
+        return None, FileReport(input=name, error=str(e))
+    except NoFaceError as e:
+        return None, FileReport(input=name, error=f"{name}: {e}")
+    except Exception as e:  # noqa: BLE001 (one odd file must not stop the batch; the type says what broke)
+        return None, FileReport(input=name, error=f"{name}: {type(e).__name__}: {e}; this file was skipped, "
+                                                  "please report it if it is a valid image.")
 
 
 def judge_names(faces: list[dict]) -> list[str]:
@@ -112,53 +136,13 @@ def survival_line(variants: dict[str, dict]) -> str:
     return "; ".join(parts)
 
 
-class OutputNamer:
-    """Picks `<stem>.protected.<fmt>` in `outdir`, never an input's path and never a name used twice in a run."""
+def real_path(path: str | os.PathLike) -> str:
+    """The absolute path with symlinks resolved; a symlink loop stays as named instead of raising.
 
-    def __init__(self, outdir: Path, inputs: list[Path], fmt: str) -> None:
-        self.outdir, self.fmt = outdir, fmt
-        self.taken = {p.resolve() for p in inputs}
-
-    def __call__(self, source: Path) -> Path:
-        n = 0
-        while True:
-            suffix = "" if n == 0 else f"-{n}"
-            path = self.outdir / f"{source.stem}.protected{suffix}.{self.fmt}"
-            if path.resolve() not in self.taken:
-                self.taken.add(path.resolve())
-                return path
-            n += 1
-
-
-def protect_files(
-    inputs: list[str | os.PathLike],
-    outdir: str | os.PathLike,
-    target: str | nn.Module = FACE_TARGET,
-    method: str = "mnd",
-    fmt: str = "png",
-    max_pixels: int = MAX_PIXELS,
-    **options,
-) -> Iterator[FileReport]:
-    """Yield one `FileReport` per image found in `inputs` (files or folders).
-
-    `options` go to `advpriv.protect` for a classifier target, or to `protect_faces` for the face target "dlib".
+    >>> real_path("/") == os.sep
+    True
     """
-    outdir = Path(outdir)
-    paths = find_images(inputs)
-    protector = make_protector(target, method, **options)
-    namer = OutputNamer(outdir, paths, fmt)
-    for path in paths:
-        report = FileReport(input=str(path))
-        try:
-            data, report = protect_encoded(load_image(path, max_pixels=max_pixels), protector, fmt, str(path))
-            report.output = str(atomic_write(namer(path), data))
-        except ImageError as e:
-            report.error = str(e)
-        except NoFaceError as e:
-            report.error = f"{path}: {e}"
-        except OSError as e:
-            report.error = f"{path}: could not write the output ({e}); check that {outdir} is writable."
-        yield report
+    return os.path.realpath(path)
 
 
 def write_metrics(reports: list[FileReport], outdir: str | os.PathLike) -> tuple[Path, Path]:

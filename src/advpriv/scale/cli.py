@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from advpriv.images import MAX_PIXELS
+from advpriv.protect.batch import skipped_lines
 from advpriv.protect.files import FACE_TARGET
-from advpriv.scale.job import ProtectJob
+from advpriv.protect.job import ProtectJob
 
 console = Console(stderr=True)
 
@@ -57,11 +58,13 @@ def batch_command(
     connect(ray_address)
     run = protect_on_ray(inputs, outdir, job, fmt=fmt, max_pixels=max_pixels, seed=seed, actors=actors,
                          threads=threads, force=force)
+    for line in skipped_lines(run.plan.skipped):
+        console.print(f"[yellow]skipped[/yellow] {escape(line)}")
     for r in run.reports:
         if r.error:
             console.print(f"[red]error[/red] {escape(r.error)}")
     failed = sum(bool(r.error) or not r.success for r in run.reports)
-    console.print(f"{len(run.reports) - failed} protected, {failed} not protected, {run.skipped} skipped (their "
+    console.print(f"{len(run.reports) - failed} protected, {failed} not protected, {run.plan.done} skipped (their "
                   f"output exists and verifies; --force protects them again). Outputs and metrics in {outdir}.")
     raise typer.Exit(1 if failed else 0)
 

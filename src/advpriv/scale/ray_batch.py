@@ -11,7 +11,7 @@ On a cluster, every node must see the inputs and the output folder at the same p
 Example:
     >>> import ray; ray.init(num_cpus=2)                                            # doctest: +SKIP
     >>> run = protect_on_ray(["photos/"], "protected/", ProtectJob(target="efficientnet-lite0"))  # doctest: +SKIP
-    >>> run.skipped, [r.error for r in run.reports]                                # doctest: +SKIP
+    >>> run.plan.done, [r.error for r in run.reports]                              # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ import numpy as np
 import ray
 import torch
 
-from advpriv.images import MAX_PIXELS, atomic_write, find_images
-from advpriv.protect.files import FileReport, OutputNamer
-from advpriv.scale.job import ProtectJob
-from advpriv.scale.records import completed, merge_metrics, protect_bytes
+from advpriv.images import MAX_PIXELS, atomic_write
+from advpriv.protect.batch import Plan, merge_metrics, plan_batch
+from advpriv.protect.files import FileReport, protect_one
+from advpriv.protect.job import ProtectJob
 
 THREADS = 1
 """Torch threads per actor: one actor per core scales best, and a file's bytes depend on the thread count."""
@@ -37,10 +37,10 @@ THREADS = 1
 
 @dataclass
 class RayRun:
-    """The reports of the files protected in this run, in input order, and how many inputs were already done."""
+    """The reports of the files protected in this run, in input order, and the plan it ran."""
 
     reports: list[FileReport]
-    skipped: int
+    plan: Plan
 
 
 class _Protect:
@@ -55,7 +55,7 @@ class _Protect:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         reports = []
         for path, data in zip(batch["path"], batch["bytes"]):
-            out, report = protect_bytes(bytes(data), path, self.protector, self.fmt, self.max_pixels, self.seed)
+            out, report = protect_one(bytes(data), path, self.protector, self.fmt, self.max_pixels, self.seed)
             if out is not None:
                 try:
                     report.output = str(atomic_write(self.outputs[path], out))
@@ -83,22 +83,20 @@ def protect_on_ray(inputs: Sequence[str | os.PathLike], outdir: str | os.PathLik
     force: protect again inputs whose output already exists and verifies.
     """
     outdir = Path(outdir)
-    paths = [p.resolve() for p in find_images(inputs)]
-    done = {} if force else completed(outdir)
-    namer = OutputNamer(outdir, paths, fmt)
-    outputs = {str(p): str(namer(p)) for p in paths}
-    todo = [p for p in outputs if p not in done]
+    plan = plan_batch(inputs, outdir, fmt, force)
+    outputs = {str(p.resolve()): str(out) for p, out in plan.outputs.items()}
+    todo = list(outputs)
     if not todo:
-        return RayRun([], len(paths))
+        return RayRun([], plan)
     outdir.mkdir(parents=True, exist_ok=True)
     actors = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
     rows = (ray.data.read_binary_files(todo, include_paths=True, num_cpus=0)  # I/O: must not wait for actors' CPUs
             .map_batches(_Protect, batch_size=1, batch_format="numpy", num_cpus=threads,
                          compute=ray.data.ActorPoolStrategy(size=min(actors, len(todo))),
-                         fn_constructor_kwargs=dict(job=job, outputs={p: outputs[p] for p in todo}, fmt=fmt,
+                         fn_constructor_kwargs=dict(job=job, outputs=outputs, fmt=fmt,
                                                     max_pixels=max_pixels, seed=seed, threads=threads)))
     order = {p: i for i, p in enumerate(todo)}
     reports = sorted((FileReport(**json.loads(row["report"])) for row in rows.iter_rows()),
                      key=lambda r: order[r.input])
     merge_metrics(reports, outdir)
-    return RayRun(reports, len(paths) - len(todo))
+    return RayRun(reports, plan)

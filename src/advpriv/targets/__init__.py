@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -59,11 +60,26 @@ def load_target(spec: str | nn.Module) -> nn.Module:
 def _load_torchscript(path: Path) -> ClassifierTarget:
     if not path.is_file():
         raise ValueError(f"target file {path} does not exist; give the path of a TorchScript model.")
+    if _is_pickled_checkpoint(path):
+        raise ValueError(f"{path} is a torch.save checkpoint (pickled weights or module), not TorchScript; advpriv "
+                         "does not unpickle models. Save it with torch.jit.script(model).save(PATH), or name a "
+                         "package.module:factory that builds it.")
     try:
         model = torch.jit.load(str(path), map_location="cpu")
-    except RuntimeError as e:
+    except (RuntimeError, ValueError) as e:
         raise ValueError(f"{path} is not a TorchScript model ({e}); export it with torch.jit.script or trace.") from None
     return ClassifierTarget(model, name=path.stem)
+
+
+def _is_pickled_checkpoint(path: Path) -> bool:
+    """Whether `path` was written by `torch.save` (a zip with a data.pkl and no TorchScript code, or a legacy
+    pickle) rather than by `torch.jit.save`."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = [name.split("/", 1)[-1] for name in archive.namelist()]
+        return "data.pkl" in names and "constants.pkl" not in names
+    with path.open("rb") as f:
+        return f.read(2) == b"\x80\x02"  # the pickle protocol 2 header of torch.save's legacy format
 
 
 def _load_factory(spec: str) -> nn.Module:
@@ -74,7 +90,14 @@ def _load_factory(spec: str) -> nn.Module:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as e:
         raise ValueError(f"cannot load target factory {spec!r} ({e}); check the module is importable.") from None
-    made = factory()
+    if not callable(factory):
+        raise ValueError(f"target factory {spec!r} is a {type(factory).__name__}, not a function; name a function that "
+                         "takes no arguments and returns a model or (model, preprocess).")
+    try:
+        made = factory()
+    except Exception as e:  # noqa: BLE001 (user code: whatever it raises, the user gets one line)
+        raise ValueError(f"target factory {spec!r} failed ({type(e).__name__}: {e}); it must take no arguments and "
+                         "return a model or (model, preprocess).") from None
     if isinstance(made, tuple):
         model, preprocess = made
         return ClassifierTarget(model, preprocess, name=attr)

@@ -1,7 +1,8 @@
-"""What to protect against and how, as plain values: they travel to Ray's workers, which load the models themselves.
+"""What to protect against and how, as plain values: `advpriv protect` checks and loads them, and they travel to
+`advpriv batch`'s Ray workers, which load the models themselves.
 
 The fields are `advpriv protect`'s options; `options()` turns them into the keyword arguments of `make_protector`
-as `advpriv protect` does (face models are loaded where it is called).
+(face models are loaded where it is called).
 
 Example:
     >>> job = ProtectJob(target="efficientnet-lite0", method="fgsm", strength="low", steps=5)
