@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from advpriv.quality import gmsd, ms_ssim, psnr, quality_loss, quality_report, ssim
+from advpriv.quality import gmsd, ms_ssim, psnr, quality_loss, quality_report, ssim, vif
 
 
 def test_psnr_of_one_level_everywhere():
@@ -48,3 +48,21 @@ def test_quality_report_fields():
     report = quality_report(x, (x + 2 / 255).clamp(0, 1))
     assert len(report) == 2 and set(report[0]) == {"psnr", "ssim", "ms_ssim", "gmsd", "l2", "linf"}
     assert abs(report[0]["linf"] * 255 - 2) < 1e-3
+
+
+def test_vif_is_one_for_identical_images_and_falls_with_noise_on_a_real_photo():
+    from skimage import data
+
+    x = torch.from_numpy(data.astronaut()).permute(2, 0, 1)[None].float() / 255
+    torch.manual_seed(0)
+    noise = torch.randn_like(x)
+    scores = [float(vif(x, (x + sigma * noise).clamp(0, 1))) for sigma in (0.0, 0.005, 0.02, 0.08)]
+    assert abs(scores[0] - 1) < 1e-5
+    assert scores == sorted(scores, reverse=True) and scores[-1] < 0.5
+
+
+def test_the_report_has_vif_where_it_is_defined():
+    x = torch.rand(1, 3, 64, 64)
+    assert 0 < quality_report(x, (x + 0.02).clamp(0, 1))[0]["vif"] <= 1
+    small = torch.rand(1, 3, 32, 40)
+    assert "vif" not in quality_report(small, small)[0]
