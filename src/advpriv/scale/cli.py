@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from advpriv.images import MAX_PIXELS
-from advpriv.protect.batch import skipped_lines
+from advpriv.protect.batch import plan_batch, skipped_lines
 from advpriv.protect.files import FACE_TARGET
 from advpriv.protect.job import ProtectJob
 
@@ -54,17 +54,23 @@ def batch_command(
         _fail(str(e), 2)
     if importlib.util.find_spec("ray") is None:
         _fail("advpriv batch needs Ray; install it with: pip install 'advpriv[scale]' (make setup does).", 2)
-    from advpriv.scale.ray_batch import connect, protect_on_ray
-    connect(ray_address)
-    run = protect_on_ray(inputs, outdir, job, fmt=fmt, max_pixels=max_pixels, seed=seed, actors=actors,
-                         threads=threads, force=force)
-    for line in skipped_lines(run.plan.skipped):
+    plan = plan_batch(inputs, outdir, fmt, force)
+    if not plan.outputs and not plan.done:
+        _fail("no images found in the inputs given; name image files or folders that contain some.", 2)
+    for line in skipped_lines(plan.skipped):
         console.print(f"[yellow]skipped[/yellow] {escape(line)}")
-    for r in run.reports:
+    reports = []
+    if plan.outputs:
+        from advpriv.scale.ray_batch import connect, protect_on_ray
+
+        connect(ray_address)
+        reports = protect_on_ray(plan, outdir, job, fmt=fmt, max_pixels=max_pixels, seed=seed, actors=actors,
+                                 threads=threads)
+    for r in reports:
         if r.error:
             console.print(f"[red]error[/red] {escape(r.error)}")
-    failed = sum(bool(r.error) or not r.success for r in run.reports)
-    console.print(f"{len(run.reports) - failed} protected, {failed} not protected, {run.plan.done} skipped (their "
+    failed = sum(bool(r.error) or not r.success for r in reports)
+    console.print(f"{len(reports) - failed} protected, {failed} not protected, {plan.done} skipped (their "
                   f"output exists and verifies; --force protects them again). Outputs and metrics in {outdir}.")
     raise typer.Exit(1 if failed else 0)
 

@@ -1,7 +1,7 @@
 """`advpriv protect`'s per-file pipeline on Ray Data: many files, many processes, one machine or a cluster.
 
-The driver lists the inputs, skips those whose protected output already exists and verifies (unless forced), and
-names every output as `advpriv protect` would. Ray Data reads the rest as binary files; a pool of actors, each
+The plan is `advpriv protect`'s (`advpriv.protect.batch.plan_batch`): the inputs, less those whose protected output
+already exists and verifies (unless forced), and every output's name. Ray Data reads the inputs as binary files; a pool of actors, each
 loading the models once, protects, writes (atomically) and reports one file per call; the driver merges the
 reports into the folder's metrics table. A file's result depends only on the file, the seed and the actor's torch
 thread count, so it is the same as `advpriv protect`'s on as many threads.
@@ -10,16 +10,17 @@ On a cluster, every node must see the inputs and the output folder at the same p
 
 Example:
     >>> import ray; ray.init(num_cpus=2)                                            # doctest: +SKIP
-    >>> run = protect_on_ray(["photos/"], "protected/", ProtectJob(target="efficientnet-lite0"))  # doctest: +SKIP
-    >>> run.plan.done, [r.error for r in run.reports]                              # doctest: +SKIP
+    >>> from advpriv.protect.batch import plan_batch                              # doctest: +SKIP
+    >>> plan = plan_batch(["photos/"], "protected/")                               # doctest: +SKIP
+    >>> reports = protect_on_ray(plan, "protected/", ProtectJob(target="efficientnet-lite0"))  # doctest: +SKIP
+    >>> plan.done, [r.error for r in reports]                                      # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -27,20 +28,12 @@ import ray
 import torch
 
 from advpriv.images import MAX_PIXELS, atomic_write
-from advpriv.protect.batch import Plan, merge_metrics, plan_batch
+from advpriv.protect.batch import Plan, merge_metrics
 from advpriv.protect.files import FileReport, protect_one
 from advpriv.protect.job import ProtectJob
 
 THREADS = 1
 """Torch threads per actor: one actor per core scales best, and a file's bytes depend on the thread count."""
-
-
-@dataclass
-class RayRun:
-    """The reports of the files protected in this run, in input order, and the plan it ran."""
-
-    reports: list[FileReport]
-    plan: Plan
 
 
 class _Protect:
@@ -73,22 +66,19 @@ def connect(address: str = "local") -> None:
     ray.init(address=None if address == "local" else address, include_dashboard=False, logging_level="WARNING")
 
 
-def protect_on_ray(inputs: Sequence[str | os.PathLike], outdir: str | os.PathLike, job: ProtectJob,
-                   fmt: str = "png", max_pixels: int = MAX_PIXELS, seed: int = 0, actors: int | None = None,
-                   threads: int = THREADS, force: bool = False) -> RayRun:
-    """Protect every image in `inputs` (files or folders) into `outdir` on the connected Ray cluster, and merge
-    the reports into the folder's metrics table.
+def protect_on_ray(plan: Plan, outdir: str | os.PathLike, job: ProtectJob, fmt: str = "png",
+                   max_pixels: int = MAX_PIXELS, seed: int = 0, actors: int | None = None,
+                   threads: int = THREADS) -> list[FileReport]:
+    """Protect the inputs of `plan` (see `advpriv.protect.batch.plan_batch`) into `outdir` on the connected Ray
+    cluster, merge the reports into the folder's metrics table and return them, in input order.
 
     actors: how many model-holding actors (default: the cluster's CPUs // threads); threads: torch threads each.
-    force: protect again inputs whose output already exists and verifies.
     """
-    outdir = Path(outdir)
-    plan = plan_batch(inputs, outdir, fmt, force)
     outputs = {str(p.resolve()): str(out) for p, out in plan.outputs.items()}
     todo = list(outputs)
     if not todo:
-        return RayRun([], plan)
-    outdir.mkdir(parents=True, exist_ok=True)
+        return []
+    Path(outdir).mkdir(parents=True, exist_ok=True)
     actors = actors or max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
     rows = (ray.data.read_binary_files(todo, include_paths=True, num_cpus=0)  # I/O: must not wait for actors' CPUs
             .map_batches(_Protect, batch_size=1, batch_format="numpy", num_cpus=threads,
@@ -99,4 +89,4 @@ def protect_on_ray(inputs: Sequence[str | os.PathLike], outdir: str | os.PathLik
     reports = sorted((FileReport(**json.loads(row["report"])) for row in rows.iter_rows()),
                      key=lambda r: order[r.input])
     merge_metrics(reports, outdir)
-    return RayRun(reports, plan)
+    return reports
