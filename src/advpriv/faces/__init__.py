@@ -28,7 +28,7 @@ from advpriv.faces.objectives import DODGE_MARGIN, IMPERSONATE_MARGIN, Dodge, Im
 MODES = ("dodge", "impersonate")
 
 __all__ = [
-    "MODES", "Dodge", "Face", "FaceEmbedder", "Impersonate", "NoFaceError",
+    "MODES", "Dodge", "Face", "FaceEmbedder", "Identity", "Impersonate", "NoFaceError",
     "dlib_embedder", "face_objective", "file_embedder", "find_faces", "identity_faces", "torchscript_embedder",
 ]  # fmt: skip
 
@@ -48,6 +48,50 @@ def identity_faces(photos: Sequence[torch.Tensor], names: Sequence[str] | None =
     """
     names = names or [f"target photo {i + 1}" for i in range(len(photos))]
     return [_largest(find_faces(photo, aligned, what=name)) for photo, name in zip(photos, names)]
+
+
+class Identity(Sequence[torch.Tensor]):
+    """Photos (3,H,W) of the identity to impersonate, whose faces, descriptors and judges' gallery are found once
+    and reused for every photo protected: pass one as `as_images` (`make_protector` does) instead of the list.
+
+    >>> identity = Identity([torch.zeros(3, 8, 8)], aligned=True)
+    >>> len(identity), identity.faces() is identity.faces()
+    (1, True)
+    """
+
+    def __init__(self, photos: Sequence[torch.Tensor], aligned: bool = False) -> None:
+        self.photos, self.aligned = list(photos), aligned
+        self._faces: list[Face] | None = None
+        self._descriptors: dict[tuple[int, ...], list[torch.Tensor]] = {}
+        self._galleries: dict[tuple[str, ...], dict] = {}
+
+    def __len__(self) -> int:
+        return len(self.photos)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self.photos[i]
+
+    def faces(self) -> list[Face]:
+        """The largest face of each photo."""
+        if self._faces is None:
+            self._faces = identity_faces(self.photos, aligned=self.aligned)
+        return self._faces
+
+    def descriptors(self, embedders: Sequence[FaceEmbedder]) -> list[torch.Tensor]:
+        """Per embedder, the identity's mean descriptor (see `identity_descriptors`)."""
+        key = tuple(map(id, embedders))
+        if key not in self._descriptors:
+            self._descriptors[key] = identity_descriptors(self.photos, self.faces(), embedders)
+        return self._descriptors[key]
+
+    def gallery(self, judges) -> dict:
+        """Per judge name, the descriptors of the identity's faces (see `advpriv.faces.verdicts.identity_gallery`)."""
+        from advpriv.faces.verdicts import identity_gallery
+
+        key = tuple(j.name for j in judges)
+        if key not in self._galleries:
+            self._galleries[key] = identity_gallery(judges, self.photos)
+        return self._galleries[key]
 
 
 def face_objective(
@@ -78,5 +122,6 @@ def face_objective(
         return Dodge(image[None], [faces], embedders, DODGE_MARGIN if margin is None else margin), faces
     if not as_images:
         raise ValueError("impersonation needs photos of the target identity: pass as_images=[photo, ...]")
-    targets = identity_descriptors(as_images, identity_faces(as_images, aligned=aligned), embedders)
+    identity = as_images if isinstance(as_images, Identity) else Identity(as_images, aligned)
+    targets = identity.descriptors(embedders)
     return Impersonate([faces], embedders, targets, IMPERSONATE_MARGIN if margin is None else margin), faces

@@ -23,12 +23,12 @@ from typing import Sequence
 
 import torch
 
-from ..faces import MODES, face_objective, find_faces
+from ..faces import MODES, Identity, face_objective, find_faces
 from ..faces.embedders import FaceEmbedder
 from ..faces.judges import DlibJudge, Judge
 from ..faces.objectives import ObjectiveLogits
 from ..faces.region import Region, face_region
-from ..faces.verdicts import face_verdicts, goal_reached, identity_gallery, summary_line
+from ..faces.verdicts import face_verdicts, goal_reached, summary_line
 from ..images import quantize
 from ..quality import box_quality, quality_report
 from .anchors import Smoothed, anchor_attack
@@ -86,7 +86,10 @@ def protect_faces(
     region = jpeg_aligned(face_region(faces, tuple(image.shape[-2:])))
     crop = region.crop(image)
     objective, _ = face_objective(crop, mode, as_images, embedders, aligned, margin, faces=region.shift(faces))
-    targets = identity_gallery(judges, as_images) if mode == "impersonate" and as_images else None
+    if mode == "impersonate" and as_images:
+        targets = (as_images if isinstance(as_images, Identity) else Identity(as_images, aligned)).gallery(judges)
+    else:
+        targets = None
 
     start = time.perf_counter()
     if method == "mnd":

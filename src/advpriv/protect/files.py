@@ -60,8 +60,11 @@ FACE_TARGET = "dlib"
 def make_protector(target: str | nn.Module, method: str, **options) -> Callable[[torch.Tensor], Protected]:
     """One image (3,H,W) -> `Protected`, for the face target or a classifier (loaded once, here)."""
     if target == FACE_TARGET:
+        from ..faces import Identity
         from .face_protect import protect_faces
 
+        if options.get("as_images"):  # found and described once per run, not once per photo
+            options["as_images"] = Identity(options["as_images"], options.get("aligned", False))
         return lambda image: protect_faces(image, method=method, **options)
     model = load_target(target)
     return lambda image: protect([image], target=model, method=method, **options)[0]
