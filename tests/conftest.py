@@ -6,6 +6,7 @@ import pytest
 import torch
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 def shared_path(*parts: str) -> Path:
@@ -23,3 +24,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def sync_api():
+    """Playwright's sync API for the browser tests, or skip (with the reason) without playwright or Chromium."""
+    try:
+        from playwright import sync_api
+    except ImportError:
+        pytest.skip("playwright is not installed: `.venv/bin/pip install playwright` (or `pip install -e '.[test]'`)")
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium` (make test does this where apt works)")
+    return sync_api

@@ -14,22 +14,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from conftest import shared_path
+from conftest import CHROMIUM, shared_path
 from serving import running_server
 
-CHROMIUM = Path("/usr/bin/chromium")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def sync_api():
-    try:
-        from playwright import sync_api
-    except ImportError:
-        pytest.skip("playwright is not installed: `.venv/bin/pip install playwright` (or `pip install -e '.[test]'`)")
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium` (make test does this where apt works)")
-    return sync_api
 
 
 def face_photo() -> Path:

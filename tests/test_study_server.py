@@ -8,9 +8,6 @@ from __future__ import annotations
 import contextlib
 import io
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -18,14 +15,14 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from serving import free_port
+from conftest import CHROMIUM
+from serving import free_port, running_advpriv
 
 from advpriv.study.make import make_study
 from advpriv.study.manifest import load_manifest
 from advpriv.study.report import study_report
 from advpriv.study.store import RATINGS, RatingStore
 
-CHROMIUM = Path("/usr/bin/chromium")
 WIDTH, HEIGHT = 320, 240
 SHOW, GAP = 3.0, 1.0  # the browser test drives the page's clock, so these cost no time
 
@@ -34,24 +31,8 @@ SHOW, GAP = 3.0, 1.0  # the browser test drives the page's clock, so these cost 
 def study_server(folder: Path, ready_s: float = 60) -> Iterator[str]:
     """Yield the URL of `advpriv study serve FOLDER` on a free loopback port; stop it afterwards."""
     port = free_port()
-    command = [sys.executable, "-m", "advpriv", "study", "serve", str(folder), "--port", str(port)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + ready_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"advpriv study serve exited with {proc.returncode}:\n{proc.stdout.read().decode()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"advpriv study serve did not answer /healthz within {ready_s} s")
-            time.sleep(0.2)
+    with running_advpriv(["study", "serve", str(folder), "--port", str(port)], port, ready_s=ready_s) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture
@@ -102,17 +83,6 @@ def assert_native(page, selector: str, study: Path) -> None:
     shown = np.asarray(Image.open(io.BytesIO(page.locator(selector).screenshot())).convert("RGB"))
     name = page.get_attribute(selector, "src").rsplit("/", 1)[-1]
     assert np.array_equal(shown, np.asarray(Image.open(study / "images" / name).convert("RGB"))), name
-
-
-@pytest.fixture(scope="module")
-def sync_api():
-    try:
-        from playwright import sync_api
-    except ImportError:
-        pytest.skip("playwright is not installed: `.venv/bin/pip install playwright` (or `pip install -e '.[test]'`)")
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: `apt-get install -y chromium` (make test does this where apt works)")
-    return sync_api
 
 
 def test_a_rater_completes_both_modes_in_chromium(sync_api, study, tmp_path):
