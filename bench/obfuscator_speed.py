@@ -1,6 +1,6 @@
 """Benchmark: seconds per training epoch on this CPU under the usual speed-ups, for a preset's training steps.
 
-Times minibatches of real training steps (`_Parties`) on random images after warm-up, and scales them to one epoch
+Times minibatches of real training steps (`Parties`) on random images after warm-up, and scales them to one epoch
 of the 8,000 training images. Variants: plain fp32 (the baseline), channels-last memory format, bf16 autocast,
 torch.compile (compile time reported apart), and larger minibatches. The adversarial rotation is timed with and
 without its frozen-encoder steps reading cached features (steps 3 and 4 run E without gradients).
@@ -19,7 +19,7 @@ from dataclasses import replace
 import torch
 
 from advpriv.obfuscate.config import TrainConfig
-from advpriv.obfuscate.train import _Parties
+from advpriv.obfuscate.train import Parties
 
 TRAIN_IMAGES = 8000
 
@@ -28,7 +28,7 @@ def seconds_per_epoch(cfg: TrainConfig, stage: str, steps: int, channels_last: b
                       compile_: bool = False) -> tuple[float, float]:
     """(seconds per epoch, seconds of warm-up including compilation) of `stage`'s minibatch steps."""
     torch.manual_seed(0)
-    parties = _Parties(cfg)
+    parties = Parties(cfg)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     for k, m in parties.nets.items():
         m.to(memory_format=fmt)

@@ -16,7 +16,7 @@ import time
 import torch
 
 from advpriv.obfuscate.config import TrainConfig
-from advpriv.obfuscate.train import _Parties
+from advpriv.obfuscate.train import Parties
 
 STEPS = [("utility", 0)] + [("adversarial", i) for i in range(5)]
 
@@ -32,7 +32,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     size = tuple(int(v) for v in args.size.split("x"))
-    parties = _Parties(TrainConfig(width=args.width, fc=args.fc, image_size=size, batch_size=args.batch))
+    parties = Parties(TrainConfig(width=args.width, fc=args.fc, image_size=size, batch_size=args.batch))
     x = torch.rand(args.batch, 3, *size)
     y_u, y_p = torch.randint(0, 2, (args.batch,)).float(), torch.randint(0, 2, (args.batch,)).float()
     parties.utility(x, y_u, y_p, 0, 10.0)

@@ -18,7 +18,7 @@ from advpriv.obfuscate.checkpoint import CHECKPOINT, OBFUSCATOR, UTILITY_ONLY, l
 from advpriv.obfuscate.config import TrainConfig
 from advpriv.obfuscate.data import load_attributes
 from advpriv.obfuscate.distributed import Distributed, DistributedError
-from advpriv.obfuscate.train import _Parties, train
+from advpriv.obfuscate.train import Parties, train
 
 # the private preset (bottleneck, pooling, learned noise) with every stage, and 5 minibatches per process and epoch,
 # so the adversarial epoch runs all five rotation steps
@@ -47,7 +47,7 @@ def test_two_processes_write_a_run_that_loads_like_one_process(tmp_path):
     before, after = (run.encoder(name) for name in ("utility_only", "obfuscator"))
     assert after(torch.rand(2, 3, *cfg.image_size)).shape[1:] == run.feature_shape
     assert not torch.equal(before.bottleneck.log_std, after.bottleneck.log_std)  # the adversarial epoch trained E
-    parties = _Parties(cfg)
+    parties = Parties(cfg)
     assert load_checkpoint(out / CHECKPOINT, parties.nets, parties.opts) == (3, 1)
     assert all(torch.equal(a, b) for a, b in zip(parties.E.parameters(), after.parameters()))
 
@@ -73,7 +73,7 @@ def _drift(rank: int, port: int, results) -> None:
     torch.set_num_threads(1)
     ctx = Distributed(rank=rank, world=2)
     with ctx.joined():
-        parties = _Parties(TrainConfig(**TINY, image_size=(36, 32)), ctx)  # DDP makes rank 0's start everyone's
+        parties = Parties(TrainConfig(**TINY, image_size=(36, 32)), ctx)  # DDP makes rank 0's start everyone's
         ctx.check_in_sync(parties.nets)
         with torch.no_grad():
             next(parties.C.parameters()).add_(rank)

@@ -13,7 +13,7 @@ from advpriv.obfuscate.data import load_attributes, split_indices
 from advpriv.obfuscate.evaluate import AttackConfig, evaluate_encoder, evaluate_run, frozen_features
 from advpriv.obfuscate.frontier import frontier_figure, plot_frontier
 from advpriv.obfuscate.networks import Classifier, Decoder, Encoder, SplitPoint, Widths
-from advpriv.obfuscate.train import _Parties, train
+from advpriv.obfuscate.train import Parties, train
 
 # 64 images, 51 of them in the training split: one epoch of batch 32 is 2 steps.
 TINY = dict(width=1 / 16, fc=16, pretrain_epochs=1, attacker_epochs=1, epochs=1, batch_size=32, lr=1e-3)
@@ -88,7 +88,7 @@ def test_each_setting_trains_two_steps(data, tmp_path, name):
 
 def test_vib_learns_the_noise_scale(data):
     torch.manual_seed(0)
-    parties = _Parties(TrainConfig(**TINY, **SETTINGS["vib (learned noise)"], image_size=data.image_size))
+    parties = Parties(TrainConfig(**TINY, **SETTINGS["vib (learned noise)"], image_size=data.image_size))
     before = parties.E.bottleneck.log_std.detach().clone()
     idx = torch.arange(32)
     parties.utility(data.batch(idx), data.labels_of("Smiling")[idx], data.labels_of("Male")[idx], 0, 0.0)

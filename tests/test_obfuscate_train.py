@@ -10,7 +10,7 @@ from advpriv.obfuscate.checkpoint import OBFUSCATOR, UTILITY_ONLY, build_parties
 from advpriv.obfuscate.config import TrainConfig
 from advpriv.obfuscate.data import DataError, load_attributes
 from advpriv.obfuscate.networks import Classifier, Decoder, Encoder, Widths, pooled_size
-from advpriv.obfuscate.train import ConfigMismatch, _Parties, train
+from advpriv.obfuscate.train import ConfigMismatch, Parties, train
 
 TINY = dict(width=1 / 16, fc=16, pretrain_epochs=1, attacker_epochs=1, epochs=1, batch_size=8)
 
@@ -50,7 +50,7 @@ def test_lambda_schedule():
     assert [fast.lr_of(s) for s in ("utility", "adversarial")] == [1e-3, 1e-4] and cfg.lr_of("utility") == 1e-4
 
 
-def _changed(parties: _Parties, before: dict[str, list[torch.Tensor]]) -> set[str]:
+def _changed(parties: Parties, before: dict[str, list[torch.Tensor]]) -> set[str]:
     return {k for k, m in parties.nets.items() if any(not torch.equal(p, q) for p, q in zip(m.parameters(), before[k]))}
 
 
@@ -62,7 +62,7 @@ def _changed(parties: _Parties, before: dict[str, list[torch.Tensor]]) -> set[st
 @pytest.mark.parametrize("private_loss", ["negative_bce", "entropy"])
 def test_each_step_updates_only_its_party(data, stage, i, expected, private_loss):
     torch.manual_seed(0)
-    parties = _Parties(TrainConfig(**TINY, image_size=data.image_size, private_loss=private_loss))
+    parties = Parties(TrainConfig(**TINY, image_size=data.image_size, private_loss=private_loss))
     before = {k: [p.detach().clone() for p in m.parameters()] for k, m in parties.nets.items()}
     idx = torch.arange(8)
     losses = getattr(parties, stage)(data.batch(idx), data.labels_of("Smiling")[idx], data.labels_of("Male")[idx], i, 10.0)
@@ -74,7 +74,7 @@ def test_adversarial_encoder_steps_push_against_the_adversaries(data):
     """Step 1 raises the reconstruction loss and step 2 the attribute loss of the fixed adversaries."""
     torch.manual_seed(0)
     cfg = TrainConfig(**{**TINY, "lr": 1e-2}, image_size=data.image_size)
-    parties = _Parties(cfg)
+    parties = Parties(cfg)
     idx = torch.arange(16)
     x, yu, yp = data.batch(idx), data.labels_of("Smiling")[idx], data.labels_of("Male")[idx]
     for step, key in ((1, "L_R"), (2, "L_P")):
@@ -143,7 +143,7 @@ def test_bad_attribute_choices_are_refused(data, tmp_path):
 def test_entropy_objective_pulls_the_adversary_toward_one_half(data):
     """With private_loss="entropy", step 2 lowers BCE(P(E(x)), ½): P becomes less sure, not confidently wrong."""
     torch.manual_seed(0)
-    parties = _Parties(TrainConfig(**TINY, image_size=data.image_size, private_loss="entropy", lr=1e-2))
+    parties = Parties(TrainConfig(**TINY, image_size=data.image_size, private_loss="entropy", lr=1e-2))
     idx = torch.arange(16)
     x, yu, yp = data.batch(idx), data.labels_of("Smiling")[idx], data.labels_of("Male")[idx]
     with torch.no_grad():
@@ -174,7 +174,7 @@ def test_attackers_are_refreshed_before_every_kth_adversarial_epoch(data, tmp_pa
 
 
 def test_restarting_P_copies_C_and_resets_its_optimiser(data):
-    parties = _Parties(TrainConfig(**TINY, image_size=data.image_size))
+    parties = Parties(TrainConfig(**TINY, image_size=data.image_size))
     idx = torch.arange(8)
     parties.attribute(data.batch(idx), data.labels_of("Smiling")[idx], data.labels_of("Male")[idx], 0, 0.0)
     assert parties.opts["P"].state

@@ -74,7 +74,7 @@ class _EncodeStep(nn.Module):
         return self.encoder.add_noise(clean), self.vib * self.encoder.bottleneck.rate(clean)
 
 
-class _Parties:
+class Parties:
     """The four networks, their Adam optimisers, and the per-batch updates of every stage.
 
     `nets` are the plain networks (what checkpoints hold); `updated` the forms a step calls for the parties it
@@ -206,7 +206,7 @@ def _train(data: AttributeData, cfg: TrainConfig, out: Path, on_step: StepHook |
             (out / name).unlink(missing_ok=True)
     ctx.barrier()
     torch.manual_seed(cfg.seed)
-    parties = _Parties(cfg, ctx)
+    parties = Parties(cfg, ctx)
     start = (0, 0)
     if (out / CHECKPOINT).is_file():
         saved = TrainConfig.load(out / CONFIG) if (out / CONFIG).is_file() else None
