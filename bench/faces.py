@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import pickle
 import statistics
 import sys
@@ -269,19 +270,20 @@ def celeba_table(result: dict, judges: list[str]) -> list[str]:
         + " (dlib is judged at its own 0.6, MobileFaceNet at its EER threshold).",
         "",
         "| method | " + " | ".join(f"{j} protected % | {j} miss %" for j in judges)
-        + " | median PSNR | median SSIM | median GMSD | s/image |",
-        "|---|" + "---|---|" * len(judges) + "---|---|---|---|",
+        + " | median PSNR | median SSIM | median GMSD | median VIF | s/image |",
+        "|---|" + "---|---|" * len(judges) + "---|---|---|---|---|",
     ]
     for method, method_rows in rows.items():
         protected = [100 - _rate(method_rows, j, "matches") for j in judges]
         missed = [100 - _rate(method_rows, j, "detected") for j in judges]
         cells = " | ".join(f"{p:.1f} | {m:.1f}" for p, m in zip(protected, missed))
         if method == "clean":
-            lines.append(f"| clean (reference) | {cells} | – | – | – | – |")
+            lines.append(f"| clean (reference) | {cells} | – | – | – | – | – |")
             continue
-        med = {k: statistics.median(r[k] for r in method_rows) for k in ("psnr", "ssim", "gmsd", "seconds")}
+        med = {k: statistics.median(r.get(k, math.nan) for r in method_rows) for k in ("psnr", "ssim", "gmsd", "vif", "seconds")}
         lines.append(
-            f"| {METHODS[method][0]} | {cells} | {med['psnr']:.2f} | {med['ssim']:.4f} | {med['gmsd']:.4f} | {med['seconds']:.1f} |"
+            f"| {METHODS[method][0]} | {cells} | {med['psnr']:.2f} | {med['ssim']:.4f} | {med['gmsd']:.4f} | "
+            f"{med['vif']:.4f} | {med['seconds']:.1f} |"
         )
     return lines
 
