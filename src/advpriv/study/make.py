@@ -108,11 +108,11 @@ def make_study(originals: Path, methods: dict[str, Path], out: Path, identical: 
 
 def _write_pair(pair_id: str, method: str, original: Path, changed: Path | None, out: Path, noise_psnr: float,
                 seed: int) -> Pair:
-    image = load_image(original)
+    image = load_image(original, min_side=1)  # a study shows photos of any size: no protection runs here
     if method == NOISE:
         other, measured = noisy_copy(image, noise_psnr, seed)
     else:
-        other = image if changed is None else load_image(changed)
+        other = image if changed is None else load_image(changed, min_side=1)
         if other.shape != image.shape:
             raise StudyError(f"{changed} is {tuple(other.shape[1:])} (H, W) but {original} is "
                              f"{tuple(image.shape[1:])}: a pair must have the same size; use the method's own output.")
