@@ -123,7 +123,7 @@ class LocalEncoder:
     def __call__(self, photos: Sequence[str | os.PathLike | torch.Tensor], fp16: bool = False) -> np.ndarray:
         """Features (N,C,h,w) of photos (paths or (3,H,W) tensors in [0,1]), resized to the encoder's input size
         as in training (bilinear, antialiased)."""
-        batch = torch.stack([_resized(p if isinstance(p, torch.Tensor) else load_image(p), self.image_size)
+        batch = torch.stack([_resized(p if isinstance(p, torch.Tensor) else load_image(p, min_side=1), self.image_size)
                              for p in photos])
         features = self.session.run(None, {"image": batch.numpy()})[0]
         return features.astype(np.float16) if fp16 else features
