@@ -40,7 +40,7 @@ SETTINGS: list[tuple[str, str, dict[str, float]]] = [
     ("FGSM ε=4/255", "fgsm", {"eps": 4 / 255}),
     ("FGSM ε=8/255", "fgsm", {"eps": 8 / 255}),
 ]
-METRICS = ("psnr", "ssim", "ms_ssim", "gmsd", "l2", "linf")
+METRICS = ("psnr", "ssim", "ms_ssim", "gmsd", "vif", "l2", "linf")
 
 
 def correctly_classified(target: torch.nn.Module, n: int) -> tuple[list[str], list[torch.Tensor], list[int]]:
@@ -85,11 +85,12 @@ def table(raw: dict, command: str) -> str:
         f"{n} images from `../shared/data/imagenet-val` that the model classifies correctly (first in labels.csv order)"
         f" ({len(raw['requested'])} requested).",
         "Success: the *8-bit* image is misclassified (untargeted). Quality: medians over all images.",
-        "GMSD: gradient-magnitude-similarity deviation (lower is better). L2 and L∞ in [0,1] pixel units.",
+        "GMSD: gradient-magnitude-similarity deviation (lower is better). VIF: visual information fidelity, the"
+        " metric here built to predict human opinion (1 = identical; see the README). L2 and L∞ in [0,1] pixel units.",
         "Seconds: median per image, batch of 8, this machine's 2 CPU cores (shared with other jobs while it ran).",
         "",
-        "| method | success | PSNR dB | SSIM | MS-SSIM | GMSD | L2 | L∞ ×255 | s/image |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| method | success | PSNR dB | SSIM | MS-SSIM | GMSD | VIF | L2 | L∞ ×255 | s/image |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for title, rows in raw["methods"].items():
         if not rows:
@@ -98,7 +99,7 @@ def table(raw: dict, command: str) -> str:
         success = sum(r["success"] for r in rows) / len(rows)
         lines.append(
             f"| {title} | {success:.1%} | {med['psnr']:.2f} | {med['ssim']:.4f} | {med['ms_ssim']:.4f} | "
-            f"{med['gmsd']:.4f} | {med['l2']:.3f} | {med['linf'] * 255:.2f} | {med['seconds']:.2f} |"
+            f"{med['gmsd']:.4f} | {med['vif']:.4f} | {med['l2']:.3f} | {med['linf'] * 255:.2f} | {med['seconds']:.2f} |"
         )
     return "\n".join(lines + targets(raw)) + "\n"
 
@@ -134,14 +135,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200, help="number of correctly classified images")
     parser.add_argument("--table-only", action="store_true", help="rewrite the table from the saved JSON, run nothing")
+    parser.add_argument("--name", default="imagenet_efficientnet_lite0", help="results file names in bench/results/")
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"{DATA} not found: this benchmark needs ../shared/data/imagenet-val beside the repository.")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "imagenet_efficientnet_lite0.json"
+    out = RESULTS / f"{args.name}.json"
     raw = json.loads(out.read_text()) if args.table_only else run(args.n, out)
-    command = f".venv/bin/python bench/imagenet_protect.py --n {len(raw['images'])}"
-    (RESULTS / "imagenet_efficientnet_lite0.md").write_text(table(raw, command))
+    command = f".venv/bin/python bench/imagenet_protect.py --n {len(raw['images'])} --name {args.name}"
+    (RESULTS / f"{args.name}.md").write_text(table(raw, command))
 
 
 if __name__ == "__main__":
