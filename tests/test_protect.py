@@ -40,6 +40,30 @@ def test_mnd_fools_the_toy_model_with_small_changes(toy):
     assert (result.images - x).abs().max() < 0.25
 
 
+def test_mnd_settled_images_leave_the_batch_and_batch_mates_do_not_matter(toy):
+    torch.manual_seed(0)
+    x = quantize(torch.rand(4, 3, 24, 24))
+    y = toy.predict(x)
+    y[0] = (y[0] + 1) % 5  # the model already misreads image 0: it settles at once, unchanged
+    seen: list[int] = []
+
+    class Counting(Misclassify):
+        def __call__(self, images):
+            seen.append(len(images))
+            return super().__call__(images)
+
+        def select(self, index):
+            return Counting(self.target, self.labels[index], self.kappa)
+
+    config = MNDConfig(steps=80, lr=5e-3, lam=1.0)
+    together = mnd(x, Counting(toy, y), config)
+    assert seen[0] == 4 and min(seen) < 4 and seen == sorted(seen, reverse=True)
+    assert torch.equal(together.images[0], x[0]) and together.success.all()
+    for i in range(4):
+        alone = mnd(x[i : i + 1], Misclassify(toy, y[i : i + 1]), config)
+        assert torch.equal(alone.images[0], together.images[i]) and torch.equal(alone.lam, together.lam[i : i + 1])
+
+
 def test_protect_api_mixed_sizes_and_targeted(toy):
     torch.manual_seed(0)
     images = [torch.rand(3, 20, 30), torch.rand(3, 2, 2), torch.rand(3, 20, 30)]

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import torch
@@ -91,6 +92,17 @@ class _FaceObjective:
         self.track_landmarks = track_landmarks
         self.owner = torch.tensor([i for i, image_faces in enumerate(self.faces) for _ in image_faces])
 
+    def select(self, index: torch.Tensor) -> _FaceObjective:
+        """This objective for the photos `index` (ascending) of its batch only."""
+        chosen = copy.copy(self)
+        chosen.faces = [self.faces[i] for i in index.tolist()]
+        chosen.owner = torch.tensor([i for i, image_faces in enumerate(chosen.faces) for _ in image_faces])
+        chosen._keep_faces(torch.isin(self.owner, index))
+        return chosen
+
+    def _keep_faces(self, keep: torch.Tensor) -> None:
+        """Keep only the per-face state of the faces `keep` (a mask over this batch's faces)."""
+
     def descriptors(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Per embedder, the descriptors (M,D) of every face of `images` (landmarks re-found if tracking)."""
         faces = [relandmark(x, f) for x, f in zip(images, self.faces)] if self.track_landmarks else self.faces
@@ -142,6 +154,10 @@ class Dodge(_FaceObjective):
         # the first step; success is decided on the exact distance.
         generator = torch.Generator().manual_seed(0)
         self.nudged = [r + NUDGE * F.normalize(torch.randn(r.shape, generator=generator), dim=1) for r in self.references]
+
+    def _keep_faces(self, keep: torch.Tensor) -> None:
+        self.references = [r[keep] for r in self.references]
+        self.nudged = [r[keep] for r in self.nudged]
 
     def _gap(self, k: int, embedder: FaceEmbedder, descriptors: torch.Tensor, exact: bool) -> torch.Tensor:
         reference = self.references[k] if exact else self.nudged[k]

@@ -166,6 +166,10 @@ class Robust:
     def __init__(self, objective: Objective, eot: EOT) -> None:
         self.objective, self.eot = objective, eot
 
+    def select(self, index: torch.Tensor) -> Robust:
+        """The same goal for the images `index` of the batch only, drawing from the same EOT stream."""
+        return Robust(self.objective.select(index), self.eot)  # type: ignore[attr-defined]
+
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.no_grad():
             _, plain = self.objective(images)

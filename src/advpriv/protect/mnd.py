@@ -45,8 +45,10 @@ class MNDConfig:
     lam: initial quality weight λ. With the default `QualityWeights`, L_q ≈ 1 at the edge of visibility, and the
         λ at which images settled on EfficientNet-Lite0 had a median near 100; starting at 64 wastes few windows.
     search_every: steps between λ updates (a "window"); search_factor: λ's first multiplier per window.
-    stop_tol: stop early once every image fools the model and no image's best L_q improved by this fraction in
-        the last window: the search has settled, and further steps cost time for no visible gain.
+    stop_tol: an image has settled once it fools the model and its best L_q improved by less than this fraction
+        in the last window: further steps cost time for no visible gain. A settled image leaves the batch (when
+        the objective offers `select`; otherwise the batch stops once all have settled), so each image's result is
+        the same whatever it was batched with (bench/results/speed.md).
     time_limit: seconds after which the search stops and returns the best images found so far (None: no limit).
     quorum: the share of a window's steps that must succeed for λ to grow. 0 means any one step, right for an
         exact objective; an objective judged on random transformations (`advpriv.protect.eot.Robust`) succeeds by
@@ -92,37 +94,46 @@ def mnd(
     lam = torch.full((n,), config.lam)
     factor, last_fooled = torch.full((n,), config.search_factor), torch.zeros(n, dtype=torch.bool)
     best, best_q = x.clone(), torch.full((n,), float("inf"))
+    last = x.clone()
     successes_in_window, window_start_q = torch.zeros(n), best_q.clone()
     deadline = None if config.time_limit is None else time.monotonic() + config.time_limit
+    select = getattr(objective, "select", None)
+    active, goal = torch.arange(n), objective
     steps_run = 0
 
     for step in range(config.steps):
         if deadline is not None and time.monotonic() > deadline:
             break
-        x_adv = round_8bit((x + delta).clamp(0, 1))
-        last = x_adv.detach()
-        adv, success = objective(x_adv)
-        q = quality_loss(x, x_adv, config.weights)
+        whole = len(active) == n
+        x_in, d_in = (x, delta) if whole else (x[active], delta[active])
+        x_adv = round_8bit((x_in + d_in).clamp(0, 1))
+        adv, success = goal(x_adv)
+        q = quality_loss(x_in, x_adv, config.weights)
         with torch.no_grad():
-            better = success & (q < best_q)
-            best[better], best_q[better] = x_adv[better].detach(), q[better].detach()
-            successes_in_window += success.float()
+            last[active] = x_adv.detach()
+            better = success & (q < best_q[active])
+            best[active[better]], best_q[active[better]] = x_adv[better].detach(), q[better].detach()
+            successes_in_window[active] += success.float()
         opt.zero_grad(set_to_none=True)
-        (adv + lam * q).sum().backward()
+        (adv + lam[active] * q).sum().backward()
         opt.step()
         steps_run += 1
         if on_step:
             on_step(step)
         if (step + 1) % config.search_every == 0:
+            live = torch.zeros(n, dtype=torch.bool).index_fill_(0, active, True)
             fooled_in_window = successes_in_window > config.quorum * config.search_every
             reversed_ = (fooled_in_window != last_fooled) & (step + 1 > config.search_every)
-            factor = torch.where(reversed_, factor.sqrt(), factor)
-            lam = torch.where(fooled_in_window, lam * factor, lam / factor)
-            settled = bool((best_q > window_start_q * (1 - config.stop_tol)).all()) and bool(best_q.isfinite().all())
+            factor = torch.where(reversed_ & live, factor.sqrt(), factor)
+            lam = torch.where(live, torch.where(fooled_in_window, lam * factor, lam / factor), lam)
+            settled = (best_q >= window_start_q * (1 - config.stop_tol)) & best_q.isfinite()
             last_fooled, window_start_q = fooled_in_window.clone(), best_q.clone()
             successes_in_window.zero_()
-            if settled:
+            if bool(settled[active].all()):
                 break
+            if select is not None and bool(settled[active].any()):
+                active = active[~settled[active]]
+                goal = select(active)
     success = torch.isfinite(best_q)
     if steps_run:
         best[~success] = last[~success]

@@ -21,6 +21,9 @@ import torch
 
 
 class Objective(Protocol):
+    """`(loss, success)` per image. An objective may also offer `select(index)`: the same objective for only the
+    images `index` (a LongTensor into its batch), which lets MND drop images that have settled."""
+
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
@@ -42,6 +45,15 @@ class Misclassify:
         self.labels = labels
         self.kappa = kappa
         self.target_class = None if target_class is None else torch.as_tensor(target_class).expand_as(labels)
+
+    def select(self, index: torch.Tensor) -> Misclassify:
+        """This objective for the images `index` of its batch only.
+
+        >>> Misclassify(torch.nn.Identity(), torch.tensor([3, 1, 2])).select(torch.tensor([0, 2])).labels
+        tensor([3, 2])
+        """
+        wanted = None if self.target_class is None else self.target_class[index]
+        return Misclassify(self.target, self.labels[index], self.kappa, wanted)
 
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.target(images)
