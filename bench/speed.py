@@ -4,7 +4,8 @@ Usage: OMP_NUM_THREADS=2 .venv/bin/python bench/speed.py [--n 200] [--label NAME
 
 Protects the images of bench/results/imagenet_efficientnet_lite0.json (batches of 8, MND defaults, as that
 benchmark does) and compares success, median PSNR and median seconds per image with its "MND (defaults)" rows.
-Appends a record to bench/results/speed.json and rewrites bench/results/speed.md from all records.
+Appends a record to bench/results/speed.json and rewrites the table of bench/results/speed.md from all records,
+keeping its hand-written "## Notes".
 """
 
 from __future__ import annotations
@@ -74,7 +75,9 @@ def main() -> None:
     path = RESULTS / "speed.json"
     records = (json.loads(path.read_text()) if path.exists() else []) + [record]
     path.write_text(json.dumps(records, indent=1))
-    (RESULTS / "speed.md").write_text(table(records))
+    markdown = RESULTS / "speed.md"
+    notes = markdown.read_text().partition("\n## Notes")[1:] if markdown.exists() else ()
+    markdown.write_text(table(records) + "".join(notes))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import kornia
 import torch
 from pytorch_msssim import ms_ssim as _ms_ssim
 from pytorch_msssim import ssim as _ssim
+from pytorch_msssim.ssim import _fspecial_gauss_1d, gaussian_filter
 
 GMS_C = 170.0 / 255.0**2
 """The GMSD stability constant of Xue et al. (2014), 170 on 0–255 images, rescaled to [0,1]."""
@@ -71,8 +72,15 @@ def gradient_magnitude(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
 
 def gms_map(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per-pixel gradient-magnitude similarity in (0,1]; 1 where the edges are unchanged."""
-    mx, my = gradient_magnitude(x), gradient_magnitude(y)
+    return _gms(gradient_magnitude(x), gradient_magnitude(y))
+
+
+def _gms(mx: torch.Tensor, my: torch.Tensor) -> torch.Tensor:
     return (2 * mx * my + GMS_C) / (mx.pow(2) + my.pow(2) + GMS_C)
+
+
+def _deviation(gms: torch.Tensor, eps: float) -> torch.Tensor:
+    return (gms.flatten(1).var(1, unbiased=False) + eps).sqrt()
 
 
 def gmsd(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
@@ -81,8 +89,7 @@ def gmsd(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
     >>> x = torch.rand(1, 3, 32, 32); float(gmsd(x, x)) < 1e-4
     True
     """
-    g = gms_map(x, y).flatten(1)
-    return (g.var(1, unbiased=False) + eps).sqrt()
+    return _deviation(gms_map(x, y), eps)
 
 
 @dataclass(frozen=True)
@@ -100,8 +107,60 @@ class QualityWeights:
 
 def quality_loss(x: torch.Tensor, x_adv: torch.Tensor, w: QualityWeights = QualityWeights()) -> torch.Tensor:
     """L_q per image: perturbation energy plus structural and gradient change, lower is better."""
-    mse = (x_adv - x).pow(2).flatten(1).mean(1)
-    return w.alpha * mse + w.beta * (1 - ssim(x, x_adv)) + w.gamma * gmsd(x, x_adv)
+    return QualityLoss(x, w)(x_adv)
+
+
+SSIM_K = (0.01, 0.03)  # pytorch-msssim's (and Wang et al.'s) constants, for data range 1
+
+
+class QualityLoss:
+    """`quality_loss` against a fixed clean batch `x`, whose own SSIM statistics and gradient magnitudes are
+    computed once instead of at every step of an optimisation.
+
+    >>> x = torch.rand(2, 3, 32, 32); y = (x + 0.02 * torch.randn_like(x)).clamp(0, 1)
+    >>> loss = QualityLoss(x); w = QualityWeights()
+    >>> bool(torch.allclose(loss(y), w.alpha * (x - y).pow(2).mean((1, 2, 3)) + w.beta * (1 - ssim(x, y)) + w.gamma * gmsd(x, y)))
+    True
+    >>> loss.select(torch.tensor([1]))(y[1:]).shape
+    torch.Size([1])
+    """
+
+    def __init__(self, x: torch.Tensor, weights: QualityWeights = QualityWeights()) -> None:
+        self.x, self.weights = x, weights
+        self.win = _fspecial_gauss_1d(_window(x), 1.5).repeat(x.shape[1], 1, 1, 1).to(x)
+        self.mu = self._blur(x)
+        self.sigma_sq = self._blur(x * x) - self.mu.pow(2)
+        self.edges = gradient_magnitude(x)
+
+    def _blur(self, images: torch.Tensor) -> torch.Tensor:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Skipping Gaussian Smoothing")
+            return gaussian_filter(images, self.win)
+
+    def select(self, index: torch.Tensor) -> QualityLoss:
+        """The same loss against the clean images `index` only."""
+        chosen = object.__new__(QualityLoss)
+        chosen.weights, chosen.win = self.weights, self.win
+        chosen.x, chosen.mu, chosen.sigma_sq, chosen.edges = (t[index] for t in (self.x, self.mu, self.sigma_sq, self.edges))
+        return chosen
+
+    def ssim(self, y: torch.Tensor) -> torch.Tensor:
+        """SSIM of `y` against the clean images, exactly as `ssim` computes it."""
+        c1, c2 = SSIM_K[0] ** 2, SSIM_K[1] ** 2
+        mu_y = self._blur(y)
+        sigma_y_sq = self._blur(y * y) - mu_y.pow(2)
+        sigma_xy = self._blur(self.x * y) - self.mu * mu_y
+        cs = (2 * sigma_xy + c2) / (self.sigma_sq + sigma_y_sq + c2)
+        return ((2 * self.mu * mu_y + c1) / (self.mu.pow(2) + mu_y.pow(2) + c1) * cs).flatten(2).mean(-1).mean(1)
+
+    def gmsd(self, y: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
+        """GMSD of `y` against the clean images, as `gmsd` computes it."""
+        return _deviation(_gms(self.edges, gradient_magnitude(y)), eps)
+
+    def __call__(self, y: torch.Tensor) -> torch.Tensor:
+        w = self.weights
+        mse = (y - self.x).pow(2).flatten(1).mean(1)
+        return w.alpha * mse + w.beta * (1 - self.ssim(y)) + w.gamma * self.gmsd(y)
 
 
 def box_quality(x: torch.Tensor, x_adv: torch.Tensor, box: Sequence[int]) -> dict[str, float]:

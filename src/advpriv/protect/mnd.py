@@ -29,7 +29,7 @@ from typing import Callable
 
 import torch
 
-from ..quality import QualityWeights, quality_loss
+from ..quality import QualityLoss, QualityWeights
 from .eot import round_8bit
 from .objectives import Objective
 
@@ -99,16 +99,16 @@ def mnd(
     deadline = None if config.time_limit is None else time.monotonic() + config.time_limit
     select = getattr(objective, "select", None)
     active, goal = torch.arange(n), objective
+    quality = all_quality = QualityLoss(x, config.weights)
     steps_run = 0
 
     for step in range(config.steps):
         if deadline is not None and time.monotonic() > deadline:
             break
-        whole = len(active) == n
-        x_in, d_in = (x, delta) if whole else (x[active], delta[active])
+        x_in, d_in = (x, delta) if len(active) == n else (x[active], delta[active])
         x_adv = round_8bit((x_in + d_in).clamp(0, 1))
         adv, success = goal(x_adv)
-        q = quality_loss(x_in, x_adv, config.weights)
+        q = quality(x_adv)
         with torch.no_grad():
             last[active] = x_adv.detach()
             better = success & (q < best_q[active])
@@ -126,14 +126,15 @@ def mnd(
             reversed_ = (fooled_in_window != last_fooled) & (step + 1 > config.search_every)
             factor = torch.where(reversed_ & live, factor.sqrt(), factor)
             lam = torch.where(live, torch.where(fooled_in_window, lam * factor, lam / factor), lam)
-            settled = (best_q >= window_start_q * (1 - config.stop_tol)) & best_q.isfinite()
+            # L_q == 0 is the image itself: it fooled the model unchanged, and nothing can do better.
+            settled = ((best_q >= window_start_q * (1 - config.stop_tol)) | (best_q == 0)) & best_q.isfinite()
             last_fooled, window_start_q = fooled_in_window.clone(), best_q.clone()
             successes_in_window.zero_()
             if bool(settled[active].all()):
                 break
             if select is not None and bool(settled[active].any()):
                 active = active[~settled[active]]
-                goal = select(active)
+                goal, quality = select(active), all_quality.select(active)
     success = torch.isfinite(best_q)
     if steps_run:
         best[~success] = last[~success]
