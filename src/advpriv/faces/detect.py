@@ -117,15 +117,15 @@ def find_faces(image: torch.Tensor, aligned: bool = False, what: str = "the phot
     return faces
 
 
-def _face_in_box(pixels: np.ndarray, box: Any) -> Face:
+def _face_in_box(pixels: np.ndarray, box: Any, arcface: bool = True) -> Face:
     dlib = import_dlib()
     shape = dlib_models()[1](pixels, box)
     details = dlib.get_face_chip_details(shape, size=CHIP_SIZE, padding=CHIP_PADDING)
     rect = details.rect
     warp = chip_warp((rect.left(), rect.top(), rect.right(), rect.bottom()), details.angle, CHIP_SIZE, pixels.shape[:2])
     points = tuple((float(p.x), float(p.y)) for p in shape.parts())
-    arcface = tuple((float(x), float(y)) for x, y in arcface_points(pixels, box))
-    return Face((box.left(), box.top(), box.right(), box.bottom()), points, warp, arcface)
+    arcface_at = tuple((float(x), float(y)) for x, y in arcface_points(pixels, box)) if arcface else ()
+    return Face((box.left(), box.top(), box.right(), box.bottom()), points, warp, arcface_at)
 
 
 def detect_faces(image: torch.Tensor | np.ndarray, upsample: int = UPSAMPLE) -> list[Face]:
@@ -134,8 +134,9 @@ def detect_faces(image: torch.Tensor | np.ndarray, upsample: int = UPSAMPLE) -> 
     return [_face_in_box(pixels, box) for box in dlib_models()[0](pixels, upsample)]
 
 
-def relandmark(image: torch.Tensor | np.ndarray, faces: list[Face]) -> list[Face]:
-    """The same detector boxes, with landmarks, ArcFace points and chip warps found again on `image` (as a judge
-    would)."""
+def relandmark(image: torch.Tensor | np.ndarray, faces: list[Face], arcface: bool = True) -> list[Face]:
+    """The same detector boxes, with landmarks, chip warps and (if `arcface`) ArcFace points found again on `image`
+    (as a judge would)."""
     pixels = to_uint8(image)
-    return [_face_in_box(pixels, import_dlib().rectangle(*face.box)) if face.warp else face for face in faces]
+    dlib = import_dlib()
+    return [_face_in_box(pixels, dlib.rectangle(*face.box), arcface) if face.warp else face for face in faces]

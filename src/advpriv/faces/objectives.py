@@ -105,7 +105,10 @@ class _FaceObjective:
 
     def descriptors(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Per embedder, the descriptors (M,D) of every face of `images` (landmarks re-found if tracking)."""
-        faces = [relandmark(x, f) for x, f in zip(images, self.faces)] if self.track_landmarks else self.faces
+        faces = self.faces
+        if self.track_landmarks:
+            arcface = any(e.alignment == "arcface" for e in self.embedders)
+            faces = [relandmark(x, f, arcface) for x, f in zip(images, self.faces)]
         return embed_faces(images, faces, self.embedders)
 
     def gaps(self, descriptors: list[torch.Tensor], exact: bool = True) -> torch.Tensor:
