@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from advpriv.quality import gmsd, ms_ssim, psnr, quality_loss, quality_report, ssim, vif
@@ -66,3 +67,22 @@ def test_the_report_has_vif_where_it_is_defined():
     assert 0 < quality_report(x, (x + 0.02).clamp(0, 1))[0]["vif"] <= 1
     small = torch.rand(1, 3, 32, 40)
     assert "vif" not in quality_report(small, small)[0]
+
+
+@pytest.mark.parametrize("box", [(0, 0, 9, 14), (150, 170, 200, 240), (40, 60, 120, 160), None])
+def test_metrics_measured_around_the_change_equal_the_whole_photo(box):
+    from pytorch_msssim import ms_ssim as reference_ms_ssim
+    from pytorch_msssim import ssim as reference_ssim
+
+    from advpriv.quality import gms_map
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 200, 240)
+    y = x.clone()
+    if box:
+        top, left, bottom, right = box
+        y[..., top:bottom, left:right] = (y[..., top:bottom, left:right] + 0.03 * torch.randn(2, 3, bottom - top, right - left)).clamp(0, 1)
+    whole_gmsd = (gms_map(x, y).flatten(1).var(1, unbiased=False) + 1e-10).sqrt()
+    assert torch.allclose(ssim(x, y), reference_ssim(x, y, data_range=1.0, size_average=False), atol=1e-6)
+    assert torch.allclose(ms_ssim(x, y), reference_ms_ssim(x, y, data_range=1.0, size_average=False), atol=1e-6)
+    assert torch.allclose(gmsd(x, y), whole_gmsd, atol=1e-6)

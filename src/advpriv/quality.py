@@ -2,7 +2,9 @@
 and as differentiable losses.
 
 All functions take float RGB batches (N,3,H,W) in [0,1] and return one value per image (N,).
-SSIM and MS-SSIM come from pytorch-msssim, image gradients from kornia, VIF from torchmetrics.
+SSIM and MS-SSIM are pytorch-msssim's (its Gaussian window and filter, the same values), image gradients
+kornia's, VIF torchmetrics'. SSIM, MS-SSIM and GMSD are computed only around the pixels that changed: elsewhere
+their maps are exactly 1, so a photo whose faces alone were protected is measured at the cost of the faces.
 
 Example:
     >>> x = torch.rand(2, 3, 64, 64); y = (x + 0.01).clamp(0, 1)
@@ -13,13 +15,12 @@ Example:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import kornia
 import torch
-from pytorch_msssim import ms_ssim as _ms_ssim
-from pytorch_msssim import ssim as _ssim
+import torch.nn.functional as F
 from pytorch_msssim.ssim import _fspecial_gauss_1d, gaussian_filter
 
 GMS_C = 170.0 / 255.0**2
@@ -41,22 +42,98 @@ def _window(x: torch.Tensor, largest: int = 11, scales: int = 1) -> int:
     return win
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Structural similarity (Wang et al. 2004), 11×11 Gaussian window, smaller for tiny images."""
+SSIM_K = (0.01, 0.03)  # pytorch-msssim's (and Wang et al.'s) constants, for data range 1
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def _gaussian_window(size: int, channels: int) -> torch.Tensor:
+    return _fspecial_gauss_1d(size, 1.5).repeat(channels, 1, 1, 1)
+
+
+def _blur(images: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Skipping Gaussian Smoothing")  # images under 3 px: no window fits
-        return _ssim(x, y, data_range=1.0, size_average=False, win_size=_window(x))
+        return gaussian_filter(images, window.to(images))
+
+
+def _ssim_maps(mu_x: torch.Tensor, mu_y: torch.Tensor, sigma_xx: torch.Tensor, sigma_yy: torch.Tensor,
+               sigma_xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The SSIM map and its contrast-structure part from local means, variances and covariance."""
+    c1, c2 = SSIM_K[0] ** 2, SSIM_K[1] ** 2
+    cs = (2 * sigma_xy + c2) / (sigma_xx + sigma_yy + c2)
+    return (2 * mu_x * mu_y + c1) / (mu_x.pow(2) + mu_y.pow(2) + c1) * cs, cs
+
+
+def _local_ssim(x: torch.Tensor, y: torch.Tensor, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    mu_x, mu_y = _blur(x, window), _blur(y, window)
+    return _ssim_maps(mu_x, mu_y, _blur(x * x, window) - mu_x.pow(2), _blur(y * y, window) - mu_y.pow(2),
+                      _blur(x * y, window) - mu_x * mu_y)
+
+
+def _around_changes(map_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                    reach: int, shrink: int) -> tuple[torch.Tensor, int]:
+    """`map_of(x, y) − 1` in float64 where it can be non-zero, and the number of positions of the whole map.
+
+    `map_of` must be exactly 1 wherever x and y are equal within `reach` pixels, and its map `shrink` pixels
+    shorter than its input on each axis (a valid convolution) or 0 (a padded one). Only a crop around the pixels
+    that differ is computed, unless that crop is over half the image.
+    """
+    height, width = x.shape[-2:]
+    full = max(height - shrink, 1) * max(width - shrink, 1)
+    changed = (x != y).flatten(0, 1).any(0)
+    rows, cols = changed.any(1).nonzero().flatten(), changed.any(0).nonzero().flatten()
+    top, bottom = (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, 1)
+    left, right = (int(cols[0]), int(cols[-1]) + 1) if len(cols) else (0, 1)
+    top, left, bottom, right = max(0, top - reach), max(0, left - reach), min(height, bottom + reach), min(width, right + reach)
+    if 2 * (bottom - top) * (right - left) > height * width or min(height, width) <= 2 * reach:
+        top, left, bottom, right = 0, 0, height, width
+    crop = (slice(None), slice(None), slice(top, bottom), slice(left, right))
+    return map_of(x[crop], y[crop]).double() - 1, full
+
+
+def _mean_map(map_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+              window: int) -> torch.Tensor:
+    """Per image and channel (N,C), the mean of an SSIM-style map (a valid `window`-pixel Gaussian filter)."""
+    excess, full = _around_changes(map_of, x, y, window - 1, window - 1 if min(x.shape[-2:]) >= window else 0)
+    return (1 + excess.flatten(2).sum(-1) / full).float()
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Structural similarity (Wang et al. 2004), 11×11 Gaussian window, smaller for tiny images.
+
+    >>> x = torch.rand(1, 3, 300, 300); y = x.clone(); y[:, :, 100:120, 200:230] += 0.05
+    >>> from pytorch_msssim import ssim as reference
+    >>> abs(float(ssim(x, y) - reference(x, y, data_range=1.0, size_average=False))) < 1e-6
+    True
+    """
+    win = _window(x)
+    window = _gaussian_window(win, x.shape[1])
+    return _mean_map(lambda a, b: _local_ssim(a, b, window)[0], x, y, win).mean(1)
 
 
 def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Multi-scale SSIM with the standard five scales; the window shrinks for small images.
 
     Images whose short side is under 49 pixels are too small for five scales: plain SSIM is returned.
+
+    >>> x = torch.rand(1, 3, 300, 300); y = x.clone(); y[:, :, 100:120, 200:230] += 0.05
+    >>> from pytorch_msssim import ms_ssim as reference
+    >>> abs(float(ms_ssim(x, y) - reference(x, y, data_range=1.0, size_average=False))) < 1e-6
+    True
     """
     win = _window(x, scales=5)
     if min(x.shape[-2:]) <= (win - 1) * 16:
         return ssim(x, y)
-    return _ms_ssim(x, y, data_range=1.0, size_average=False, win_size=win)
+    window = _gaussian_window(win, x.shape[1])
+    levels = []
+    for level in range(len(MS_SSIM_WEIGHTS)):
+        last = level == len(MS_SSIM_WEIGHTS) - 1
+        levels.append(torch.relu(_mean_map(lambda a, b: _local_ssim(a, b, window)[0 if last else 1], x, y, win)))
+        if not last:
+            padding = [side % 2 for side in x.shape[2:]]
+            x, y = F.avg_pool2d(x, 2, padding=padding), F.avg_pool2d(y, 2, padding=padding)
+    weights = torch.tensor(MS_SSIM_WEIGHTS).view(-1, 1, 1)
+    return torch.prod(torch.stack(levels) ** weights, dim=0).mean(1)
 
 
 def luminance(x: torch.Tensor) -> torch.Tensor:
@@ -89,7 +166,9 @@ def gmsd(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
     >>> x = torch.rand(1, 3, 32, 32); float(gmsd(x, x)) < 1e-4
     True
     """
-    return _deviation(gms_map(x, y), eps)
+    excess, full = _around_changes(gms_map, x, y, reach=2, shrink=0)
+    total, squares = excess.flatten(1).sum(1) / full, excess.pow(2).flatten(1).sum(1) / full
+    return ((squares - total.pow(2)).clamp(min=0) + eps).sqrt().float()
 
 
 @dataclass(frozen=True)
@@ -110,9 +189,6 @@ def quality_loss(x: torch.Tensor, x_adv: torch.Tensor, w: QualityWeights = Quali
     return QualityLoss(x, w)(x_adv)
 
 
-SSIM_K = (0.01, 0.03)  # pytorch-msssim's (and Wang et al.'s) constants, for data range 1
-
-
 class QualityLoss:
     """`quality_loss` against a fixed clean batch `x`, whose own SSIM statistics and gradient magnitudes are
     computed once instead of at every step of an optimisation.
@@ -127,15 +203,10 @@ class QualityLoss:
 
     def __init__(self, x: torch.Tensor, weights: QualityWeights = QualityWeights()) -> None:
         self.x, self.weights = x, weights
-        self.win = _fspecial_gauss_1d(_window(x), 1.5).repeat(x.shape[1], 1, 1, 1).to(x)
-        self.mu = self._blur(x)
-        self.sigma_sq = self._blur(x * x) - self.mu.pow(2)
+        self.win = _gaussian_window(_window(x), x.shape[1]).to(x)
+        self.mu = _blur(x, self.win)
+        self.sigma_sq = _blur(x * x, self.win) - self.mu.pow(2)
         self.edges = gradient_magnitude(x)
-
-    def _blur(self, images: torch.Tensor) -> torch.Tensor:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Skipping Gaussian Smoothing")
-            return gaussian_filter(images, self.win)
 
     def select(self, index: torch.Tensor) -> QualityLoss:
         """The same loss against the clean images `index` only."""
@@ -146,12 +217,9 @@ class QualityLoss:
 
     def ssim(self, y: torch.Tensor) -> torch.Tensor:
         """SSIM of `y` against the clean images, exactly as `ssim` computes it."""
-        c1, c2 = SSIM_K[0] ** 2, SSIM_K[1] ** 2
-        mu_y = self._blur(y)
-        sigma_y_sq = self._blur(y * y) - mu_y.pow(2)
-        sigma_xy = self._blur(self.x * y) - self.mu * mu_y
-        cs = (2 * sigma_xy + c2) / (self.sigma_sq + sigma_y_sq + c2)
-        return ((2 * self.mu * mu_y + c1) / (self.mu.pow(2) + mu_y.pow(2) + c1) * cs).flatten(2).mean(-1).mean(1)
+        mu_y = _blur(y, self.win)
+        sigma_y_sq, sigma_xy = _blur(y * y, self.win) - mu_y.pow(2), _blur(self.x * y, self.win) - self.mu * mu_y
+        return _ssim_maps(self.mu, mu_y, self.sigma_sq, sigma_y_sq, sigma_xy)[0].flatten(2).mean(-1).mean(1)
 
     def gmsd(self, y: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
         """GMSD of `y` against the clean images, as `gmsd` computes it."""
