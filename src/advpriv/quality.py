@@ -189,9 +189,30 @@ def quality_loss(x: torch.Tensor, x_adv: torch.Tensor, w: QualityWeights = Quali
     return QualityLoss(x, w)(x_adv)
 
 
+STRUCTURE_PIXELS = 2**19
+"""Above this many pixels per image (about 724×724), `QualityLoss` weighs structure (SSIM, GMSD) on a copy
+downscaled by a power of two to at most this size; the energy term (MSE) stays at full resolution."""
+
+
+def structure_scale(height: int, width: int) -> int:
+    """The power-of-two factor `QualityLoss` downscales a height×width image by for its structural terms.
+
+    >>> structure_scale(218, 178), structure_scale(1163, 1033), structure_scale(3000, 4000)
+    (1, 2, 8)
+    """
+    factor = 1
+    while height * width > STRUCTURE_PIXELS * factor * factor:
+        factor *= 2
+    return factor
+
+
 class QualityLoss:
     """`quality_loss` against a fixed clean batch `x`, whose own SSIM statistics and gradient magnitudes are
     computed once instead of at every step of an optimisation.
+
+    Images over `STRUCTURE_PIXELS` (a large face region of a 12-megapixel photo) have their structural terms
+    weighed at a `structure_scale` box-downscaled size, where they cost a quarter per halving: the perturbation
+    that fools a face model is cut from a pyramid-downscaled chip anyway. Smaller images are weighed as they are.
 
     >>> x = torch.rand(2, 3, 32, 32); y = (x + 0.02 * torch.randn_like(x)).clamp(0, 1)
     >>> loss = QualityLoss(x); w = QualityWeights()
@@ -203,27 +224,34 @@ class QualityLoss:
 
     def __init__(self, x: torch.Tensor, weights: QualityWeights = QualityWeights()) -> None:
         self.x, self.weights = x, weights
-        self.win = _gaussian_window(_window(x), x.shape[1]).to(x)
-        self.mu = _blur(x, self.win)
-        self.sigma_sq = _blur(x * x, self.win) - self.mu.pow(2)
-        self.edges = gradient_magnitude(x)
+        self.factor = structure_scale(*x.shape[-2:])
+        self.seen = self._view(x)
+        self.win = _gaussian_window(_window(self.seen), x.shape[1]).to(x)
+        self.mu = _blur(self.seen, self.win)
+        self.sigma_sq = _blur(self.seen * self.seen, self.win) - self.mu.pow(2)
+        self.edges = gradient_magnitude(self.seen)
+
+    def _view(self, images: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(images, self.factor) if self.factor > 1 else images
 
     def select(self, index: torch.Tensor) -> QualityLoss:
         """The same loss against the clean images `index` only."""
         chosen = object.__new__(QualityLoss)
-        chosen.weights, chosen.win = self.weights, self.win
-        chosen.x, chosen.mu, chosen.sigma_sq, chosen.edges = (t[index] for t in (self.x, self.mu, self.sigma_sq, self.edges))
+        chosen.weights, chosen.win, chosen.factor = self.weights, self.win, self.factor
+        chosen.x, chosen.seen, chosen.mu, chosen.sigma_sq, chosen.edges = (
+            t[index] for t in (self.x, self.seen, self.mu, self.sigma_sq, self.edges))
         return chosen
 
     def ssim(self, y: torch.Tensor) -> torch.Tensor:
-        """SSIM of `y` against the clean images, exactly as `ssim` computes it."""
+        """SSIM of `y` against the clean images, as `ssim` computes it (at `structure_scale`)."""
+        y = self._view(y)
         mu_y = _blur(y, self.win)
-        sigma_y_sq, sigma_xy = _blur(y * y, self.win) - mu_y.pow(2), _blur(self.x * y, self.win) - self.mu * mu_y
+        sigma_y_sq, sigma_xy = _blur(y * y, self.win) - mu_y.pow(2), _blur(self.seen * y, self.win) - self.mu * mu_y
         return _ssim_maps(self.mu, mu_y, self.sigma_sq, sigma_y_sq, sigma_xy)[0].flatten(2).mean(-1).mean(1)
 
     def gmsd(self, y: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
-        """GMSD of `y` against the clean images, as `gmsd` computes it."""
-        return _deviation(_gms(self.edges, gradient_magnitude(y)), eps)
+        """GMSD of `y` against the clean images, as `gmsd` computes it (at `structure_scale`)."""
+        return _deviation(_gms(self.edges, gradient_magnitude(self._view(y))), eps)
 
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
         w = self.weights
