@@ -1,9 +1,11 @@
-"""Profile MND on EfficientNet-Lite0: where the time of one batch goes (top functions by own time).
+"""Profile MND: where the time goes (top functions by own time), on EfficientNet-Lite0 or on celeba-id faces.
 
-Usage: OMP_NUM_THREADS=2 .venv/bin/python bench/profile_mnd.py [--images 8] [--top 18]
+Usage: OMP_NUM_THREADS=2 .venv/bin/python bench/profile_mnd.py [--set imagenet|celeba] [--images 8] [--top 18]
 
-Protects the first `--images` ImageNet validation images (../shared/data/imagenet-val) in one batch at the default
-settings, after a one-image warm-up, under cProfile, and prints seconds per image, success, PSNR and the profile.
+imagenet: the first `--images` ImageNet validation images (../shared/data/imagenet-val) in one batch at the default
+settings. celeba: one probe of each of the first `--images` celeba-id identities, dodging dlib's ResNet with
+`protect_faces` (margin 1/3, as bench/faces.py does), one at a time. Either way after a warm-up, under cProfile;
+prints seconds per image, success, PSNR and the profile.
 """
 
 from __future__ import annotations
@@ -15,30 +17,47 @@ import pstats
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from advpriv import protect
+from advpriv.faces.objectives import DODGE_MARGIN
 from advpriv.images import load_image
+from advpriv.protect.face_protect import protect_faces
 from advpriv.targets import load_target
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenet-val"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def imagenet(n: int) -> Callable[[], list]:
+    target = load_target("efficientnet-lite0")
+    rows = list(csv.DictReader(open(DATA / "imagenet-val" / "labels.csv")))[:n]
+    images = [load_image(DATA / "imagenet-val" / "images" / r["file"]) for r in rows]
+    labels = [int(r["label"]) for r in rows]
+    protect(images[:1], target=target, method="mnd", labels=labels[:1])
+    return lambda: protect(images, target=target, method="mnd", labels=labels, batch_size=len(images))
+
+
+def celeba(n: int) -> Callable[[], list]:
+    identities = sorted(p for p in (DATA / "celeba-id").iterdir() if p.is_dir())[:n]
+    images = [load_image(sorted(i.glob("*.jpg"))[12]) for i in identities]
+    protect_faces(images[0], margin=DODGE_MARGIN)
+    return lambda: [protect_faces(image, margin=DODGE_MARGIN) for image in images]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", choices=("imagenet", "celeba"), default="imagenet")
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--top", type=int, default=18)
     args = parser.parse_args()
     if not DATA.is_dir():
-        sys.exit(f"{DATA} not found: this profile needs ../shared/data/imagenet-val beside the repository.")
-    target = load_target("efficientnet-lite0")
-    rows = list(csv.DictReader(open(DATA / "labels.csv")))[: args.images]
-    images, labels = [load_image(DATA / "images" / r["file"]) for r in rows], [int(r["label"]) for r in rows]
-    protect(images[:1], target=target, method="mnd", labels=labels[:1])
+        sys.exit(f"{DATA} not found: this profile needs ../shared/data beside the repository.")
+    run = imagenet(args.images) if args.set == "imagenet" else celeba(args.images)
     profile, start = cProfile.Profile(), time.time()
     profile.enable()
-    results = protect(images, target=target, method="mnd", labels=labels, batch_size=len(images))
+    results = run()
     profile.disable()
-    print(f"s/image {(time.time() - start) / len(images):.2f}, success {sum(r.success for r in results)}/{len(images)}, "
+    print(f"s/image {(time.time() - start) / len(results):.2f}, success {sum(r.success for r in results)}/{len(results)}, "
           f"PSNR {[round(r.metrics['psnr'], 1) for r in results]}")
     pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
 
