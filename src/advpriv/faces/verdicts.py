@@ -71,6 +71,7 @@ def face_verdicts(
     clean: ImageLike,
     boxes: Sequence[Box] | None = None,
     targets: dict[str, np.ndarray] | None = None,
+    clean_found: dict[str, list[tuple[Box, np.ndarray]]] | None = None,
 ) -> list[dict]:
     """One entry `{"box": [l, t, r, b], "judges": {name: verdict}}` per face of `clean` (see the module doc).
 
@@ -79,6 +80,8 @@ def face_verdicts(
     boxes: the clean faces' detector boxes; None when the whole image is one aligned face (each judge then takes
         the largest face it finds in it). targets: per judge name, the target identity's descriptors (G,D) from
         `identity_gallery`, for impersonation; None to compare each face with its clean self.
+    clean_found: per judge name, `judge.describe` of `clean` when already known (a photo judged in several
+        versions is described once).
     """
     protected_pixels, clean_pixels = as_uint8(protected), as_uint8(clean)
     if boxes is None:
@@ -87,8 +90,8 @@ def face_verdicts(
     else:
         entries = [{"box": [int(v) for v in box], "judges": {}} for box in boxes]
     for judge in judges:
-        clean_found = judge.describe(clean_pixels)
-        references = [_largest(clean_found)] if boxes is None else [_overlapping(b, clean_found) for b in boxes]
+        described = clean_found[judge.name] if clean_found else judge.describe(clean_pixels)
+        references = [_largest(described)] if boxes is None else [_overlapping(b, described) for b in boxes]
         found = _in_clean_coordinates(judge.describe(protected_pixels), protected_pixels.shape[:2], clean_pixels.shape[:2])
         gallery = None if targets is None else targets[judge.name]
         for entry, reference in zip(entries, references):

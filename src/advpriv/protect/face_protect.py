@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Sequence
 
 import torch
 
 from ..faces import MODES, Identity, face_objective, find_faces
 from ..faces.embedders import FaceEmbedder
-from ..faces.judges import DlibJudge, Judge
+from ..faces.judges import DlibJudge, Judge, as_uint8
 from ..faces.objectives import ObjectiveLogits
 from ..faces.region import Region, face_region
 from ..faces.verdicts import face_verdicts, goal_reached, summary_line
@@ -108,15 +108,21 @@ def protect_faces(
     names, impersonate = [judge.name for judge in judges], mode == "impersonate"
     boxes = None if aligned else [face.box for face in faces]
 
+    @cache
+    def clean_found() -> dict[str, list]:
+        """What each judge finds in the clean photo, for every version judged."""
+        pixels = as_uint8(image)
+        return {judge.name: judge.describe(pixels) for judge in judges}
+
     def judge_copy(copy: torch.Tensor) -> Check:
         """The judges alone, on a re-encoded copy of any size (the attacked models read full-size regions)."""
-        verdicts = face_verdicts(judges, copy, image, boxes, targets)
+        verdicts = face_verdicts(judges, copy, image, boxes, targets, clean_found())
         return Check(goal_reached(verdicts, impersonate), summary_line(verdicts, names, impersonate), verdicts)
 
     def recheck(decoded: torch.Tensor) -> Check:
         with torch.no_grad():
             _, reached = objective(region.crop(decoded)[None])
-        verdicts = face_verdicts(judges, decoded, image, boxes, targets)
+        verdicts = face_verdicts(judges, decoded, image, boxes, targets, clean_found())
         for face in verdicts:
             face["quality"] = box_quality(image, decoded, face["box"])
         summary = summary_line(verdicts, names, impersonate)
