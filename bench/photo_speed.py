@@ -53,9 +53,9 @@ def command_line(photo: Path, strength: str, out: Path) -> dict:
     run = subprocess.run([str(Path(sys.executable).parent / "advpriv"), "protect", str(photo), "-o", str(out),
                           "--strength", strength, "--force"], capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    metrics = json.loads((out / "advpriv-metrics.json").read_text()) if run.returncode == 0 else {}
-    return {"strength": strength, "seconds": seconds, "exit": run.returncode, "output": run.stdout.strip()[-400:],
-            "metrics": metrics}
+    (row,) = json.loads((out / "advpriv-metrics.json").read_text()) if run.returncode == 0 else [{}]
+    return {"strength": strength, "seconds": seconds, "exit": run.returncode, "protect_seconds": row.get("seconds"),
+            "psnr": row.get("metrics", {}).get("psnr"), "survival": row.get("survival", run.stderr.strip()[-300:])}
 
 
 def table(record: dict) -> str:
@@ -69,9 +69,12 @@ def table(record: dict) -> str:
              f"| MND on the faces' region | {s['mnd']:.2f} |", f"| quality report and the rest | {s['report_and_rest']:.2f} |",
              f"| **total** | **{s['total']:.2f}** |", "",
              f"MND: success {s['success']}, PSNR {s['psnr']:.2f} dB, SSIM {s['ssim']:.4f} on the whole photo.", "",
-             "| `advpriv protect` (fresh process, end to end) | seconds | exit | what it printed (end) |", "|---|---|---|---|"]
+             "| `advpriv protect` (fresh process) | wall seconds | of which protection | exit | PSNR dB | verdicts (dlib) |",
+             "|---|---|---|---|---|---|"]
     for c in record["command_line"]:
-        lines.append(f"| --strength {c['strength']} | {c['seconds']:.1f} | {c['exit']} | {c['output'].splitlines()[-1] if c['output'] else ''} |")
+        protection = f"{c['protect_seconds']:.1f}" if c["protect_seconds"] is not None else "–"
+        psnr = f"{c['psnr']:.2f}" if c["psnr"] is not None else "–"
+        lines.append(f"| --strength {c['strength']} | {c['seconds']:.1f} | {protection} | {c['exit']} | {psnr} | {c['survival']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -46,6 +46,8 @@ WRAPPERS = ["layer"] * 4 + [k for _, down in BLOCKS for k in (_DOWN if down else
 
 def _add_zero_padded(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """dlib's add of unequal tensors: the smaller is padded with zeros in channels, at the bottom and right."""
+    if a.shape == b.shape:
+        return a + b
     c, h, w = (max(x, y) for x, y in zip(a.shape[1:], b.shape[1:]))
 
     def pad(t: torch.Tensor) -> torch.Tensor:
