@@ -71,6 +71,13 @@ def test_robust_needs_both_the_image_and_the_draw() -> None:
     assert success[0]
 
 
+def test_robust_selects_images_only_when_its_objective_can() -> None:
+    assert Robust(_Threshold(), lambda x: x).select is None
+    x = torch.tensor([230 / 255, 0.0])[:, None, None, None].expand(2, 3, 4, 4)  # settled at once; out of reach
+    result = mnd(x, Robust(_Threshold(), lambda x: x), MNDConfig(steps=30))  # the whole batch runs on
+    assert result.success.tolist() == [True, False] and result.steps == 30 and torch.equal(result.images[0], x[0])
+
+
 def test_mnd_returns_its_last_candidate_when_it_never_succeeds() -> None:
     never = lambda x: ((1 - x.mean((1, 2, 3))) * 1e4, torch.zeros(len(x), dtype=torch.bool))  # noqa: E731
     x = torch.full((1, 3, 8, 8), 0.3)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -166,9 +167,12 @@ class Robust:
     def __init__(self, objective: Objective, eot: EOT) -> None:
         self.objective, self.eot = objective, eot
 
-    def select(self, index: torch.Tensor) -> Robust:
-        """The same goal for the images `index` of the batch only, drawing from the same EOT stream."""
-        return Robust(self.objective.select(index), self.eot)  # type: ignore[attr-defined]
+    @property
+    def select(self) -> Callable[[torch.Tensor], Robust] | None:
+        """The same goal for the images `index` of the batch only, drawing from the same EOT stream; None when
+        the objective inside cannot select."""
+        inner = getattr(self.objective, "select", None)
+        return None if inner is None else lambda index: Robust(inner(index), self.eot)
 
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.no_grad():
