@@ -30,7 +30,7 @@ import torch
 from PIL import Image
 
 from advpriv.faces.align import ALIGNMENTS, ARCFACE_SIZE, arcface_from_chip, resize_chip
-from advpriv.faces.detect import CHIP_PADDING, UPSAMPLE, arcface_points, dlib_models, import_dlib, to_uint8
+from advpriv.faces.detect import CHIP_PADDING, arcface_points, dlib_models, face_boxes, import_dlib, to_uint8
 from advpriv.faces.dlib_resnet import CHIP_SIZE, MATCH_THRESHOLD, MODEL_FILE
 from advpriv.faces.embedders import METRICS, RANGES, input_side
 from advpriv.faces.model_files import dlib_model_path
@@ -77,9 +77,9 @@ class DlibJudge:
         return import_dlib().face_recognition_model_v1(str(dlib_model_path(MODEL_FILE)))
 
     def describe(self, image: np.ndarray) -> list[tuple[Box, np.ndarray]]:
-        detector, predictor = dlib_models()
+        predictor = dlib_models()[1]
         out = []
-        for box in detector(image, UPSAMPLE):
+        for box in face_boxes(image):
             shape = predictor(image, box)
             descriptor = np.array(self.recogniser.compute_face_descriptor(image, shape))
             out.append(((box.left(), box.top(), box.right(), box.bottom()), descriptor))
@@ -152,9 +152,8 @@ class OnnxJudge:
         return to_uint8(resize_chip(torch.from_numpy(chip).permute(2, 0, 1)[None].float() / 255, self.size)[0])
 
     def describe(self, image: np.ndarray) -> list[tuple[Box, np.ndarray]]:
-        detector = dlib_models()[0]
         out = []
-        for box in detector(image, UPSAMPLE):
+        for box in face_boxes(image):
             descriptor = self.embed(self.chip(image, box)[None])[0]
             out.append(((box.left(), box.top(), box.right(), box.bottom()), descriptor))
         return out
