@@ -90,6 +90,21 @@ def test_dodging_with_mnd_fools_the_real_dlib_pipeline(one_thread: None) -> None
 
 
 @needs_shared
+def test_a_selected_photo_is_judged_as_if_alone() -> None:
+    from advpriv.faces.detect import find_faces
+    from advpriv.faces.objectives import Dodge
+
+    photos = torch.stack([_photos("10010", 1)[0], _photos("10036", 1)[0]])
+    faces = [find_faces(photo) for photo in photos]
+    embedders = [dlib_embedder()]
+    moved = (photos + 0.02 * torch.randn(photos.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    both = Dodge(photos, faces, embedders).select(torch.tensor([1]))
+    alone = Dodge(photos[1:], faces[1:], embedders)
+    (loss, success), (alone_loss, alone_success) = both(moved[1:]), alone(moved[1:])
+    assert torch.allclose(loss, alone_loss, rtol=1e-3) and torch.equal(success, alone_success)  # nudges differ by 1e-3
+
+
+@needs_shared
 def test_judges_match_a_clean_photo_with_itself() -> None:
     if not MOBILEFACENET.is_file():
         pytest.skip(f"{MOBILEFACENET} is absent")

@@ -47,8 +47,8 @@ class MNDConfig:
     search_every: steps between λ updates (a "window"); search_factor: λ's first multiplier per window.
     stop_tol: an image has settled once it fools the model and its best L_q improved by less than this fraction
         in the last window: further steps cost time for no visible gain. A settled image leaves the batch (when
-        the objective offers `select`; otherwise the batch stops once all have settled), so each image's result is
-        the same whatever it was batched with (bench/results/speed.md).
+        the objective offers `select`; otherwise the batch stops once all have settled), so an image's search does not
+        depend on when its batch mates settle (up to float rounding and shared random draws; bench/results/speed.md).
     time_limit: seconds after which the search stops and returns the best images found so far (None: no limit).
     quorum: the share of a window's steps that must succeed for λ to grow. 0 means any one step, right for an
         exact objective; an objective judged on random transformations (`advpriv.protect.eot.Robust`) succeeds by
