@@ -124,3 +124,17 @@ def test_aligned_faces_are_judged_on_the_whole_image() -> None:
     (face,) = check.faces
     assert face["box"] == [0, 0, photo.shape[2] - 1, photo.shape[1] - 1]
     assert face["judges"]["dlib"]["matches"] and check.summary == "dlib: 1/1 recognised"
+
+
+def test_faces_scanned_side_by_side_are_those_found_one_at_a_time():
+    from advpriv.faces import detect
+
+    folder = shared_path("data", "faces-wild", "images")
+    photos = [detect.to_uint8(load_image(folder / name)) for name in ("008064.jpg", "006155.jpg", "000989.jpg")]
+    detect._boxes_seen.clear()
+    alone = [[(b.left(), b.top(), b.right(), b.bottom()) for b in detect.face_boxes(p)] for p in photos]
+    for _ in range(3):
+        detect._boxes_seen.clear()
+        detect.scan_faces(photos)
+        assert len(detect._boxes_seen) == 3
+        assert [[(b.left(), b.top(), b.right(), b.bottom()) for b in detect.face_boxes(p)] for p in photos] == alone

@@ -17,10 +17,13 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import os
+import queue
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -134,6 +137,54 @@ _REMEMBERED = 8
 _boxes_seen: OrderedDict[tuple, list[Any]] = OrderedDict()
 
 
+@lru_cache(maxsize=1)
+def _idle_detectors() -> queue.SimpleQueue:
+    detectors: queue.SimpleQueue = queue.SimpleQueue()
+    detectors.put(dlib_models()[0])
+    return detectors
+
+
+def _scan(pixels: np.ndarray, upsample: int) -> list[Any]:
+    """dlib's detector boxes in `pixels`, from a detector no other thread is using (one detector object must not
+    scan two images at once)."""
+    idle = _idle_detectors()
+    try:
+        detector = idle.get_nowait()
+    except queue.Empty:
+        detector = import_dlib().get_frontal_face_detector()
+    try:
+        return list(detector(pixels, upsample))
+    finally:
+        idle.put(detector)
+
+
+def _key(pixels: np.ndarray, upsample: int) -> tuple:
+    digest = hashlib.blake2b(memoryview(np.ascontiguousarray(pixels)).cast("B"), digest_size=16).digest()
+    return digest, pixels.shape, upsample
+
+
+def _remember(key: tuple, boxes: list[Any]) -> None:
+    _boxes_seen[key] = boxes
+    while len(_boxes_seen) > _REMEMBERED:
+        _boxes_seen.popitem(last=False)
+
+
+def scan_faces(images: Sequence[np.ndarray], upsample: int = UPSAMPLE) -> None:
+    """Run dlib's detector on several (H,W,3) uint8 images at once, one thread each up to the CPU count (dlib
+    lets go of Python's lock while it scans), so that `face_boxes` then finds their boxes remembered.
+
+    >>> scan_faces([np.zeros((64, 64, 3), np.uint8), np.full((64, 64, 3), 9, np.uint8)])
+    """
+    keys = {_key(pixels, upsample): pixels for pixels in images}
+    todo = [(key, pixels) for key, pixels in keys.items() if key not in _boxes_seen]
+    if not todo:
+        return
+    with ThreadPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1)) as pool:
+        found = list(pool.map(lambda item: _scan(item[1], upsample), todo))
+    for (key, _), boxes in zip(todo, found):
+        _remember(key, boxes)
+
+
 def face_boxes(pixels: np.ndarray, upsample: int = UPSAMPLE) -> list[Any]:
     """dlib's HOG detector boxes (dlib rectangles) in `pixels` (H,W,3 uint8), in dlib's order.
 
@@ -143,12 +194,9 @@ def face_boxes(pixels: np.ndarray, upsample: int = UPSAMPLE) -> list[Any]:
     >>> face_boxes(np.zeros((64, 64, 3), np.uint8))
     []
     """
-    digest = hashlib.blake2b(memoryview(np.ascontiguousarray(pixels)).cast("B"), digest_size=16).digest()
-    key = (digest, pixels.shape, upsample)
+    key = _key(pixels, upsample)
     if key not in _boxes_seen:
-        _boxes_seen[key] = list(dlib_models()[0](pixels, upsample))
-        while len(_boxes_seen) > _REMEMBERED:
-            _boxes_seen.popitem(last=False)
+        _remember(key, _scan(pixels, upsample))
     _boxes_seen.move_to_end(key)
     return _boxes_seen[key]
 

@@ -24,6 +24,7 @@ from typing import Sequence
 import torch
 
 from ..faces import MODES, Identity, face_objective, find_faces
+from ..faces.detect import scan_faces
 from ..faces.embedders import FaceEmbedder
 from ..faces.judges import DlibJudge, Judge, as_uint8
 from ..faces.objectives import ObjectiveLogits
@@ -120,13 +121,15 @@ def protect_faces(
         return Check(goal_reached(verdicts, impersonate), summary_line(verdicts, names, impersonate), verdicts)
 
     def recheck(decoded: torch.Tensor) -> Check:
+        copies = judge_reencoded(lambda copy: copy, decoded)
+        scan_faces([as_uint8(version) for version in (image, decoded, *copies.values())])  # side by side
         with torch.no_grad():
             _, reached = objective(region.crop(decoded)[None])
         verdicts = face_verdicts(judges, decoded, image, boxes, targets, clean_found())
         for face in verdicts:
             face["quality"] = box_quality(image, decoded, face["box"])
         summary = summary_line(verdicts, names, impersonate)
-        return Check(bool(reached[0]), summary, verdicts, judge_reencoded(judge_copy, decoded))
+        return Check(bool(reached[0]), summary, verdicts, {name: judge_copy(copy) for name, copy in copies.items()})
 
     return Protected(
         image=adv,
