@@ -21,6 +21,7 @@ from dataclasses import replace
 from functools import cache, lru_cache
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from ..faces import MODES, Identity, face_objective, find_faces
@@ -36,7 +37,7 @@ from .anchors import Smoothed, anchor_attack
 from .api import Check, Protected
 from .eot import EOT, EOTConfig, Robust
 from .mnd import MNDConfig, mnd
-from .reencode import judge_reencoded
+from .reencode import REENCODINGS, reencode
 
 
 @lru_cache(maxsize=1)
@@ -110,22 +111,26 @@ def protect_faces(
     boxes = None if aligned else [face.box for face in faces]
 
     @cache
+    def clean_pixels() -> np.ndarray:
+        return as_uint8(image)
+
+    @cache
     def clean_found() -> dict[str, list]:
         """What each judge finds in the clean photo, for every version judged."""
-        pixels = as_uint8(image)
-        return {judge.name: judge.describe(pixels) for judge in judges}
+        return {judge.name: judge.describe(clean_pixels()) for judge in judges}
 
-    def judge_copy(copy: torch.Tensor) -> Check:
+    def judge_copy(pixels: np.ndarray) -> Check:
         """The judges alone, on a re-encoded copy of any size (the attacked models read full-size regions)."""
-        verdicts = face_verdicts(judges, copy, image, boxes, targets, clean_found())
+        verdicts = face_verdicts(judges, pixels, clean_pixels(), boxes, targets, clean_found())
         return Check(goal_reached(verdicts, impersonate), summary_line(verdicts, names, impersonate), verdicts)
 
     def recheck(decoded: torch.Tensor) -> Check:
-        copies = judge_reencoded(lambda copy: copy, decoded)
-        scan_faces([as_uint8(version) for version in (image, decoded, *copies.values())])  # side by side
+        copies = {name: as_uint8(reencode(decoded, name)) for name in REENCODINGS}
+        written = as_uint8(decoded)
+        scan_faces([clean_pixels(), written, *copies.values()])  # side by side, remembered for the judges
         with torch.no_grad():
             _, reached = objective(region.crop(decoded)[None])
-        verdicts = face_verdicts(judges, decoded, image, boxes, targets, clean_found())
+        verdicts = face_verdicts(judges, written, clean_pixels(), boxes, targets, clean_found())
         for face in verdicts:
             face["quality"] = box_quality(image, decoded, face["box"])
         summary = summary_line(verdicts, names, impersonate)
