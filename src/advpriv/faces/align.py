@@ -33,6 +33,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from advpriv.filters import symmetric_filter
+
 Rect = tuple[float, float, float, float]  # left, top, right, bottom; dlib drectangle, inclusive
 Points = Sequence[Sequence[float]] | np.ndarray  # (K,2) x, y
 
@@ -42,8 +44,7 @@ ARCFACE_TEMPLATE = np.array(  # at 112 pixels: image-left eye, right eye, nose t
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
 )
 
-_BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0])
-_PYRAMID_KERNEL = (torch.outer(_BINOMIAL, _BINOMIAL) / 256).expand(3, 1, 5, 5).contiguous()
+_BINOMIAL_TAPS = (1.0, 4.0, 6.0, 4.0, 1.0)
 _TRUNCATION_SLACK = 1e-4  # float32 error allowance so that exact 8-bit results truncate like dlib's
 
 
@@ -111,8 +112,15 @@ def _truncate(x: torch.Tensor) -> torch.Tensor:
 
 
 def pyramid_down(x: torch.Tensor) -> torch.Tensor:
-    """dlib's pyramid_down<2> on (N,3,H,W) values in 0–255: output (N,3,(H-3)//2,(W-3)//2)."""
-    return _truncate(F.conv2d(x, _PYRAMID_KERNEL.to(x), stride=2, groups=3))
+    """dlib's pyramid_down<2> on (N,3,H,W) values in 0–255: output (N,3,(H-3)//2,(W-3)//2). Integer taps, one
+    division at the end: on 8-bit values every sum is exact, as in dlib's integer arithmetic.
+
+    >>> x = torch.randint(0, 256, (1, 3, 21, 16)).float()
+    >>> taps = torch.tensor(_BINOMIAL_TAPS); kernel = (torch.outer(taps, taps) / 256).expand(3, 1, 5, 5)
+    >>> bool(torch.equal(pyramid_down(x), torch.floor(F.conv2d(x, kernel, stride=2, groups=3) + 1e-4)))
+    True
+    """
+    return _truncate(symmetric_filter(x, _BINOMIAL_TAPS, stride=2) / 256)
 
 
 def extract_chip(images: torch.Tensor, warp: ChipWarp) -> torch.Tensor:

@@ -104,7 +104,9 @@ def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(image)
     if image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"expected a (3,H,W) RGB tensor in [0,1], got shape {tuple(image.shape)}")
-    return np.ascontiguousarray((image.detach().cpu().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy())
+    pixels = image.detach().cpu().permute(1, 2, 0).clone(memory_format=torch.contiguous_format)  # never the caller's
+    pixels.clamp_(0, 1).mul_(255).round_()
+    return pixels.to(torch.uint8).numpy()
 
 
 def find_faces(image: torch.Tensor, aligned: bool = False, what: str = "the photo") -> list[Face]:
