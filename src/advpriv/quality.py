@@ -232,6 +232,29 @@ def structure_scale(height: int, width: int) -> int:
     return factor
 
 
+class _BoxDown(torch.autograd.Function):
+    """`F.avg_pool2d(x, factor)` with a gradient that copies instead of scattering: twice as fast on a CPU.
+
+    >>> x = torch.rand(1, 3, 9, 14, requires_grad=True); g = torch.rand(1, 3, 4, 7)
+    >>> ours, = torch.autograd.grad(_BoxDown.apply(x, 2), x, g); theirs, = torch.autograd.grad(F.avg_pool2d(x, 2), x, g)
+    >>> bool(torch.equal(ours, theirs))
+    True
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, factor: int) -> torch.Tensor:  # type: ignore[override]
+        ctx.shape, ctx.factor = x.shape, factor
+        return F.avg_pool2d(x, factor)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        f, (height, width) = ctx.factor, grad.shape[-2:]
+        spread = grad.new_zeros(ctx.shape) if ctx.shape[-2] % f or ctx.shape[-1] % f else grad.new_empty(ctx.shape)
+        blocks = (grad / f**2)[..., :, None, :, None].expand(*grad.shape[:-2], height, f, width, f)
+        spread[..., : height * f, : width * f] = blocks.reshape(*grad.shape[:-2], height * f, width * f)
+        return spread, None
+
+
 class QualityLoss:
     """`quality_loss` against a fixed clean batch `x`, whose own SSIM statistics and gradient magnitudes are
     computed once instead of at every step of an optimisation.
@@ -258,7 +281,7 @@ class QualityLoss:
         self.edges = gradient_magnitude(self.seen)
 
     def _view(self, images: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(images, self.factor) if self.factor > 1 else images
+        return _BoxDown.apply(images, self.factor) if self.factor > 1 else images
 
     def select(self, index: torch.Tensor) -> QualityLoss:
         """The same loss against the clean images `index` only."""

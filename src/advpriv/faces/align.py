@@ -111,23 +111,27 @@ def _truncate(x: torch.Tensor) -> torch.Tensor:
     return x + (torch.floor(x + _TRUNCATION_SLACK) - x).detach()
 
 
-def pyramid_down(x: torch.Tensor) -> torch.Tensor:
-    """dlib's pyramid_down<2> on (N,3,H,W) values in 0–255: output (N,3,(H-3)//2,(W-3)//2). Integer taps, one
-    division at the end: on 8-bit values every sum is exact, as in dlib's integer arithmetic.
+def pyramid_down(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """dlib's pyramid_down<2> on (N,3,H,W) values in 0–255 (or in 0–1 with `scale` 255): output
+    (N,3,(H-3)//2,(W-3)//2) in 0–255. Integer taps, one division at the end: on 8-bit values every sum is exact, as
+    in dlib's integer arithmetic.
 
     >>> x = torch.randint(0, 256, (1, 3, 21, 16)).float()
     >>> taps = torch.tensor(_BINOMIAL_TAPS); kernel = (torch.outer(taps, taps) / 256).expand(3, 1, 5, 5)
     >>> bool(torch.equal(pyramid_down(x), torch.floor(F.conv2d(x, kernel, stride=2, groups=3) + 1e-4)))
     True
+    >>> bool(torch.equal(pyramid_down(x / 255, scale=255), pyramid_down(x)))
+    True
     """
-    return _truncate(symmetric_filter(x, _BINOMIAL_TAPS, stride=2) / 256)
+    return _truncate(symmetric_filter(x, _BINOMIAL_TAPS, stride=2) * (scale / 256))
 
 
 def extract_chip(images: torch.Tensor, warp: ChipWarp) -> torch.Tensor:
     """Chips (N,3,S,S) in [0,1] cut from photos (N,3,H,W) in [0,1] exactly as dlib would cut them."""
     top, left, bottom, right = warp.crop
-    x = images[:, :, top : bottom + 1, left : right + 1] * 255
-    for _ in range(warp.levels):
+    x = images[:, :, top : bottom + 1, left : right + 1]
+    x = pyramid_down(x, scale=255) if warp.levels else x * 255  # scaled inside the first level: one pass fewer
+    for _ in range(warp.levels - 1):
         x = pyramid_down(x)
     grid = warp.grid.to(x).expand(len(x), -1, -1, -1)
     chip = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)

@@ -37,6 +37,31 @@ def round_8bit(x: torch.Tensor) -> torch.Tensor:
     return x + (x.mul(255).round().div(255) - x).detach()
 
 
+class _Clamped8bit(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        return x.clamp(0, 1).mul_(255).round_().div_(255)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return torch.where((x < 0) | (x > 1), 0.0, grad)
+
+
+def clamped_8bit(x: torch.Tensor) -> torch.Tensor:
+    """`round_8bit(x.clamp(0, 1))` with the same gradient, in fewer passes over the image (MND calls it every step).
+
+    >>> x = torch.linspace(-0.1, 1.1, 999, requires_grad=True); g = torch.rand(999)
+    >>> bool(torch.equal(clamped_8bit(x), round_8bit(x.clamp(0, 1))))
+    True
+    >>> ours, = torch.autograd.grad(clamped_8bit(x), x, g); theirs, = torch.autograd.grad(round_8bit(x.clamp(0, 1)), x, g)
+    >>> bool(torch.equal(ours, theirs))
+    True
+    """
+    return _Clamped8bit.apply(x)
+
+
 def jpeg(x: torch.Tensor, quality: float) -> torch.Tensor:
     """Differentiable JPEG encode-decode at `quality` (kornia's codec: 4:2:0, standard tables).
 
@@ -59,7 +84,7 @@ def resize(x: torch.Tensor, size: tuple[int, int], kernel: str = "bilinear") -> 
         raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
     shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
     out = F.interpolate(x, size=size, mode=kernel, align_corners=False, antialias=shrink)
-    return round_8bit(out.clamp(0, 1))
+    return clamped_8bit(out)
 
 
 def resize_roundtrip(x: torch.Tensor, scale: float, kernel: str = "bilinear") -> torch.Tensor:

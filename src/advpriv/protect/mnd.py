@@ -30,7 +30,7 @@ from typing import Callable
 import torch
 
 from ..quality import QualityLoss, QualityWeights
-from .eot import round_8bit
+from .eot import clamped_8bit
 from .objectives import Objective
 
 
@@ -90,7 +90,7 @@ def mnd(
     x = x.detach()
     n = x.shape[0]
     delta = torch.zeros_like(x, requires_grad=True)
-    opt = torch.optim.Adam([delta], lr=config.lr)
+    opt = torch.optim.Adam([delta], lr=config.lr, fused=True)
     lam = torch.full((n,), config.lam)
     factor, last_fooled = torch.full((n,), config.search_factor), torch.zeros(n, dtype=torch.bool)
     best, best_q = x.clone(), torch.full((n,), float("inf"))
@@ -106,7 +106,7 @@ def mnd(
         if deadline is not None and time.monotonic() > deadline:
             break
         x_in, d_in = (x, delta) if len(active) == n else (x[active], delta[active])
-        x_adv = round_8bit((x_in + d_in).clamp(0, 1))
+        x_adv = clamped_8bit(x_in + d_in)
         adv, success = goal(x_adv)
         q = quality(x_adv)
         with torch.no_grad():
