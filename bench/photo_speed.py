@@ -25,6 +25,7 @@ from pathlib import Path
 from PIL import Image
 
 from advpriv.faces import find_faces
+from advpriv.faces.detect import forget_boxes
 from advpriv.faces.objectives import DODGE_MARGIN
 from advpriv.images import load_image
 from advpriv.protect.face_protect import protect_faces
@@ -35,15 +36,18 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def stages(photo: Path) -> dict:
+    """Decode, then `protect_faces` as a user calls it (its detection included); detection is timed again alone."""
+    forget_boxes()
     start = time.perf_counter()
     image = load_image(photo)
     decoded = time.perf_counter()
-    faces = find_faces(image)
-    detected = time.perf_counter()
-    result = protect_faces(image, margin=DODGE_MARGIN)  # its detection is remembered from find_faces: paid once
+    result = protect_faces(image, margin=DODGE_MARGIN)
     done = time.perf_counter()
-    return {"decode": decoded - start, "detect": detected - decoded, "mnd": result.seconds,
-            "report_and_rest": done - detected - result.seconds, "total": done - start,
+    forget_boxes()
+    faces = find_faces(image)
+    detect = time.perf_counter() - done
+    return {"decode": decoded - start, "detect": detect, "mnd": result.seconds,
+            "report_and_rest": done - decoded - detect - result.seconds, "total": done - start,
             "faces": len(faces), "success": result.success, "psnr": result.metrics["psnr"], "ssim": result.metrics["ssim"]}
 
 

@@ -30,7 +30,10 @@ GMS_C = 170.0 / 255.0**2
 
 def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB; infinite for identical images."""
-    mse = (x - y).pow(2).flatten(1).mean(1)
+    return _decibels((x - y).pow(2).flatten(1).mean(1))
+
+
+def _decibels(mse: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(1.0 / mse)
 
 
@@ -86,20 +89,28 @@ def _local_ssim(x: torch.Tensor, y: torch.Tensor, window: Sequence[float]) -> tu
                       _blur(x * y, window) - mu_x * mu_y)
 
 
+def _changed_box(x: torch.Tensor, y: torch.Tensor) -> tuple[int, int, int, int] | None:
+    """(top, left, bottom, right), ends excluded, of the pixels where any image or channel of x and y differ."""
+    changed = (x != y).any(0).any(0)
+    rows, cols = changed.any(1).nonzero().flatten(), changed.any(0).nonzero().flatten()
+    if not len(rows):
+        return None
+    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+
+
 def _around_changes(map_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-                    reach: int, shrink: int) -> tuple[torch.Tensor, int]:
+                    reach: int, shrink: int, full_hw: tuple[int, int] | None = None) -> tuple[torch.Tensor, int]:
     """`map_of(x, y) − 1` in float64 where it can be non-zero, and the number of positions of the whole map.
 
     `map_of` must be exactly 1 wherever x and y are equal within `reach` pixels, and its map `shrink` pixels
     shorter than its input on each axis (a valid convolution) or 0 (a padded one). Only a crop around the pixels
-    that differ is computed, unless that crop is over half the image.
+    that differ is computed, unless that crop is over half the image. `full_hw`: x and y are a crop, holding every
+    change with `reach` to spare, of images this size.
     """
     height, width = x.shape[-2:]
-    full = max(height - shrink, 1) * max(width - shrink, 1)
-    changed = (x != y).flatten(0, 1).any(0)
-    rows, cols = changed.any(1).nonzero().flatten(), changed.any(0).nonzero().flatten()
-    top, bottom = (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, 1)
-    left, right = (int(cols[0]), int(cols[-1]) + 1) if len(cols) else (0, 1)
+    full_height, full_width = full_hw or (height, width)
+    full = max(full_height - shrink, 1) * max(full_width - shrink, 1)
+    top, left, bottom, right = _changed_box(x, y) or (0, 0, 1, 1)
     top, left, bottom, right = max(0, top - reach), max(0, left - reach), min(height, bottom + reach), min(width, right + reach)
     if 2 * (bottom - top) * (right - left) > height * width or min(height, width) <= 2 * reach:
         top, left, bottom, right = 0, 0, height, width
@@ -108,10 +119,48 @@ def _around_changes(map_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _mean_map(map_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-              window: int) -> torch.Tensor:
-    """Per image and channel (N,C), the mean of an SSIM-style map (a valid `window`-pixel Gaussian filter)."""
-    excess, full = _around_changes(map_of, x, y, window - 1, window - 1 if min(x.shape[-2:]) >= window else 0)
-    return (1 + excess.flatten(2).sum(-1) / full).float()
+              window: int, full_hw: tuple[int, int] | None = None) -> torch.Tensor:
+    """Per image and channel (..., N, C), the mean of an SSIM-style map (a valid `window`-pixel Gaussian filter);
+    `full_hw` as in `_around_changes`."""
+    shrink = window - 1 if min(full_hw or x.shape[-2:]) >= window else 0
+    excess, full = _around_changes(map_of, x, y, window - 1, shrink, full_hw)
+    return (1 + excess.flatten(-2).sum(-1) / full).float()
+
+
+def _pyramid_windows(sides: Sequence[int], start: int, end: int, reach: int) -> list[tuple[int, int]]:
+    """Per level of a halving pyramid with these `sides` (F.avg_pool2d(·, 2, padding=side % 2)), on one axis, a
+    window [a, b) of that level such that pooling level k's window, zero-padded where it runs one past the image,
+    gives level k+1's exactly, and each holds the changes [start, end) of level 0, as they spread, with `reach`
+    to spare.
+
+    >>> _pyramid_windows([101, 51, 26], 40, 45, 3)
+    [(25, 57), (13, 29), (7, 15)]
+    """
+    changes = [(start, end)]
+    for side in sides[:-1]:
+        lo, hi = changes[-1]
+        changes.append(((lo + side % 2) // 2, (hi - 1 + side % 2) // 2 + 1))
+    lo, hi = changes[-1]
+    top, bottom = max(0, lo - reach), min(sides[-1], hi + reach)
+    while True:
+        windows = [(top, bottom)]
+        for side in reversed(sides[:-1]):
+            a, b = windows[0]
+            windows.insert(0, (2 * max(a, 0) - side % 2, 2 * b - side % 2))  # -1: the zero pad, not level data
+        low = [a <= max(0, lo - reach) for (a, _), (lo, _) in zip(windows, changes)]
+        high = [b >= min(side, hi + reach) for (_, b), (_, hi), side in zip(windows, changes, sides)]
+        if all(low) and all(high):
+            return windows
+        top, bottom = top - (not all(low)), bottom + (not all(high))
+
+
+def _pool_window(x: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int]) -> torch.Tensor:
+    """`x[..., rows, cols]` of an image, zero where the window runs one past a border, halved by 2×2 means."""
+    (top, bottom), (left, right) = rows, cols
+    height, width = x.shape[-2:]
+    crop = x[..., max(top, 0) : min(bottom, height), max(left, 0) : min(right, width)]
+    crop = F.pad(crop, (max(-left, 0), max(right - width, 0), max(-top, 0), max(bottom - height, 0)))
+    return F.avg_pool2d(crop, 2)
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -137,19 +186,50 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     >>> abs(float(ms_ssim(x, y) - reference(x, y, data_range=1.0, size_average=False))) < 1e-6
     True
     """
+    return _ssim_and_ms_ssim(x, y)[1]
+
+
+def _ssim_and_ms_ssim(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """`ssim(x, y)` and `ms_ssim(x, y)`, sharing the finest scale's local statistics where their windows agree.
+
+    Every scale is measured on a window of it that holds the changes with the filter's reach to spare; the rest of
+    each map is exactly 1 (see `_around_changes`).
+
+    >>> x = torch.rand(2, 3, 200, 170); y = x.clone(); y[:, :, 100:120, 0:30] += 0.05
+    >>> both = _ssim_and_ms_ssim(x, y)
+    >>> bool(torch.allclose(both[0], ssim(x, y))), bool(torch.allclose(both[1], ms_ssim(x, y)))
+    (True, True)
+    """
     win = _window(x, scales=5)
     if min(x.shape[-2:]) <= (win - 1) * 16:
-        return ssim(x, y)
+        plain = ssim(x, y)
+        return plain, plain
+    shared = win == _window(x)
     window = _gaussian_taps(win)
+    sides = [x.shape[-2:]]
+    for _ in MS_SSIM_WEIGHTS[1:]:
+        sides.append(tuple((side + side % 2) // 2 for side in sides[-1]))
+    box = _changed_box(x, y) or (0, 0, 1, 1)
+    rows = _pyramid_windows([h for h, _ in sides], box[0], box[2], win - 1)
+    cols = _pyramid_windows([w for _, w in sides], box[1], box[3], win - 1)
+    plain = None if shared else ssim(x, y)
+    x, y = (t[..., max(rows[0][0], 0) : rows[0][1], max(cols[0][0], 0) : cols[0][1]] for t in (x, y))
     levels = []
-    for level in range(len(MS_SSIM_WEIGHTS)):
+    for level, full_hw in enumerate(sides):
         last = level == len(MS_SSIM_WEIGHTS) - 1
-        levels.append(torch.relu(_mean_map(lambda a, b: _local_ssim(a, b, window)[0 if last else 1], x, y, win)))
+        if level == 0 and shared:
+            both = _mean_map(lambda a, b: torch.stack(_local_ssim(a, b, window)), x, y, win, full_hw)
+            plain, scale = both[0].mean(1), both[1]
+        else:
+            scale = _mean_map(lambda a, b: _local_ssim(a, b, window)[0 if last else 1], x, y, win, full_hw)
+        levels.append(torch.relu(scale))
         if not last:
-            padding = [side % 2 for side in x.shape[2:]]
-            x, y = F.avg_pool2d(x, 2, padding=padding), F.avg_pool2d(y, 2, padding=padding)
+            # x, y hold this level's window clipped to the image; pool it, padded as the whole level would be
+            (top, bottom), (left, right) = rows[level], cols[level]
+            shifted_rows, shifted_cols = (top - max(top, 0), bottom - max(top, 0)), (left - max(left, 0), right - max(left, 0))
+            x, y = (_pool_window(t, shifted_rows, shifted_cols) for t in (x, y))
     weights = torch.tensor(MS_SSIM_WEIGHTS).view(-1, 1, 1)
-    return torch.prod(torch.stack(levels) ** weights, dim=0).mean(1)
+    return plain, torch.prod(torch.stack(levels) ** weights, dim=0).mean(1)  # type: ignore[return-value]
 
 
 def luminance(x: torch.Tensor) -> torch.Tensor:
@@ -349,11 +429,11 @@ def quality_report(x: torch.Tensor, x_adv: torch.Tensor) -> list[dict[str, float
     """Per-image metrics: PSNR, SSIM, MS-SSIM, GMSD, VIF (left out for images under 41 pixels a side or over
     `VIF_MAX_PIXELS`), and the L2 and L∞ norms of the change (in [0,1] units)."""
     with torch.no_grad():
-        d = (x_adv - x).flatten(1)
+        top, left, bottom, right = _changed_box(x, x_adv) or (0, 0, 1, 1)
+        d = (x_adv - x)[..., top:bottom, left:right].flatten(1)  # zero elsewhere
         cols = {
-            "psnr": psnr(x, x_adv),
-            "ssim": ssim(x, x_adv),
-            "ms_ssim": ms_ssim(x, x_adv),
+            "psnr": _decibels(d.pow(2).sum(1) / x[0].numel()),
+            **dict(zip(("ssim", "ms_ssim"), _ssim_and_ms_ssim(x, x_adv))),
             "gmsd": gmsd(x, x_adv),
             "l2": d.norm(dim=1),
             "linf": d.abs().amax(1),

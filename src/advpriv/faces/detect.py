@@ -171,6 +171,14 @@ def _remember(key: tuple, boxes: list[Any]) -> None:
         _boxes_seen.popitem(last=False)
 
 
+def forget_boxes() -> None:
+    """Forget every remembered scan, so that the next `face_boxes` scans afresh (to time detection).
+
+    >>> forget_boxes()
+    """
+    _boxes_seen.clear()
+
+
 def scan_faces(images: Sequence[np.ndarray], upsample: int = UPSAMPLE) -> None:
     """Run dlib's detector on several (H,W,3) uint8 images at once, one thread each up to the CPU count (dlib
     lets go of Python's lock while it scans), so that `face_boxes` then finds their boxes remembered.
