@@ -126,15 +126,18 @@ def mnd(
             reversed_ = (fooled_in_window != last_fooled) & (step + 1 > config.search_every)
             factor = torch.where(reversed_ & live, factor.sqrt(), factor)
             lam = torch.where(live, torch.where(fooled_in_window, lam * factor, lam / factor), lam)
-            # L_q == 0 is the image itself: it fooled the model unchanged, and nothing can do better.
-            settled = ((best_q >= window_start_q * (1 - config.stop_tol)) | (best_q == 0)) & best_q.isfinite()
+            settled = (best_q >= window_start_q * (1 - config.stop_tol)) & best_q.isfinite()
             last_fooled, window_start_q = fooled_in_window.clone(), best_q.clone()
             successes_in_window.zero_()
-            if bool(settled[active].all()):
-                break
-            if select is not None and bool(settled[active].any()):
-                active = active[~settled[active]]
-                goal, quality = select(active), all_quality.select(active)
+        else:
+            settled = torch.zeros(n, dtype=torch.bool)
+        if step == 0:  # δ is still 0: an image that fooled the model as it is (on 8-bit levels) is done
+            settled[active[success]] = True
+        if bool(settled[active].all()):
+            break
+        if select is not None and bool(settled[active].any()):
+            active = active[~settled[active]]
+            goal, quality = select(active), all_quality.select(active)
     success = torch.isfinite(best_q)
     if steps_run:
         best[~success] = last[~success]
