@@ -35,6 +35,12 @@ DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results"
 
 
+def upscaled_photo(source: Path, out: Path) -> Path:
+    """`source` enlarged to 4000×3000 (Pillow's bicubic) and saved to `out` as JPEG 92: a 12-megapixel photo."""
+    Image.open(source).convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC).save(out, quality=92)
+    return out
+
+
 def stages(photo: Path) -> dict:
     """Decode, then `protect_faces` as a user calls it (its detection included); detection is timed again alone."""
     forget_boxes()
@@ -90,8 +96,7 @@ def main() -> None:
         sys.exit(f"{source} not found: this benchmark needs ../shared/data beside the repository.")
     load = f"{os.getloadavg()[0]:.2f}"
     with tempfile.TemporaryDirectory() as tmp:
-        photo = Path(tmp) / "photo-12mp.jpg"
-        Image.open(source).convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC).save(photo, quality=92)
+        photo = upscaled_photo(source, Path(tmp) / "photo-12mp.jpg")
         protect_faces(load_image(DATA / args.photo), margin=DODGE_MARGIN)  # warm-up: models loaded once
         record = {"photo": args.photo, "when": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "load": load,
                   "stages": stages(photo),

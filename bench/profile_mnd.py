@@ -1,11 +1,13 @@
-"""Profile MND: where the time goes (top functions by own time), on EfficientNet-Lite0 or on celeba-id faces.
+"""Profile MND: where the time goes (top functions by own time), on EfficientNet-Lite0, on celeba-id faces or on
+one 12-megapixel photo.
 
-Usage: OMP_NUM_THREADS=2 .venv/bin/python bench/profile_mnd.py [--set imagenet|celeba] [--images 8] [--top 18]
+Usage: OMP_NUM_THREADS=2 .venv/bin/python bench/profile_mnd.py [--set imagenet|celeba|photo] [--images 8] [--top 18]
 
 imagenet: the first `--images` ImageNet validation images (../shared/data/imagenet-val) in one batch at the default
 settings. celeba: one probe of each of the first `--images` celeba-id identities, dodging dlib's ResNet with
-`protect_faces` (margin 1/3, as bench/faces.py does), one at a time. Either way after a warm-up, under cProfile;
-prints seconds per image, success, PSNR and the profile.
+`protect_faces` (margin 1/3, as bench/faces.py does), one at a time. photo: `protect_faces` on the photo that
+bench/photo_speed.py times (faces-wild 000565.jpg enlarged to 4000×3000), its detection included. Each after a
+warm-up, under cProfile; prints seconds per image, success, PSNR and the profile.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import cProfile
 import csv
 import pstats
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -44,15 +47,25 @@ def celeba(n: int) -> Callable[[], list]:
     return lambda: [protect_faces(image, margin=DODGE_MARGIN) for image in images]
 
 
+def photo() -> Callable[[], list]:
+    from photo_speed import upscaled_photo  # bench/, beside this script
+
+    source = DATA / "faces-wild" / "images" / "000565.jpg"
+    protect_faces(load_image(source), margin=DODGE_MARGIN)
+    with tempfile.TemporaryDirectory() as tmp:
+        image = load_image(upscaled_photo(source, Path(tmp) / "photo-12mp.jpg"))
+    return lambda: [protect_faces(image, margin=DODGE_MARGIN)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", choices=("imagenet", "celeba"), default="imagenet")
+    parser.add_argument("--set", choices=("imagenet", "celeba", "photo"), default="imagenet")
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--top", type=int, default=18)
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"{DATA} not found: this profile needs ../shared/data beside the repository.")
-    run = imagenet(args.images) if args.set == "imagenet" else celeba(args.images)
+    run = {"imagenet": lambda: imagenet(args.images), "celeba": lambda: celeba(args.images), "photo": photo}[args.set]()
     profile, start = cProfile.Profile(), time.time()
     profile.enable()
     results = run()

@@ -2,9 +2,10 @@
 and as differentiable losses.
 
 All functions take float RGB batches (N,3,H,W) in [0,1] and return one value per image (N,).
-SSIM and MS-SSIM are pytorch-msssim's (its Gaussian window and filter, the same values), image gradients
-kornia's, VIF torchmetrics'. SSIM, MS-SSIM and GMSD are computed only around the pixels that changed: elsewhere
-their maps are exactly 1, so a photo whose faces alone were protected is measured at the cost of the faces.
+SSIM and MS-SSIM are pytorch-msssim's (its Gaussian window, the same values), image gradients kornia's Sobel
+(the same values), VIF torchmetrics'. SSIM, MS-SSIM and GMSD are computed only around the pixels that changed:
+elsewhere their maps are exactly 1, so a photo whose faces alone were protected is measured at the cost of the
+faces.
 
 Example:
     >>> x = torch.rand(2, 3, 64, 64); y = (x + 0.01).clamp(0, 1)
@@ -17,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import kornia
 import torch
 import torch.nn.functional as F
 from pytorch_msssim.ssim import _fspecial_gauss_1d
@@ -233,16 +233,22 @@ def _ssim_and_ms_ssim(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, t
 
 
 def luminance(x: torch.Tensor) -> torch.Tensor:
-    """ITU-R BT.601 luma, (N,1,H,W)."""
-    return kornia.color.rgb_to_grayscale(x)
+    """ITU-R BT.601 luma, (N,1,H,W): kornia's `rgb_to_grayscale`, up to float rounding.
+
+    >>> from kornia.color import rgb_to_grayscale
+    >>> x = torch.rand(2, 3, 5, 6); bool(torch.allclose(luminance(x), rgb_to_grayscale(x), atol=1e-7))
+    True
+    """
+    return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
 
 
 def gradient_magnitude(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Sobel gradient magnitude of the luminance (kornia's normalised Sobel, replicated border), smooth at zero so
     it can be differentiated; (N,1,H,W). Shifted slices, not kornia's convolution: the same values, faster.
 
+    >>> from kornia.filters import spatial_gradient
     >>> x = torch.rand(2, 3, 20, 30)
-    >>> g = kornia.filters.spatial_gradient(luminance(x), mode="sobel", normalized=True)
+    >>> g = spatial_gradient(luminance(x), mode="sobel", normalized=True)
     >>> bool(torch.allclose(gradient_magnitude(x), (g.pow(2).sum(2) + 1e-12).sqrt(), atol=1e-6))
     True
     """
@@ -335,6 +341,28 @@ class _BoxDown(torch.autograd.Function):
         return spread, None
 
 
+class _MeanSquare(torch.autograd.Function):
+    """Per image (N,), the mean squared difference of y and x (N,...), differentiable in y; its gradient in one pass.
+
+    >>> y = torch.rand(2, 3, 4, 5, requires_grad=True); x = torch.rand(2, 3, 4, 5); g = torch.rand(2)
+    >>> ours, = torch.autograd.grad(_MeanSquare.apply(y, x), y, g)
+    >>> bool(torch.allclose(ours, torch.autograd.grad((y - x).pow(2).flatten(1).mean(1), y, g)[0]))
+    True
+    """
+
+    @staticmethod
+    def forward(ctx, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        difference = y - x
+        ctx.save_for_backward(difference)
+        return difference.pow(2).flatten(1).mean(1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        (difference,) = ctx.saved_tensors
+        scale = grad * (2 / difference[0].numel())
+        return difference * scale.view(-1, *[1] * (difference.ndim - 1)), None
+
+
 class QualityLoss:
     """`quality_loss` against a fixed clean batch `x`, whose own SSIM statistics and gradient magnitudes are
     computed once instead of at every step of an optimisation.
@@ -385,7 +413,7 @@ class QualityLoss:
 
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
         w, seen = self.weights, self._view(y)
-        mse = (y - self.x).pow(2).flatten(1).mean(1)
+        mse = _MeanSquare.apply(y, self.x)
         return w.alpha * mse + w.beta * (1 - self.ssim(seen, seen=True)) + w.gamma * self.gmsd(seen, seen=True)
 
 

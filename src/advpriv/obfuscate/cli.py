@@ -21,7 +21,6 @@ from advpriv.obfuscate.evaluate import ENCODER_NAMES, AttackConfig, evaluate_run
 from advpriv.obfuscate.export import (
     ExportError, check_executorch, device_report, export_checked, export_executorch,
 )
-from advpriv.obfuscate.frontier import plot_frontier
 from advpriv.obfuscate.montage import save_montage
 from advpriv.obfuscate.nopeek import train_nopeek
 from advpriv.obfuscate.train import ConfigMismatch, train as train_run
@@ -203,6 +202,8 @@ def evaluate(
         cost = device_report(opened.encoder("utility_only"), opened.config.image_size)
         points = [{"name": r.name, "series": r.name, "report": r.as_dict(), "encoder_ms": cost.latency_ms_torch,
                    "feature_bytes_fp16": cost.feature_bytes_fp16} for r in reports]
+        from advpriv.obfuscate.frontier import plot_frontier  # matplotlib: only for this command
+
         plot_frontier(points, frontier)
         console.print(f"frontier: {frontier}")
 

@@ -94,7 +94,7 @@ def mnd(
     lam = torch.full((n,), config.lam)
     factor, last_fooled = torch.full((n,), config.search_factor), torch.zeros(n, dtype=torch.bool)
     best, best_q = x.clone(), torch.full((n,), float("inf"))
-    last = x.clone()
+    last: tuple[torch.Tensor, torch.Tensor] | None = None  # (active, their candidates) of the latest step
     successes_in_window, window_start_q = torch.zeros(n), best_q.clone()
     deadline = None if config.time_limit is None else time.monotonic() + config.time_limit
     select = getattr(objective, "select", None)
@@ -110,7 +110,7 @@ def mnd(
         adv, success = goal(x_adv)
         q = quality(x_adv)
         with torch.no_grad():
-            last[active] = x_adv.detach()
+            last = (active, x_adv.detach())
             better = success & (q < best_q[active])
             best[active[better]], best_q[active[better]] = x_adv[better].detach(), q[better].detach()
             successes_in_window[active] += success.float()
@@ -139,6 +139,8 @@ def mnd(
             active = active[~settled[active]]
             goal, quality = select(active), all_quality.select(active)
     success = torch.isfinite(best_q)
-    if steps_run:
-        best[~success] = last[~success]
+    if last is not None:  # an image that never succeeded searched to the end, so it was in the latest step
+        still, candidates = last
+        failed = ~success[still]
+        best[still[failed]] = candidates[failed]
     return MNDResult(images=best, success=success, lam=lam, steps=steps_run)
