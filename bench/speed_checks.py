@@ -7,6 +7,7 @@ Usage: OMP_NUM_THREADS=2 .venv/bin/python bench/speed_checks.py CHECK [CHECK ...
 - metrics: SSIM, MS-SSIM, GMSD of a 12 MP photo with an 1100×800 changed box, against pytorch-msssim's whole map.
 - dlib: dlib's ResNet forward and backward on one chip, channels-last or not.
 - batch: EfficientNet-Lite0 forward and backward per image at batch 1, 3 and 8 (400×600 images).
+- ragged: a whole MND step for 8 images of 8 sizes, one at a time or sharing one model pass.
 - compile, bf16, relu6: what was tried and dropped (torch.compile, bf16 autocast, in-place ReLU6).
 Prints seconds; prints nothing to bench/results (the notes quote the runs of 2026-12-06).
 """
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from pytorch_msssim import ms_ssim as reference_ms_ssim
 from pytorch_msssim import ssim as reference_ssim
 
+from advpriv.protect.eot import clamped_8bit
 from advpriv.quality import QualityLoss, QualityWeights, gms_map, gmsd, ms_ssim, ssim
 from advpriv.targets import load_target
 from advpriv.targets.base import ClassifierTarget
@@ -113,6 +115,32 @@ def check_batch() -> None:
     for n in (1, 3, 8):
         x = torch.rand(n, 3, 400, 600)
         print(f"batch {n}: s per image", round(timed(lambda: backward(target, x))[0] / n, 4))
+
+
+def check_ragged() -> None:
+    """One MND step (8-bit rounding, EfficientNet-Lite0, quality loss; forward and backward) for 8 images of 8
+    sizes: one image at a time, as MND batches them today, against one model pass for all (each image
+    preprocessed and its quality weighed on its own, then one batch through the network)."""
+    torch.manual_seed(0)
+    target = load_target("efficientnet-lite0")
+    sides = [(375, 500), (500, 375), (333, 500), (500, 400), (375, 500), (400, 300), (480, 640), (360, 480)]
+    images = [torch.rand(1, 3, h, w) for h, w in sides]
+    deltas = [torch.zeros_like(x, requires_grad=True) for x in images]
+    losses = [QualityLoss(x) for x in images]
+
+    def alone() -> None:
+        for x, delta, quality in zip(images, deltas, losses):
+            y = clamped_8bit(x + delta)
+            (target(y).amax(1) + quality(y)).sum().backward()
+
+    def together() -> None:
+        ys = [clamped_8bit(x + delta) for x, delta in zip(images, deltas)]
+        logits = target.model(torch.cat([target.preprocess(y) for y in ys]))
+        (logits.amax(1) + torch.cat([quality(y) for quality, y in zip(losses, ys)])).sum().backward()
+
+    for name, step in (("one at a time", alone), ("one model pass", together), ("one at a time", alone),
+                       ("one model pass", together)):
+        print(f"{name}: {timed(step)[1] / len(images) * 1000:.1f} ms per image and step (median of 5)")
 
 
 def check_compile() -> None:

@@ -67,7 +67,8 @@ def load_image(source: str | os.PathLike | BinaryIO, max_pixels: int = MAX_PIXEL
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 im.load()
                 im = ImageOps.exif_transpose(im)
-            return torch.from_numpy(_to_rgb_array(im)).permute(2, 0, 1).contiguous()
+            pixels = torch.from_numpy(_to_rgb_array(im)).permute(2, 0, 1).contiguous()
+            return pixels.float().div_(255) if pixels.dtype == torch.uint8 else pixels
     except ImageError:
         raise
     except FileNotFoundError:
@@ -115,7 +116,8 @@ def _check_size(path: Path, size: tuple[int, int], max_pixels: int, min_side: in
 
 
 def _to_rgb_array(im: Image.Image) -> np.ndarray:
-    """Any Pillow mode to an (H,W,3) float32 array in [0,1]."""
+    """Any Pillow mode to an (H,W,3) array: uint8 for 8-bit modes (the caller scales it), float32 in [0,1] for
+    16-bit and float ones."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         grey = np.asarray(im, dtype=np.float32)
         scale = 65535.0 if im.mode.startswith("I;16") or grey.max(initial=0) > 255 else 255.0
@@ -130,7 +132,7 @@ def _to_rgb_array(im: Image.Image) -> np.ndarray:
         rgba = im.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im = Image.alpha_composite(background, rgba)
-    return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    return np.array(im if im.mode == "RGB" else im.convert("RGB"))  # writable: torch.from_numpy needs it
 
 
 def quantize(images: torch.Tensor) -> torch.Tensor:
