@@ -24,6 +24,7 @@ from pytorch_msssim.ssim import _fspecial_gauss_1d
 
 from .filters import symmetric_filter
 
+Box = tuple[int, int, int, int]  # top, left, bottom, right; ends excluded
 GMS_C = 170.0 / 255.0**2
 """The GMSD stability constant of Xue et al. (2014), 170 on 0–255 images, rescaled to [0,1]."""
 
@@ -89,28 +90,33 @@ def _local_ssim(x: torch.Tensor, y: torch.Tensor, window: Sequence[float]) -> tu
                       _blur(x * y, window) - mu_x * mu_y)
 
 
-def _changed_box(x: torch.Tensor, y: torch.Tensor) -> tuple[int, int, int, int] | None:
-    """(top, left, bottom, right), ends excluded, of the pixels where any image or channel of x and y differ."""
-    changed = (x != y).any(0).any(0)
+def _changed_box(x: torch.Tensor, y: torch.Tensor, within: Box | None = None) -> Box | None:
+    """(top, left, bottom, right), ends excluded, of the pixels where any image or channel of x and y differ;
+    only the box `within` is searched when given (x and y are known to be equal outside it)."""
+    top, left = within[:2] if within else (0, 0)
+    if within:
+        x, y = (t[..., within[0] : within[2], within[1] : within[3]] for t in (x, y))
+    changed = (x != y).reshape(-1, *x.shape[-2:]).any(0)
     rows, cols = changed.any(1).nonzero().flatten(), changed.any(0).nonzero().flatten()
     if not len(rows):
         return None
-    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+    return top + int(rows[0]), left + int(cols[0]), top + int(rows[-1]) + 1, left + int(cols[-1]) + 1
 
 
 def _around_changes(map_of: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-                    reach: int, shrink: int, full_hw: tuple[int, int] | None = None) -> tuple[torch.Tensor, int]:
+                    reach: int, shrink: int, full_hw: tuple[int, int] | None = None,
+                    within: Box | None = None) -> tuple[torch.Tensor, int]:
     """`map_of(x, y) − 1` in float64 where it can be non-zero, and the number of positions of the whole map.
 
     `map_of` must be exactly 1 wherever x and y are equal within `reach` pixels, and its map `shrink` pixels
     shorter than its input on each axis (a valid convolution) or 0 (a padded one). Only a crop around the pixels
     that differ is computed, unless that crop is over half the image. `full_hw`: x and y are a crop, holding every
-    change with `reach` to spare, of images this size.
+    change with `reach` to spare, of images this size. `within`: as in `_changed_box`.
     """
     height, width = x.shape[-2:]
     full_height, full_width = full_hw or (height, width)
     full = max(full_height - shrink, 1) * max(full_width - shrink, 1)
-    top, left, bottom, right = _changed_box(x, y) or (0, 0, 1, 1)
+    top, left, bottom, right = _changed_box(x, y, within) or (0, 0, 1, 1)
     top, left, bottom, right = max(0, top - reach), max(0, left - reach), min(height, bottom + reach), min(width, right + reach)
     if 2 * (bottom - top) * (right - left) > height * width or min(height, width) <= 2 * reach:
         top, left, bottom, right = 0, 0, height, width
@@ -189,8 +195,9 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return _ssim_and_ms_ssim(x, y)[1]
 
 
-def _ssim_and_ms_ssim(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """`ssim(x, y)` and `ms_ssim(x, y)`, sharing the finest scale's local statistics where their windows agree.
+def _ssim_and_ms_ssim(x: torch.Tensor, y: torch.Tensor, within: Box | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """`ssim(x, y)` and `ms_ssim(x, y)`, sharing the finest scale's local statistics where their windows agree
+    (`within`: as in `_changed_box`).
 
     Every scale is measured on a window of it that holds the changes with the filter's reach to spare; the rest of
     each map is exactly 1 (see `_around_changes`).
@@ -209,7 +216,7 @@ def _ssim_and_ms_ssim(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, t
     sides = [x.shape[-2:]]
     for _ in MS_SSIM_WEIGHTS[1:]:
         sides.append(tuple((side + side % 2) // 2 for side in sides[-1]))
-    box = _changed_box(x, y) or (0, 0, 1, 1)
+    box = _changed_box(x, y, within) or (0, 0, 1, 1)
     rows = _pyramid_windows([h for h, _ in sides], box[0], box[2], win - 1)
     cols = _pyramid_windows([w for _, w in sides], box[1], box[3], win - 1)
     plain = None if shared else ssim(x, y)
@@ -278,7 +285,11 @@ def gmsd(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
     >>> x = torch.rand(1, 3, 32, 32); float(gmsd(x, x)) < 1e-4
     True
     """
-    excess, full = _around_changes(gms_map, x, y, reach=2, shrink=0)
+    return _gmsd(x, y, eps)
+
+
+def _gmsd(x: torch.Tensor, y: torch.Tensor, eps: float = 1e-10, within: Box | None = None) -> torch.Tensor:
+    excess, full = _around_changes(gms_map, x, y, reach=2, shrink=0, within=within)
     total, squares = excess.flatten(1).sum(1) / full, excess.pow(2).flatten(1).sum(1) / full
     return ((squares - total.pow(2)).clamp(min=0) + eps).sqrt().float()
 
@@ -453,16 +464,24 @@ def vif(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return visual_information_fidelity(luma(y), luma(x), sigma_n_sq=2.0, reduction="none")
 
 
-def quality_report(x: torch.Tensor, x_adv: torch.Tensor) -> list[dict[str, float]]:
+def quality_report(x: torch.Tensor, x_adv: torch.Tensor, within: Box | None = None) -> list[dict[str, float]]:
     """Per-image metrics: PSNR, SSIM, MS-SSIM, GMSD, VIF (left out for images under 41 pixels a side or over
-    `VIF_MAX_PIXELS`), and the L2 and L∞ norms of the change (in [0,1] units)."""
+    `VIF_MAX_PIXELS`), and the L2 and L∞ norms of the change (in [0,1] units).
+
+    within: a box (top, left, bottom, right; ends excluded) outside which x and x_adv are known to be equal, such
+    as the region a face protection changed: only it is searched for changes (the metrics are the whole images').
+
+    >>> x = torch.rand(1, 3, 200, 300); y = x.clone(); y[:, :, 50:60, 70:90] += 0.02
+    >>> quality_report(x, y, within=(40, 60, 100, 120)) == quality_report(x, y)
+    True
+    """
     with torch.no_grad():
-        top, left, bottom, right = _changed_box(x, x_adv) or (0, 0, 1, 1)
+        top, left, bottom, right = _changed_box(x, x_adv, within) or (0, 0, 1, 1)
         d = (x_adv - x)[..., top:bottom, left:right].flatten(1)  # zero elsewhere
         cols = {
             "psnr": _decibels(d.pow(2).sum(1) / x[0].numel()),
-            **dict(zip(("ssim", "ms_ssim"), _ssim_and_ms_ssim(x, x_adv))),
-            "gmsd": gmsd(x, x_adv),
+            **dict(zip(("ssim", "ms_ssim"), _ssim_and_ms_ssim(x, x_adv, within))),
+            "gmsd": _gmsd(x, x_adv, within=within),
             "l2": d.norm(dim=1),
             "linf": d.abs().amax(1),
         }

@@ -109,6 +109,7 @@ def protect_faces(
             _, success = objective(adv_crop)
     seconds = time.perf_counter() - start
     adv = region.paste(image, adv_crop[0])
+    changed = (region.top, region.left, region.bottom + 1, region.right + 1)
 
     names, impersonate = [judge.name for judge in judges], mode == "impersonate"
     boxes = None if aligned else [face.box for face in faces]
@@ -145,7 +146,7 @@ def protect_faces(
         label=-1,
         before=f"{len(faces)} face{'s' * (len(faces) != 1)}",
         after=f"{mode}: {'reached' if bool(success[0]) else 'not reached'}",
-        metrics=quality_report(image[None], adv[None])[0],
+        metrics=quality_report(image[None], adv[None], within=changed)[0],
         seconds=seconds,
         recheck=recheck,
     )
