@@ -8,6 +8,7 @@ Usage: OMP_NUM_THREADS=2 .venv/bin/python bench/speed_checks.py CHECK [CHECK ...
 - dlib: dlib's ResNet forward and backward on one chip, channels-last or not.
 - batch: EfficientNet-Lite0 forward and backward per image at batch 1, 3 and 8 (400×600 images).
 - ragged: a whole MND step for 8 images of 8 sizes, one at a time or sharing one model pass.
+- mixed: `advpriv.protect` on 8 photos of 8 sizes, one at a time or in one batch (../shared/data needed).
 - compile, bf16, relu6: what was tried and dropped (torch.compile, bf16 autocast, in-place ReLU6).
 Prints seconds; prints nothing to bench/results (the notes quote the runs of 2026-12-06).
 """
@@ -141,6 +142,30 @@ def check_ragged() -> None:
     for name, step in (("one at a time", alone), ("one model pass", together), ("one at a time", alone),
                        ("one model pass", together)):
         print(f"{name}: {timed(step)[1] / len(images) * 1000:.1f} ms per image and step (median of 5)")
+
+
+def check_mixed() -> None:
+    """`advpriv.protect` (MND, EfficientNet-Lite0) on the 8 faces-wild photos of at most 650 pixels, all of
+    different sizes: one at a time (batch_size=1), or sharing batches of 8 (`advpriv.protect.ragged`)."""
+    import statistics
+    from pathlib import Path
+
+    from PIL import Image
+
+    import advpriv
+    from advpriv.images import load_image
+
+    folder = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces-wild" / "images"
+    files = [f for f in sorted(folder.glob("*.jpg")) if max(Image.open(f).size) <= 650][:8]
+    images = [load_image(f) for f in files]
+    advpriv.protect(images[:1], target="efficientnet-lite0")
+    for batch_size in (1, 8, 1, 8):
+        start = time.perf_counter()
+        results = advpriv.protect(images, target="efficientnet-lite0", batch_size=batch_size)
+        seconds = (time.perf_counter() - start) / len(images)
+        psnr = statistics.median(r.metrics["psnr"] for r in results)
+        print(f"batch_size {batch_size}: {seconds:.2f} s per image, {sum(r.success for r in results)}/8 protected, "
+              f"median PSNR {psnr:.2f} dB")
 
 
 def check_compile() -> None:

@@ -76,6 +76,24 @@ def test_protect_api_mixed_sizes_and_targeted(toy):
     assert r.success and r.after == str(wanted)
 
 
+def test_images_of_different_sizes_share_the_network_and_end_as_if_alone(toy):
+    torch.manual_seed(0)
+    images = [quantize(torch.rand(3, h, w)) for h, w in ((24, 30), (20, 20), (30, 16))]
+    config = MNDConfig(steps=60, lr=5e-3, lam=1.0)
+    batches: list[int] = []
+    hook = toy.model.register_forward_hook(lambda module, inputs, output: batches.append(len(inputs[0])))
+    try:
+        together = advpriv.protect(images, target=toy, config=config)
+    finally:
+        hook.remove()
+    assert batches[0] == 3, "the three sizes did not share the network's first step"
+    for image, result in zip(images, together):
+        alone = advpriv.protect([image], target=toy, config=config)[0]
+        assert result.image.shape == image.shape and result.success
+        assert torch.equal(alone.image, result.image) and alone.after == result.after
+        assert alone.metrics == pytest.approx(result.metrics)
+
+
 def test_recheck_judges_the_reencoded_copies_too(toy):
     torch.manual_seed(0)
     (result,) = advpriv.protect([torch.rand(3, 24, 24)], target=toy, config=MNDConfig(steps=40, lr=1e-2, lam=1.0))

@@ -20,10 +20,12 @@ from torch import nn
 from ..images import quantize
 from ..quality import quality_report
 from ..targets import load_target
+from ..targets.base import ClassifierTarget
 from .anchors import ANCHOR_DEFAULTS, anchor_attack
 from .eot import EOT, EOTConfig, Robust
 from .mnd import MNDConfig, mnd
 from .objectives import Misclassify
+from .ragged import RaggedClassifier, pack, unpack
 from .reencode import judge_reencoded
 
 METHODS = ("mnd", *ANCHOR_DEFAULTS)
@@ -91,7 +93,9 @@ def protect(
 ) -> list[Protected]:
     """Protect float RGB images in [0,1] against a classifier `target`.
 
-    `images` is an (N,3,H,W) batch or a list of (3,H,W) images of any sizes (batched by size internally).
+    `images` is an (N,3,H,W) batch or a list of (3,H,W) images of any sizes. MND without `eot` batches images of
+    different sizes together (`advpriv.protect.ragged`: the network runs once per step for the batch); otherwise
+    images are batched by size.
     Untargeted by default: the label to move away from is `labels`, else the target's own clean prediction.
     `method` is "mnd" or an anchor ("fgsm", "pgd", "cw", with torchattacks `budget` overrides).
     eot: with MND, the image must also fool the model after a random re-encoding drawn every step (see
@@ -107,15 +111,30 @@ def protect(
         if im.ndim != 3 or im.shape[0] != 3:
             raise ValueError(f"image {i} has shape {tuple(im.shape)}; expected (3,H,W) float RGB in [0,1].")
     given = None if labels is None else torch.as_tensor(labels, dtype=torch.long)
+    ragged = method == "mnd" and eot is None and isinstance(model, ClassifierTarget)
     results: list[Protected | None] = [None] * len(items)
-    for idx in _batches_by_size(items, batch_size):
-        x = torch.stack([items[i].float().clamp(0, 1) for i in idx])
-        y = model.predict(x) if given is None else given[idx]
+    for idx in _batches(items, batch_size, ragged):
+        clean = [items[i].float().clamp(0, 1) for i in idx]
         start = time.perf_counter()
-        adv = _attack(model, method, x, y, target_class, kappa, config, eot, budget)
-        per_image = (time.perf_counter() - start) / len(idx)
-        success, after = verify(model, adv, y, target_class)
-        for j, (i, q) in enumerate(zip(idx, quality_report(x, adv))):
+        if all(image.shape == clean[0].shape for image in clean):
+            x = torch.stack(clean)
+            y = model.predict(x) if given is None else given[idx]
+            adv = _attack(model, method, x, y, target_class, kappa, config, eot, budget)
+            per_image = (time.perf_counter() - start) / len(idx)
+            (success, after), reports = verify(model, adv, y, target_class), quality_report(x, adv)
+        else:
+            canvas, sizes = pack(clean)
+            reader = RaggedClassifier(model, sizes)
+            with torch.no_grad():
+                y = reader(canvas).argmax(1) if given is None else given[idx]
+            result = mnd(canvas, _objective(reader, y, target_class, kappa), config, sizes=sizes)
+            per_image = (time.perf_counter() - start) / len(idx)
+            with torch.no_grad():
+                after = reader(result.images).argmax(1)
+            success = _fooled(after, y, target_class)
+            adv = [image.contiguous() for image in unpack(result.images, sizes)]
+            reports = [quality_report(c[None], a[None])[0] for c, a in zip(clean, adv)]
+        for j, i in enumerate(idx):
             results[i] = Protected(
                 recheck=partial(_recheck, model, int(y[j]), target_class),
                 image=adv[j],
@@ -123,7 +142,7 @@ def protect(
                 label=int(y[j]),
                 before=model.label_name(int(y[j])),
                 after=model.label_name(int(after[j])),
-                metrics=q,
+                metrics=reports[j],
                 seconds=per_image,
             )
             if on_image:
@@ -131,11 +150,26 @@ def protect(
     return results  # type: ignore[return-value]
 
 
-def _batches_by_size(items: list[torch.Tensor], batch_size: int) -> list[list[int]]:
+def _batches(items: list[torch.Tensor], batch_size: int, ragged: bool) -> list[list[int]]:
+    """Batches of images of one size, or with `ragged`, of any sizes (ordered by size, so that padding is small).
+
+    >>> images = [torch.zeros(3, 5, 5), torch.zeros(3, 9, 9), torch.zeros(3, 5, 5)]
+    >>> _batches(images, 8, False), _batches(images, 8, True)
+    ([[0, 2], [1]], [[0, 2, 1]])
+    """
+    if ragged:
+        order = sorted(range(len(items)), key=lambda i: tuple(items[i].shape))
+        return [order[k : k + batch_size] for k in range(0, len(order), batch_size)]
     groups: dict[tuple[int, ...], list[int]] = {}
     for i, im in enumerate(items):
         groups.setdefault(tuple(im.shape), []).append(i)
     return [g[k : k + batch_size] for g in groups.values() for k in range(0, len(g), batch_size)]
+
+
+def _objective(model: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, target_class: int | None,
+               kappa: float) -> Misclassify:
+    wanted = None if target_class is None else torch.full_like(y, target_class)
+    return Misclassify(model, y, kappa=kappa, target_class=wanted)
 
 
 def _attack(
@@ -150,11 +184,10 @@ def _attack(
     budget: dict[str, float],
 ) -> torch.Tensor:
     """Returns 8-bit-exact adversarial images."""
-    wanted = None if target_class is None else torch.full_like(y, target_class)
-    objective = Misclassify(model, y, kappa=kappa, target_class=wanted)
+    objective = _objective(model, y, target_class, kappa)
     if method == "mnd":
         return mnd(x, objective if eot is None else Robust(objective, EOT(eot)), config).images
-    return quantize(anchor_attack(method, model, x, y, wanted, **budget))
+    return quantize(anchor_attack(method, model, x, y, objective.target_class, **budget))
 
 
 def _recheck(model: nn.Module, label: int, target_class: int | None, decoded: torch.Tensor) -> Check:
@@ -175,4 +208,8 @@ def verify(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Whether each image fools the classifier (top-1 ≠ label, or = target_class), and the top-1 classes."""
     top1 = model.predict(images)
-    return (top1 != labels if target_class is None else top1 == target_class), top1
+    return _fooled(top1, labels, target_class), top1
+
+
+def _fooled(top1: torch.Tensor, labels: torch.Tensor, target_class: int | None) -> torch.Tensor:
+    return top1 != labels if target_class is None else top1 == target_class

@@ -32,6 +32,7 @@ import torch
 from ..quality import QualityLoss, QualityWeights
 from .eot import clamped_8bit
 from .objectives import Objective
+from .ragged import RaggedQuality, Sizes
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,10 @@ def mnd(
     objective: Objective,
     config: MNDConfig = MNDConfig(),
     on_step: Callable[[int], None] | None = None,
+    sizes: Sizes | None = None,
 ) -> MNDResult:
-    """Protect a batch of same-sized images (N,3,H,W) in [0,1].
+    """Protect a batch of same-sized images (N,3,H,W) in [0,1], or with `sizes`, images of these sizes on a
+    zero-padded canvas (`advpriv.protect.ragged`; the objective must read them so too).
 
     An image that never fools the objective comes back as its last candidate (success False), where λ's search
     weighed the goal most, rather than as the unprotected photo.
@@ -99,7 +102,7 @@ def mnd(
     deadline = None if config.time_limit is None else time.monotonic() + config.time_limit
     select = getattr(objective, "select", None)
     active, goal = torch.arange(n), objective
-    quality = all_quality = QualityLoss(x, config.weights)
+    quality = all_quality = QualityLoss(x, config.weights) if sizes is None else RaggedQuality(x, sizes, config.weights)
     steps_run = 0
 
     for step in range(config.steps):

@@ -53,7 +53,8 @@ class Misclassify:
         tensor([3, 2])
         """
         wanted = None if self.target_class is None else self.target_class[index]
-        return Misclassify(self.target, self.labels[index], self.kappa, wanted)
+        target = self.target.select(index) if hasattr(self.target, "select") else self.target  # a RaggedClassifier
+        return Misclassify(target, self.labels[index], self.kappa, wanted)
 
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.target(images)
