@@ -86,3 +86,27 @@ def test_metrics_measured_around_the_change_equal_the_whole_photo(box):
     assert torch.allclose(ssim(x, y), reference_ssim(x, y, data_range=1.0, size_average=False), atol=1e-6)
     assert torch.allclose(ms_ssim(x, y), reference_ms_ssim(x, y, data_range=1.0, size_average=False), atol=1e-6)
     assert torch.allclose(gmsd(x, y), whole_gmsd, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_ms_ssim_on_a_window_of_every_scale_equals_the_whole_pyramid(seed):
+    """Odd and even sides at every scale, changes at the borders and inside: the windowed pyramid must pool
+    exactly as the whole one does."""
+    from pytorch_msssim import ms_ssim as reference_ms_ssim
+
+    generator = torch.Generator().manual_seed(seed)
+
+    def draw(low: int, high: int) -> int:
+        return int(torch.randint(low, high + 1, (), generator=generator))
+
+    height, width = draw(170, 420), draw(170, 420)
+    h, w = draw(1, 60), draw(1, 60)
+    top = [0, height - h, draw(0, height - h)][seed % 3]
+    left = [draw(0, width - w), 0, width - w][seed % 3]
+    x = torch.rand(1 + seed % 2, 3, height, width, generator=generator)
+    y = x.clone()
+    y[..., top : top + h, left : left + w] = (y[..., top : top + h, left : left + w] + 0.1).clamp(0, 1)
+    reference = reference_ms_ssim(x, y, data_range=1.0, size_average=False)
+    assert torch.allclose(ms_ssim(x, y), reference, atol=1e-5), (height, width, top, left, h, w)
+    within = (max(0, top - 3), max(0, left - 3), top + h + 3, left + w + 3)
+    assert quality_report(x, y, within=within) == quality_report(x, y)

@@ -233,8 +233,9 @@ def _ssim_and_ms_ssim(x: torch.Tensor, y: torch.Tensor, within: Box | None = Non
         if not last:
             # x, y hold this level's window clipped to the image; pool it, padded as the whole level would be
             (top, bottom), (left, right) = rows[level], cols[level]
-            shifted_rows, shifted_cols = (top - max(top, 0), bottom - max(top, 0)), (left - max(left, 0), right - max(left, 0))
-            x, y = (_pool_window(t, shifted_rows, shifted_cols) for t in (x, y))
+            here_rows = (top - max(top, 0), bottom - max(top, 0))
+            here_cols = (left - max(left, 0), right - max(left, 0))
+            x, y = (_pool_window(t, here_rows, here_cols) for t in (x, y))
     weights = torch.tensor(MS_SSIM_WEIGHTS).view(-1, 1, 1)
     return plain, torch.prod(torch.stack(levels) ** weights, dim=0).mean(1)  # type: ignore[return-value]
 
@@ -330,7 +331,7 @@ def structure_scale(height: int, width: int) -> int:
 
 
 class _BoxDown(torch.autograd.Function):
-    """`F.avg_pool2d(x, factor)` with a gradient that copies instead of scattering: twice as fast on a CPU.
+    """`F.avg_pool2d(x, factor)` with a gradient that copies blocks instead of scattering (faster on a CPU).
 
     >>> x = torch.rand(1, 3, 9, 14, requires_grad=True); g = torch.rand(1, 3, 4, 7)
     >>> ours, = torch.autograd.grad(_BoxDown.apply(x, 2), x, g); theirs, = torch.autograd.grad(F.avg_pool2d(x, 2), x, g)

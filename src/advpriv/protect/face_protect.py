@@ -87,7 +87,7 @@ def protect_faces(
     embedders = list(embedders) if embedders else [dlib_embedder(image.device)]
     faces = find_faces(image, aligned)
     if not any(embedder.alignment == "arcface" for embedder in embedders):
-        faces = [replace(face, arcface_points=()) for face in faces]  # no chip reads them: the region need not hold them
+        faces = [replace(face, arcface_points=()) for face in faces]  # no chip reads them: the region needn't hold them
     region = jpeg_aligned(face_region(faces, tuple(image.shape[-2:])))
     crop = region.crop(image)
     objective, _ = face_objective(crop, mode, as_images, embedders, aligned, margin, faces=region.shift(faces))
