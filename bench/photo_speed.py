@@ -28,6 +28,7 @@ from advpriv.faces import find_faces
 from advpriv.faces.objectives import DODGE_MARGIN
 from advpriv.images import load_image
 from advpriv.protect.face_protect import protect_faces
+from notes import write_keeping_notes  # bench/, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -102,9 +103,7 @@ def main() -> None:
                   "stages": stages(photo),
                   "command_line": [command_line(photo, strength, Path(tmp) / strength) for strength in ("low", "medium")]}
     (RESULTS / "photo_speed.json").write_text(json.dumps(record, indent=1))
-    markdown = RESULTS / "photo_speed.md"
-    notes = markdown.read_text().partition("\n## Notes")[1:] if markdown.exists() else ()
-    markdown.write_text(table(record) + "".join(notes))
+    write_keeping_notes(RESULTS / "photo_speed.md", table(record))
     print(table(record))
 
 

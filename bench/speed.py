@@ -28,6 +28,7 @@ from advpriv.faces.objectives import DODGE_MARGIN
 from advpriv.images import load_image
 from advpriv.protect.face_protect import protect_faces
 from advpriv.targets import load_target
+from notes import write_keeping_notes  # bench/, beside this script
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -101,9 +102,7 @@ def main() -> None:
     path = RESULTS / "speed.json"
     records = (json.loads(path.read_text()) if path.exists() else []) + [record]
     path.write_text(json.dumps(records, indent=1))
-    markdown = RESULTS / "speed.md"
-    notes = markdown.read_text().partition("\n## Notes")[1:] if markdown.exists() else ()
-    markdown.write_text(table(records) + "".join(notes))
+    write_keeping_notes(RESULTS / "speed.md", table(records))
 
 
 if __name__ == "__main__":

@@ -109,12 +109,13 @@ def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
     return pixels.to(torch.uint8).numpy()
 
 
-def find_faces(image: torch.Tensor, aligned: bool = False, what: str = "the photo") -> list[Face]:
-    """The faces of a (3,H,W) image: detected by dlib, or the whole image when `aligned`; never empty."""
+def find_faces(image: torch.Tensor, aligned: bool = False, what: str = "the photo", arcface: bool = True) -> list[Face]:
+    """The faces of a (3,H,W) image: detected by dlib, or the whole image when `aligned`; never empty. `arcface`:
+    find each face's ArcFace points too (dlib's 68-point predictor; only ArcFace-aligned models read them)."""
     if aligned:
         height, width = image.shape[-2:]
         return [Face((0, 0, width - 1, height - 1), (), None)]
-    faces = detect_faces(image)
+    faces = detect_faces(image, arcface=arcface)
     if not faces:
         raise NoFaceError(
             f"no face found in {what} by dlib's HOG detector; use a photo where the face is frontal and at least "
@@ -211,10 +212,11 @@ def face_boxes(pixels: np.ndarray, upsample: int = UPSAMPLE) -> list[Any]:
     return _boxes_seen[key]
 
 
-def detect_faces(image: torch.Tensor | np.ndarray, upsample: int = UPSAMPLE) -> list[Face]:
-    """Every face dlib finds in `image` ((3,H,W) float in [0,1], or (H,W,3) uint8), in dlib's order."""
+def detect_faces(image: torch.Tensor | np.ndarray, upsample: int = UPSAMPLE, arcface: bool = True) -> list[Face]:
+    """Every face dlib finds in `image` ((3,H,W) float in [0,1], or (H,W,3) uint8), in dlib's order; `arcface` as
+    in `find_faces`."""
     pixels = to_uint8(image)
-    return [_face_in_box(pixels, box) for box in face_boxes(pixels, upsample)]
+    return [_face_in_box(pixels, box, arcface) for box in face_boxes(pixels, upsample)]
 
 
 def relandmark(image: torch.Tensor | np.ndarray, faces: list[Face], arcface: bool = True) -> list[Face]:

@@ -22,7 +22,7 @@ import sys
 import types
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -83,6 +83,15 @@ def _dlib_embedder(device: str) -> FaceEmbedder:
 def dlib_embedder(device: torch.device | str = "cpu") -> FaceEmbedder:
     """dlib's ResNet (the model behind `face_recognition`): L2 distance, match below 0.6. Loaded once per device."""
     return _dlib_embedder(str(torch.device(device)))
+
+
+def reads_arcface(embedders: Sequence[FaceEmbedder]) -> bool:
+    """Whether any of `embedders` reads ArcFace-aligned chips (and so needs each face's ArcFace points).
+
+    >>> reads_arcface([dlib_embedder()])
+    False
+    """
+    return any(embedder.alignment == "arcface" for embedder in embedders)
 
 
 class MinusOneToOne(nn.Module):

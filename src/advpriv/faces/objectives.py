@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from advpriv.faces.detect import Face, relandmark
 from advpriv.faces.dlib_resnet import CHIP_SIZE
-from advpriv.faces.embedders import FaceEmbedder
+from advpriv.faces.embedders import FaceEmbedder, reads_arcface
 
 # Margins beyond each embedder's threshold, as a fraction of that threshold, so that models with different
 # distances (dlib's L2 under 0.6, cosine distances under ~0.5–0.8) are asked for the same relative change and none
@@ -89,7 +89,7 @@ class _FaceObjective:
         if any(len(image_faces) == 0 for image_faces in faces):
             raise ValueError("every image needs at least one face")
         self.faces, self.embedders, self.margin = [list(f) for f in faces], list(embedders), margin
-        self.track_landmarks = track_landmarks
+        self.track_landmarks, self.arcface = track_landmarks, reads_arcface(self.embedders)
         self.owner = torch.tensor([i for i, image_faces in enumerate(self.faces) for _ in image_faces])
 
     def select(self, index: torch.Tensor) -> _FaceObjective:
@@ -107,8 +107,7 @@ class _FaceObjective:
         """Per embedder, the descriptors (M,D) of every face of `images` (landmarks re-found if tracking)."""
         faces = self.faces
         if self.track_landmarks:
-            arcface = any(e.alignment == "arcface" for e in self.embedders)
-            faces = [relandmark(x, f, arcface) for x, f in zip(images, self.faces)]
+            faces = [relandmark(x, f, self.arcface) for x, f in zip(images, self.faces)]
         return embed_faces(images, faces, self.embedders)
 
     def gaps(self, descriptors: list[torch.Tensor], exact: bool = True) -> torch.Tensor:

@@ -26,7 +26,7 @@ import torch
 
 from ..faces import MODES, Identity, face_objective, find_faces
 from ..faces.detect import scan_faces
-from ..faces.embedders import FaceEmbedder, dlib_embedder
+from ..faces.embedders import FaceEmbedder, dlib_embedder, reads_arcface
 from ..faces.judges import DlibJudge, Judge, as_uint8
 from ..faces.objectives import ObjectiveLogits
 from ..faces.region import Region, face_region
@@ -85,9 +85,7 @@ def protect_faces(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     judges = list(judges) if judges else [_dlib_judge()]
     embedders = list(embedders) if embedders else [dlib_embedder(image.device)]
-    faces = find_faces(image, aligned)
-    if not any(embedder.alignment == "arcface" for embedder in embedders):
-        faces = [replace(face, arcface_points=()) for face in faces]  # no chip reads them: the region needn't hold them
+    faces = find_faces(image, aligned, arcface=reads_arcface(embedders))  # ArcFace chips, if read, are in the region
     region = jpeg_aligned(face_region(faces, tuple(image.shape[-2:])))
     crop = region.crop(image)
     objective, _ = face_objective(crop, mode, as_images, embedders, aligned, margin, faces=region.shift(faces))
