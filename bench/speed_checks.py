@@ -9,7 +9,11 @@ Usage: OMP_NUM_THREADS=2 .venv/bin/python bench/speed_checks.py CHECK [CHECK ...
 - batch: EfficientNet-Lite0 forward and backward per image at batch 1, 3 and 8 (400×600 images).
 - ragged: a whole MND step for 8 images of 8 sizes, one at a time or sharing one model pass.
 - mixed: `advpriv.protect` on 8 photos of 8 sizes, one at a time or in one batch (../shared/data needed).
-- compile, bf16, relu6: what was tried and dropped (torch.compile, bf16 autocast, in-place ReLU6).
+- filters: SSIM's blur, GMSD's Sobel and dlib's pyramid as shifted slices (`advpriv.filters`) against the
+  convolutions they replaced, alone and in MND on the 12 MP photo.
+- report: the quality report of a 12 MP photo with a 1000×1000 change, with and without `within`.
+- compile, bf16, relu6, tiles: what was tried and dropped (torch.compile, bf16 autocast, in-place ReLU6, dlib's
+  detector on two halves side by side).
 Prints seconds; prints nothing to bench/results (the notes quote the runs of 2026-12-06).
 """
 
@@ -25,7 +29,6 @@ import torch.nn.functional as F
 from pytorch_msssim import ms_ssim as reference_ms_ssim
 from pytorch_msssim import ssim as reference_ssim
 
-from advpriv.protect.eot import clamped_8bit
 from advpriv.quality import QualityLoss, QualityWeights, gms_map, gmsd, ms_ssim, ssim
 from advpriv.targets import load_target
 from advpriv.targets.base import ClassifierTarget
@@ -96,6 +99,126 @@ def check_metrics() -> None:
               "whole map", timed(lambda: reference(x, y), 1))
 
 
+def check_filters() -> None:
+    """`advpriv.filters` (SSIM's blur, GMSD's Sobel and dlib's pyramid as shifted slices) against the convolutions
+    they replaced: a blur of 501×501 and the pyramid's first level of 963×963, forward and backward (median of 5),
+    then MND on the 12 MP photo of bench/photo_speed.py with either, alternating twice (../shared/data needed)."""
+    import tempfile
+    from pathlib import Path
+
+    import kornia
+    from pytorch_msssim.ssim import _fspecial_gauss_1d, gaussian_filter
+
+    import advpriv.faces.align as align
+    import advpriv.quality as quality
+    from advpriv.faces.objectives import DODGE_MARGIN
+    from advpriv.images import load_image
+    from advpriv.protect.face_protect import protect_faces
+    from photo_speed import upscaled_photo
+
+    binomial = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0])
+    kernel = (torch.outer(binomial, binomial) / 256).expand(3, 1, 5, 5).contiguous()
+
+    def conv_blur(images: torch.Tensor, taps: tuple) -> torch.Tensor:
+        return gaussian_filter(images, torch.tensor(taps).view(1, 1, 1, -1).repeat(images.shape[1], 1, 1, 1))
+
+    def conv_pyramid(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        return align._truncate(F.conv2d(x, kernel, stride=2, groups=3) * scale)
+
+    def conv_gradient(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+        g = kornia.filters.spatial_gradient(quality.luminance(x), mode="sobel", normalized=True)
+        return (g.pow(2).sum(2) + eps).sqrt()
+
+    slices = (quality._blur, align.pyramid_down, quality.gradient_magnitude)
+    convolutions = (conv_blur, conv_pyramid, conv_gradient)
+
+    def use(functions: tuple) -> None:
+        quality._blur, align.pyramid_down, quality.gradient_magnitude = functions
+
+    x = torch.rand(1, 3, 501, 501, requires_grad=True)
+    z = (torch.rand(1, 3, 963, 963) * 255).round().requires_grad_()
+    taps = quality._gaussian_taps(11)
+    for name, functions in (("slices", slices), ("conv2d", convolutions)) * 2:
+        use(functions)
+        blur = timed(lambda: quality._blur(x, taps).sum().backward())[1]
+        pyramid = timed(lambda: align.pyramid_down(z).sum().backward())[1]
+        print(f"{name}: blur {blur * 1000:.1f} ms, pyramid {pyramid * 1000:.1f} ms")
+    source = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces-wild" / "images" / "000565.jpg"
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = load_image(upscaled_photo(source, Path(tmp) / "photo-12mp.jpg"))
+    protect_faces(photo, margin=DODGE_MARGIN)
+    for name, functions in (("slices", slices), ("conv2d", convolutions)) * 2:
+        use(functions)
+        result = protect_faces(photo, margin=DODGE_MARGIN)
+        print(f"{name}: 12 MP photo, MND {result.seconds:.2f} s, PSNR {result.metrics['psnr']:.2f} dB")
+    use(slices)
+
+
+def check_report() -> None:
+    """`quality_report` of a 12 MP photo with a 1000×1000 changed box (±2 levels), and with the box named
+    (`within`, as a face protection does)."""
+    from advpriv.quality import quality_report
+
+    torch.manual_seed(0)
+    x = (torch.rand(1, 3, 3000, 4000) * 255).round() / 255
+    y = x.clone()
+    y[..., 600:1600, 1700:2700] = (y[..., 600:1600, 1700:2700] + torch.randint(-2, 3, (3, 1000, 1000)) / 255).clamp(0, 1)
+    print("report", timed(lambda: quality_report(x, y), 3))
+    try:  # run against older code too (PYTHONPATH at its src), which has no `within`
+        print("report within the box", timed(lambda: quality_report(x, y, within=(600, 1700, 1600, 2700)), 3))
+    except TypeError:
+        print("this code's quality_report takes no `within`")
+
+
+def check_tiles() -> None:
+    """Tried and dropped: dlib's detector (upsampled once) on six faces-wild photos enlarged to 4000×3000, on the
+    whole photo against two overlapping halves side by side plus a 4× smaller copy for large faces; how well the
+    merged boxes match the whole scan's (IoU). ../shared/data needed."""
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    import dlib
+    import numpy as np
+    from PIL import Image
+
+    detectors = [dlib.get_frontal_face_detector() for _ in range(3)]
+
+    def scan(i: int, pixels: np.ndarray) -> list[tuple[int, int, int, int]]:
+        return [(r.left(), r.top(), r.right(), r.bottom()) for r in detectors[i](np.ascontiguousarray(pixels), 1)]
+
+    def iou(a: tuple, b: tuple) -> float:
+        w, h = min(a[2], b[2]) - max(a[0], b[0]) + 1, min(a[3], b[3]) - max(a[1], b[1]) + 1
+        if w <= 0 or h <= 0:
+            return 0.0
+        area = lambda r: (r[2] - r[0] + 1) * (r[3] - r[1] + 1)  # noqa: E731
+        return w * h / (area(a) + area(b) - w * h)
+
+    folder = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces-wild" / "images"
+    for path in sorted(folder.glob("*.jpg"))[:6]:
+        photo = Image.open(path).convert("RGB")
+        pixels = np.asarray(photo.resize((4000, 3000) if photo.width >= photo.height else (3000, 4000),
+                                         Image.Resampling.BICUBIC))
+        start = time.perf_counter()
+        whole = scan(0, pixels)
+        whole_s, start = time.perf_counter() - start, time.perf_counter()
+        height, width = pixels.shape[:2]
+        middle, overlap, factor = width // 2, 160, 4
+        small = np.asarray(Image.fromarray(pixels).resize((width // factor, height // factor), Image.Resampling.BOX))
+        with ThreadPoolExecutor(2) as pool:
+            left = pool.submit(scan, 0, pixels[:, : middle + overlap])
+            right = pool.submit(scan, 1, pixels[:, middle - overlap :])
+            coarse = scan(2, small)
+            found = left.result() + [(a + middle - overlap, b, c + middle - overlap, d) for a, b, c, d in right.result()]
+        found += [(a * factor, b * factor, c * factor + factor - 1, d * factor + factor - 1) for a, b, c, d in coarse]
+        merged: list[tuple] = []
+        for box in found:
+            if all(iou(box, kept) < 0.3 for kept in merged):
+                merged.append(box)
+        print(f"{path.name}: whole {whole_s:.2f} s, {len(whole)} faces; halves {time.perf_counter() - start:.2f} s, "
+              f"{len(merged)} faces; IoU with the whole scan's boxes "
+              f"{[round(max([iou(b, m) for m in merged] + [0.0]), 3) for b in whole]}")
+
+
 def check_dlib() -> None:
     from advpriv.faces.dlib_resnet import dlib_resnet
 
@@ -122,6 +245,8 @@ def check_ragged() -> None:
     """One MND step (8-bit rounding, EfficientNet-Lite0, quality loss; forward and backward) for 8 images of 8
     sizes: one image at a time, as MND batches them today, against one model pass for all (each image
     preprocessed and its quality weighed on its own, then one batch through the network)."""
+    from advpriv.protect.eot import clamped_8bit
+
     torch.manual_seed(0)
     target = load_target("efficientnet-lite0")
     sides = [(375, 500), (500, 375), (333, 500), (500, 400), (375, 500), (400, 300), (480, 640), (360, 480)]
