@@ -12,6 +12,8 @@ Usage: OMP_NUM_THREADS=2 .venv/bin/python bench/speed_checks.py CHECK [CHECK ...
 - filters: SSIM's blur, GMSD's Sobel and dlib's pyramid as shifted slices (`advpriv.filters`) against the
   convolutions they replaced, alone and in MND on the 12 MP photo.
 - report: the quality report of a 12 MP photo with a 1000×1000 change, with and without `within`.
+- levels: dlib's face detector on 12 MP photos, dlib's own scan against `advpriv.faces.level_scan`.
+- level_boxes: the same two on 270 shared photos at their own sizes: are the boxes the same?
 - compile, bf16, relu6, tiles: what was tried and dropped (torch.compile, bf16 autocast, in-place ReLU6, dlib's
   detector on two halves side by side).
 Prints seconds; prints nothing to bench/results (the notes quote the runs of 2026-12-06).
@@ -217,6 +219,61 @@ def check_tiles() -> None:
         print(f"{path.name}: whole {whole_s:.2f} s, {len(whole)} faces; halves {time.perf_counter() - start:.2f} s, "
               f"{len(merged)} faces; IoU with the whole scan's boxes "
               f"{[round(max([iou(b, m) for m in merged] + [0.0]), 3) for b in whole]}")
+
+
+def check_levels() -> None:
+    """dlib's detector (upsampled once) on the six photos of `tiles`: dlib's own scan on one core against
+    `advpriv.faces.level_scan` (its pyramid levels on all cores), alternating, medians of 3; and whether the boxes
+    are the same, in the same order. ../shared/data needed."""
+    from pathlib import Path
+    from statistics import median
+
+    import dlib
+    import numpy as np
+    from PIL import Image
+
+    from advpriv.faces.level_scan import scan_levels
+
+    detector = dlib.get_frontal_face_detector()
+    folder = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces-wild" / "images"
+    for path in sorted(folder.glob("*.jpg"))[:6]:
+        photo = Image.open(path).convert("RGB")
+        pixels = np.asarray(photo.resize((4000, 3000) if photo.width >= photo.height else (3000, 4000),
+                                         Image.Resampling.BICUBIC))
+        seconds: dict[str, list[float]] = {"dlib": [], "levels": []}
+        found = {}
+        for _ in range(3):
+            for name, scan in (("dlib", lambda: detector(pixels, 1)), ("levels", lambda: scan_levels(pixels, 1))):
+                start = time.perf_counter()
+                found[name] = [(r.left(), r.top(), r.right(), r.bottom()) for r in scan()]
+                seconds[name].append(time.perf_counter() - start)
+        print(f"{path.name}: dlib {median(seconds['dlib']):.2f} s, levels {median(seconds['levels']):.2f} s, "
+              f"{len(found['dlib'])} faces, same boxes in the same order: {found['dlib'] == found['levels']}")
+
+
+def check_level_boxes() -> None:
+    """`advpriv.faces.level_scan` against dlib's own scan (upsampled once) on every faces-wild photo, the first photo
+    of each celeba-id identity and the first 30 ImageNet images, at their own sizes: how many give the same boxes in
+    the same order. ../shared/data needed."""
+    from pathlib import Path
+
+    import dlib
+    import numpy as np
+    from PIL import Image
+
+    from advpriv.faces.level_scan import scan_levels
+
+    data = Path(__file__).resolve().parents[2] / "shared" / "data"
+    photos = (sorted((data / "faces-wild" / "images").glob("*.jpg"))
+              + [sorted(person.glob("*.jpg"))[0] for person in sorted((data / "celeba-id").iterdir())]
+              + sorted((data / "imagenet-val" / "images").iterdir())[:30])
+    detector, same, faces = dlib.get_frontal_face_detector(), 0, 0
+    for path in photos:
+        pixels = np.asarray(Image.open(path).convert("RGB"))
+        expected = [(r.left(), r.top(), r.right(), r.bottom()) for r in detector(pixels, 1)]
+        same += expected == [(r.left(), r.top(), r.right(), r.bottom()) for r in scan_levels(pixels, 1)]
+        faces += len(expected)
+    print(f"{same} of {len(photos)} photos ({faces} faces): the same boxes in the same order")
 
 
 def check_dlib() -> None:
