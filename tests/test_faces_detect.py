@@ -61,7 +61,9 @@ def test_level_scan_of_images_smaller_than_a_level(shape: tuple[int, int, int]) 
 
 def test_an_unknown_detector_layout_falls_back_to_dlibs_own_scan(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(level_scan.UnknownDetectorFormat, match="format"):
-        level_scan._parse(b"\x01\x03\x01\x01" + bytes(60))
+        level_scan._parsed(b"\x01\x03\x01\x01" + bytes(60))
+    with pytest.raises(level_scan.UnknownDetectorFormat, match="ends early"):
+        level_scan._parsed(b"\x01\x02\x01\x01\x01")
     pixels = _photo("006155.jpg")
 
     def unknown(*_):

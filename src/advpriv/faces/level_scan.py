@@ -88,6 +88,13 @@ def _parse(saved: bytes) -> _Layout:
     return _Layout(saved, levels_at, slice(overlap_start, at), (min_width, min_height), iou, covered)
 
 
+def _parsed(saved: bytes) -> _Layout:
+    try:
+        return _parse(saved)
+    except IndexError as error:
+        raise UnknownDetectorFormat(f"dlib's saved face detector ends early ({len(saved)} bytes)") from error
+
+
 @lru_cache(maxsize=1)
 def _layout() -> _Layout:
     import dlib
@@ -95,7 +102,7 @@ def _layout() -> _Layout:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "frontal.svm"
         dlib.get_frontal_face_detector().save(str(path))
-        return _parse(path.read_bytes())
+        return _parsed(path.read_bytes())
 
 
 @lru_cache(maxsize=1)
