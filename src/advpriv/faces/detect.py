@@ -30,7 +30,7 @@ import torch
 
 from advpriv.faces.align import ALIGNMENTS, ChipWarp, arcface_chip, chip_warp, extract_chip, resize_chip
 from advpriv.faces.dlib_resnet import CHIP_SIZE
-from advpriv.faces.level_scan import UnknownDetectorFormat, scan_levels
+from advpriv.faces.level_scan import UnknownDetectorFormat, borrowed, scan_levels
 from advpriv.faces.model_files import dlib_model_path
 
 CHIP_PADDING = 0.25
@@ -158,17 +158,9 @@ def _scan(pixels: np.ndarray, upsample: int) -> list[Any]:
 
 
 def _scan_whole(pixels: np.ndarray, upsample: int) -> list[Any]:
-    """dlib's detector boxes in `pixels`, from a detector no other thread is using (one detector object must not
-    scan two images at once)."""
-    idle = _idle_detectors()
-    try:
-        detector = idle.get_nowait()
-    except queue.Empty:
-        detector = import_dlib().get_frontal_face_detector()
-    try:
+    """dlib's detector boxes in `pixels`, from dlib's own scan."""
+    with borrowed(_idle_detectors(), import_dlib().get_frontal_face_detector) as detector:
         return list(detector(pixels, upsample))
-    finally:
-        idle.put(detector)
 
 
 def _key(pixels: np.ndarray, upsample: int) -> tuple:

@@ -21,10 +21,11 @@ import os
 import queue
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -40,11 +41,10 @@ class UnknownDetectorFormat(RuntimeError):
 
 @dataclass(frozen=True)
 class _Layout:
-    """Where the saved detector keeps the fields a one-level, unsuppressed copy changes, and their values."""
+    """The saved detector changed to scan one level and report every window it scores, and what the change
+    takes away that the scan must still do: the smallest level dlib scans, and its overlap thresholds."""
 
-    saved: bytes
-    levels_at: slice
-    overlap_at: slice
+    one_level_unsuppressed: bytes
     min_layer: tuple[int, int]
     iou: float
     covered: float
@@ -65,7 +65,8 @@ def _read_double(data: bytes, at: int) -> tuple[float, int]:
 
 
 def _parse(saved: bytes) -> _Layout:
-    """The layout of dlib's saved `object_detector<scan_fhog_pyramid<pyramid_down<6>>>` (format versions 2 and 1)."""
+    """dlib's saved `object_detector<scan_fhog_pyramid<pyramid_down<6>>>` (format versions 2 and 1) changed to scan
+    one level without overlap suppression, and the settings the change takes away."""
     at = 0
     fields = []
     for _ in range(8):  # versions of detector and scanner, feature cache size ×2, cell size, padding, window w×h
@@ -74,8 +75,8 @@ def _parse(saved: bytes) -> _Layout:
     if fields[:2] != [2, 1]:
         raise UnknownDetectorFormat(f"dlib's face detector is saved as format {fields[:2]}, not [2, 1]")
     levels_start = at
-    _, at = _read_int(saved, at)
-    levels_at = slice(levels_start, at)
+    _, levels_end = _read_int(saved, at)
+    at = levels_end
     min_width, at = _read_int(saved, at)
     min_height, at = _read_int(saved, at)
     _, at = _read_double(saved, at)  # nuclear norm regularisation, training only
@@ -85,7 +86,8 @@ def _parse(saved: bytes) -> _Layout:
     covered, at = _read_double(saved, at)
     if not (0 < iou <= 1 and 0 < covered <= 1):
         raise UnknownDetectorFormat(f"dlib's face detector has overlap thresholds {iou}, {covered}, not in (0, 1]")
-    return _Layout(saved, levels_at, slice(overlap_start, at), (min_width, min_height), iou, covered)
+    changed = saved[:levels_start] + _ONE_LEVEL + saved[levels_end:overlap_start] + _NO_SUPPRESSION + saved[at:]
+    return _Layout(changed, (min_width, min_height), iou, covered)
 
 
 def _parsed(saved: bytes) -> _Layout:
@@ -105,37 +107,48 @@ def _layout() -> _Layout:
         return _parsed(path.read_bytes())
 
 
+@contextmanager
+def borrowed(idle: queue.SimpleQueue, make: Callable[[], Any]) -> Iterator[Any]:
+    """An object from `idle`, or a new one from `make` when none is idle, put back afterwards: a dlib detector
+    keeps the image it scans inside it, so two threads must not use one at the same time.
+
+    >>> idle = queue.SimpleQueue()
+    >>> with borrowed(idle, list) as made:
+    ...     made.append(1)
+    >>> idle.get_nowait()
+    [1]
+    """
+    try:
+        item = idle.get_nowait()
+    except queue.Empty:
+        item = make()
+    try:
+        yield item
+    finally:
+        idle.put(item)
+
+
 @lru_cache(maxsize=1)
 def _idle_level_detectors() -> queue.SimpleQueue:
     return queue.SimpleQueue()
 
 
 def _level_detector() -> Any:
-    """dlib's frontal face detector limited to its first pyramid level and reporting every window it scores."""
+    """dlib's frontal face detector limited to the first level of its pyramid and reporting every window it
+    scores."""
     import dlib
 
-    layout = _layout()
-    saved = bytearray(layout.saved)
-    saved[layout.overlap_at] = _NO_SUPPRESSION  # the later slice first: the earlier one changes length
-    saved[layout.levels_at] = _ONE_LEVEL
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "one_level.svm"
-        path.write_bytes(bytes(saved))
+        path.write_bytes(_layout().one_level_unsuppressed)
         return dlib.fhog_object_detector(str(path))
 
 
 def _windows(level: np.ndarray, index: int) -> list[tuple[Any, float]]:
     """Every window scoring at least 0 at pyramid level `index` (the image `level`), in the upsampled image's
-    coordinates, from a detector no other thread is using."""
-    idle = _idle_level_detectors()
-    try:
-        detector = idle.get_nowait()
-    except queue.Empty:
-        detector = _level_detector()
-    try:
+    coordinates."""
+    with borrowed(_idle_level_detectors(), _level_detector) as detector:
         boxes, scores, _ = detector.run(level, 0, 0.0)
-    finally:
-        idle.put(detector)
     pyramid = _pyramid(_LEVEL_PYRAMID)
     return [(_mapped(pyramid.point_up, box, index), score) for box, score in zip(boxes, scores)]
 
