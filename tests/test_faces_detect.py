@@ -71,3 +71,22 @@ def test_an_unknown_detector_layout_falls_back_to_dlibs_own_scan(monkeypatch: py
 
     monkeypatch.setattr(detect, "scan_levels", unknown)
     assert _boxes(detect._scan(pixels, 1)) == _dlibs_own(pixels, 1) != []
+
+
+def test_an_unknown_layout_is_read_once_and_reported_by_every_scan(monkeypatch: pytest.MonkeyPatch) -> None:
+    reads = []
+
+    def unknown(saved: bytes):
+        reads.append(len(saved))
+        raise level_scan.UnknownDetectorFormat("a layout from another dlib")
+
+    monkeypatch.setattr(level_scan, "_parsed", unknown)
+    level_scan._read_once.cache_clear()
+    try:
+        assert level_scan.prepare() is False
+        for _ in range(2):
+            with pytest.raises(level_scan.UnknownDetectorFormat, match="another dlib"):
+                level_scan.scan_levels(np.zeros((64, 64, 3), np.uint8))
+        assert len(reads) == 1
+    finally:
+        level_scan._read_once.cache_clear()

@@ -63,8 +63,10 @@ def warm(settings: ServeSettings) -> None:
     """Import the protection code and load the face models in a fresh worker process, before its first request."""
     import advpriv.protect.face_protect  # noqa: F401
     from advpriv.faces.detect import dlib_models
+    from advpriv.faces.level_scan import prepare
 
     dlib_models()
+    prepare()
     judges_of(settings)
 
 
