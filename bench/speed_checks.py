@@ -12,6 +12,7 @@ Usage: OMP_NUM_THREADS=2 .venv/bin/python bench/speed_checks.py CHECK [CHECK ...
 - filters: SSIM's blur, GMSD's Sobel and dlib's pyramid as shifted slices (`advpriv.filters`) against the
   convolutions they replaced, alone and in MND on the 12 MP photo.
 - report: the quality report of a 12 MP photo with a 1000×1000 change, with and without `within`.
+- adam: the first Adam step in a fresh process, torch.optim.Adam against `advpriv.protect.adam.FusedAdam`.
 - levels: dlib's face detector on 12 MP photos, dlib's own scan against `advpriv.faces.level_scan`.
 - level_boxes: the same two on 270 shared photos at their own sizes: are the boxes the same?
 - compile, bf16, relu6, tiles: what was tried and dropped (torch.compile, bf16 autocast, in-place ReLU6, dlib's
@@ -274,6 +275,23 @@ def check_level_boxes() -> None:
         same += expected == [(r.left(), r.top(), r.right(), r.bottom()) for r in scan_levels(pixels, 1)]
         faces += len(expected)
     print(f"{same} of {len(photos)} photos ({faces} faces): the same boxes in the same order")
+
+
+def check_adam() -> None:
+    """The first Adam step in a fresh process: `torch.optim.Adam(fused=True)` (its construction imports
+    torch._dynamo) against `advpriv.protect.adam.FusedAdam` (the same kernel), 3 fresh processes each, alternating."""
+    import subprocess
+
+    build = {"torch.optim.Adam": "torch.optim.Adam([x], lr=2e-3, fused=True)",
+             "FusedAdam": "__import__('advpriv.protect.adam', fromlist=['FusedAdam']).FusedAdam(x, lr=2e-3)"}
+    seconds: dict[str, list[str]] = {name: [] for name in build}
+    for _ in range(3):
+        for name, line in build.items():
+            script = ("import time, torch; x = torch.zeros(3, 8, 8, requires_grad=True); t = time.perf_counter(); "
+                      f"adam = {line}; x.grad = torch.ones_like(x); adam.step(); print(time.perf_counter() - t)")
+            run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+            seconds[name].append(f"{float(run.stdout):.3f}")
+    print(", ".join(f"{name}: {' / '.join(times)} s" for name, times in seconds.items()))
 
 
 def check_dlib() -> None:

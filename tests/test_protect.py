@@ -130,3 +130,34 @@ def test_real_efficientnet_is_fooled_invisibly():
     result = advpriv.protect([x], target="efficientnet-lite0", labels=[int(row["label"])], config=MNDConfig(steps=20))[0]
     assert result.success and result.before != result.after
     assert result.metrics["psnr"] > 40 and result.metrics["ssim"] > 0.98 and result.metrics["vif"] > 0.9
+
+
+def test_mnds_adam_steps_bit_for_bit_as_torchs_fused_adam():
+    from advpriv.protect.adam import FusedAdam
+
+    generator = torch.Generator().manual_seed(0)
+    ours = torch.zeros(2, 3, 9, 7, requires_grad=True)
+    theirs = torch.zeros(2, 3, 9, 7, requires_grad=True)
+    adam, reference = FusedAdam(ours, lr=2e-3), torch.optim.Adam([theirs], lr=2e-3, fused=True)
+    for step in range(25):
+        grad = torch.randn(ours.shape, generator=generator) * (step + 1) if step != 7 else None  # a step without one
+        for optimiser, param in ((adam, ours), (reference, theirs)):
+            optimiser.zero_grad()
+            param.grad = None if grad is None else grad.clone()
+            optimiser.step()
+        assert torch.equal(ours, theirs)
+
+
+def test_mnd_does_not_import_torch_dynamo():
+    """torch.optim's optimisers import torch._dynamo when first built: about 1.2 s of every command's start."""
+    import subprocess
+    import sys
+
+    script = ("import sys, torch; from advpriv.protect import MNDConfig, Misclassify, mnd; "
+              "from advpriv.targets import ClassifierTarget; "
+              "net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 3)); t = ClassifierTarget(net); "
+              "x = torch.rand(1, 3, 4, 4); mnd(x, Misclassify(t, t.predict(x)), MNDConfig(steps=3)); "
+              "print('torch._dynamo' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"

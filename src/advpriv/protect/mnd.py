@@ -30,6 +30,7 @@ from typing import Callable
 import torch
 
 from ..quality import QualityLoss, QualityWeights
+from .adam import FusedAdam
 from .eot import clamped_8bit
 from .objectives import Objective
 from .ragged import RaggedQuality, Sizes
@@ -93,7 +94,7 @@ def mnd(
     x = x.detach()
     n = x.shape[0]
     delta = torch.zeros_like(x, requires_grad=True)
-    opt = torch.optim.Adam([delta], lr=config.lr, fused=True)
+    opt = FusedAdam(delta, lr=config.lr)
     lam = torch.full((n,), config.lam)
     factor, last_fooled = torch.full((n,), config.search_factor), torch.zeros(n, dtype=torch.bool)
     best, best_q = x.clone(), torch.full((n,), float("inf"))
@@ -117,7 +118,7 @@ def mnd(
             better = success & (q < best_q[active])
             best[active[better]], best_q[active[better]] = x_adv[better].detach(), q[better].detach()
             successes_in_window[active] += success.float()
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         (adv + lam[active] * q).sum().backward()
         opt.step()
         steps_run += 1
