@@ -62,6 +62,24 @@ def test_vif_is_one_for_identical_images_and_falls_with_noise_on_a_real_photo():
     assert scores == sorted(scores, reverse=True) and scores[-1] < 0.5
 
 
+def test_vif_equals_torchmetrics_on_a_photo_with_flat_blank_and_inverted_parts():
+    from skimage import data
+    from torchmetrics.functional.image import visual_information_fidelity
+
+    from advpriv.quality import luminance
+
+    x = torch.from_numpy(data.astronaut()).permute(2, 0, 1)[None].float() / 255
+    x[..., :60, :80] = 0.5  # flat in the reference
+    torch.manual_seed(0)
+    ys = [(x + sigma * torch.randn_like(x)).clamp(0, 1) for sigma in (0.005, 0.05)]
+    ys[1][..., 100:160, 100:200] = 0.2  # blank in the distorted image
+    ys.append(x.clone())
+    ys[2][..., 200:300, 200:300] = 1 - ys[2][..., 200:300, 200:300]  # negative gain
+    for y in ys:
+        theirs = visual_information_fidelity(255 * luminance(y), 255 * luminance(x), sigma_n_sq=2.0, reduction="none")
+        assert torch.allclose(vif(x, y), theirs, rtol=1e-5), (vif(x, y), theirs)
+
+
 def test_the_report_has_vif_where_it_is_defined():
     x = torch.rand(1, 3, 64, 64)
     assert 0 < quality_report(x, (x + 0.02).clamp(0, 1))[0]["vif"] <= 1
