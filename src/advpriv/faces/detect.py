@@ -30,7 +30,7 @@ import torch
 
 from advpriv.faces.align import ALIGNMENTS, ChipWarp, arcface_chip, chip_warp, extract_chip, resize_chip
 from advpriv.faces.dlib_resnet import CHIP_SIZE
-from advpriv.faces.level_scan import UnknownDetectorFormat, borrowed, scan_levels
+from advpriv.faces.level_scan import UnknownDetectorFormat, borrowed, frontal_detector, scan_levels
 from advpriv.faces.model_files import dlib_model_path
 
 CHIP_PADDING = 0.25
@@ -82,7 +82,7 @@ def dlib_models() -> tuple[Any, Any]:
     """dlib's HOG face detector and 5-point shape predictor, loaded once."""
     dlib = import_dlib()
     predictor = dlib.shape_predictor(str(dlib_model_path("shape_predictor_5_face_landmarks.dat")))
-    return dlib.get_frontal_face_detector(), predictor
+    return frontal_detector(), predictor
 
 
 @lru_cache(maxsize=1)
