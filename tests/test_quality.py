@@ -85,6 +85,8 @@ def test_the_report_has_vif_where_it_is_defined():
     assert 0 < quality_report(x, (x + 0.02).clamp(0, 1))[0]["vif"] <= 1
     small = torch.rand(1, 3, 32, 40)
     assert "vif" not in quality_report(small, small)[0]
+    with pytest.raises(ValueError, match="at least 41 pixels"):
+        vif(small, small)
 
 
 @pytest.mark.parametrize("box", [(0, 0, 9, 14), (150, 170, 200, 240), (40, 60, 120, 160), None])

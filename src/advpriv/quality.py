@@ -3,9 +3,9 @@ and as differentiable losses.
 
 All functions take float RGB batches (N,3,H,W) in [0,1] and return one value per image (N,).
 SSIM and MS-SSIM are pytorch-msssim's (its Gaussian window, the same values), image gradients kornia's Sobel
-(the same values), VIF torchmetrics' (up to float rounding). SSIM, MS-SSIM and GMSD are computed only around the pixels that changed:
-elsewhere their maps are exactly 1, so a photo whose faces alone were protected is measured at the cost of the
-faces.
+(the same values), VIF torchmetrics' (up to float rounding). SSIM, MS-SSIM and GMSD are computed only around the
+pixels that changed: elsewhere their maps are exactly 1, so a photo whose faces alone were protected is measured at
+the cost of the faces.
 
 Example:
     >>> x = torch.rand(2, 3, 64, 64); y = (x + 0.01).clamp(0, 1)
@@ -465,6 +465,9 @@ def vif(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     >>> bool(torch.allclose(vif(x, y), theirs, rtol=1e-4))
     True
     """
+    if min(x.shape[-2:]) < VIF_MIN_SIDE:
+        raise ValueError(f"VIF needs images at least {VIF_MIN_SIDE} pixels on each side, got "
+                         f"{x.shape[-2]}×{x.shape[-1]}; measure a larger image, or leave VIF out")
     reference, distorted, noise, eps = 255 * luminance(x), 255 * luminance(y), 2.0, 1e-10
     kept, total = torch.zeros(x.shape[0]), torch.zeros(x.shape[0])
     for scale in range(4):
