@@ -26,8 +26,10 @@ from __future__ import annotations
 import copy
 import sys
 import time
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from pytorch_msssim import ms_ssim as reference_ms_ssim
@@ -37,6 +39,9 @@ from advpriv.quality import QualityLoss, QualityWeights, gms_map, gmsd, ms_ssim,
 from advpriv.targets import load_target
 from advpriv.targets.base import ClassifierTarget
 from advpriv.targets.efficientnet import lite0_preprocess
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+WILD = DATA / "faces-wild" / "images"
 
 
 def timed(step: Callable[[], object], repeats: int = 5) -> tuple[float, float]:
@@ -108,7 +113,6 @@ def check_filters() -> None:
     they replaced: a blur of 501×501 and the pyramid's first level of 963×963, forward and backward (median of 5),
     then MND on the 12 MP photo of bench/photo_speed.py with either, alternating twice (../shared/data needed)."""
     import tempfile
-    from pathlib import Path
 
     import kornia
     from pytorch_msssim.ssim import _fspecial_gauss_1d, gaussian_filter
@@ -147,7 +151,7 @@ def check_filters() -> None:
         blur = timed(lambda: quality._blur(x, taps).sum().backward())[1]
         pyramid = timed(lambda: align.pyramid_down(z).sum().backward())[1]
         print(f"{name}: blur {blur * 1000:.1f} ms, pyramid {pyramid * 1000:.1f} ms")
-    source = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces-wild" / "images" / "000565.jpg"
+    source = WILD / "000565.jpg"
     with tempfile.TemporaryDirectory() as tmp:
         photo = load_image(upscaled_photo(source, Path(tmp) / "photo-12mp.jpg"))
     protect_faces(photo, margin=DODGE_MARGIN)
@@ -174,15 +178,23 @@ def check_report() -> None:
         print("this code's quality_report takes no `within`")
 
 
+def enlarged_wild_photos(count: int = 6) -> Iterator[tuple[Path, np.ndarray]]:
+    """The first `count` faces-wild photos, each enlarged to 4000×3000 (or 3000×4000; Pillow's bicubic)."""
+    from PIL import Image
+
+    for path in sorted(WILD.glob("*.jpg"))[:count]:
+        photo = Image.open(path).convert("RGB")
+        size = (4000, 3000) if photo.width >= photo.height else (3000, 4000)
+        yield path, np.asarray(photo.resize(size, Image.Resampling.BICUBIC))
+
+
 def check_tiles() -> None:
     """Tried and dropped: dlib's detector (upsampled once) on six faces-wild photos enlarged to 4000×3000, on the
     whole photo against two overlapping halves side by side plus a 4× smaller copy for large faces; how well the
     merged boxes match the whole scan's (IoU). ../shared/data needed."""
     from concurrent.futures import ThreadPoolExecutor
-    from pathlib import Path
 
     import dlib
-    import numpy as np
     from PIL import Image
 
     detectors = [dlib.get_frontal_face_detector() for _ in range(3)]
@@ -197,11 +209,7 @@ def check_tiles() -> None:
         area = lambda r: (r[2] - r[0] + 1) * (r[3] - r[1] + 1)  # noqa: E731
         return w * h / (area(a) + area(b) - w * h)
 
-    folder = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces-wild" / "images"
-    for path in sorted(folder.glob("*.jpg"))[:6]:
-        photo = Image.open(path).convert("RGB")
-        pixels = np.asarray(photo.resize((4000, 3000) if photo.width >= photo.height else (3000, 4000),
-                                         Image.Resampling.BICUBIC))
+    for path, pixels in enlarged_wild_photos():
         start = time.perf_counter()
         whole = scan(0, pixels)
         whole_s, start = time.perf_counter() - start, time.perf_counter()
@@ -227,21 +235,14 @@ def check_levels() -> None:
     """dlib's detector (upsampled once) on the six photos of `tiles`: dlib's own scan on one core against
     `advpriv.faces.level_scan` (its pyramid levels on all cores), alternating, medians of 3; and whether the boxes
     are the same, in the same order. ../shared/data needed."""
-    from pathlib import Path
     from statistics import median
 
     import dlib
-    import numpy as np
-    from PIL import Image
 
     from advpriv.faces.level_scan import scan_levels
 
     detector = dlib.get_frontal_face_detector()
-    folder = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces-wild" / "images"
-    for path in sorted(folder.glob("*.jpg"))[:6]:
-        photo = Image.open(path).convert("RGB")
-        pixels = np.asarray(photo.resize((4000, 3000) if photo.width >= photo.height else (3000, 4000),
-                                         Image.Resampling.BICUBIC))
+    for path, pixels in enlarged_wild_photos():
         seconds: dict[str, list[float]] = {"dlib": [], "levels": []}
         found = {}
         for _ in range(3):
@@ -257,18 +258,15 @@ def check_level_boxes() -> None:
     """`advpriv.faces.level_scan` against dlib's own scan (upsampled once) on every faces-wild photo, the first photo
     of each celeba-id identity and the first 30 ImageNet images, at their own sizes: how many give the same boxes in
     the same order. ../shared/data needed."""
-    from pathlib import Path
 
     import dlib
-    import numpy as np
     from PIL import Image
 
     from advpriv.faces.level_scan import scan_levels
 
-    data = Path(__file__).resolve().parents[2] / "shared" / "data"
-    photos = (sorted((data / "faces-wild" / "images").glob("*.jpg"))
-              + [sorted(person.glob("*.jpg"))[0] for person in sorted((data / "celeba-id").iterdir())]
-              + sorted((data / "imagenet-val" / "images").iterdir())[:30])
+    photos = (sorted(WILD.glob("*.jpg"))
+              + [sorted(person.glob("*.jpg"))[0] for person in sorted((DATA / "celeba-id").iterdir())]
+              + sorted((DATA / "imagenet-val" / "images").iterdir())[:30])
     detector, same, faces = dlib.get_frontal_face_detector(), 0, 0
     for path in photos:
         pixels = np.asarray(Image.open(path).convert("RGB"))
@@ -363,15 +361,13 @@ def check_mixed() -> None:
     """`advpriv.protect` (MND, EfficientNet-Lite0) on the 8 faces-wild photos of at most 650 pixels, all of
     different sizes: one at a time (batch_size=1), or sharing batches of 8 (`advpriv.protect.ragged`)."""
     import statistics
-    from pathlib import Path
 
     from PIL import Image
 
     import advpriv
     from advpriv.images import load_image
 
-    folder = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces-wild" / "images"
-    files = [f for f in sorted(folder.glob("*.jpg")) if max(Image.open(f).size) <= 650][:8]
+    files = [f for f in sorted(WILD.glob("*.jpg")) if max(Image.open(f).size) <= 650][:8]
     images = [load_image(f) for f in files]
     advpriv.protect(images[:1], target="efficientnet-lite0")
     for batch_size in (1, 8, 1, 8):

@@ -51,9 +51,9 @@ SSIM_K = (0.01, 0.03)  # pytorch-msssim's (and Wang et al.'s) constants, for dat
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
-def _gaussian_taps(size: int) -> tuple[float, ...]:
-    """pytorch-msssim's Gaussian window (sigma 1.5) of `size` taps; symmetric."""
-    return tuple(_fspecial_gauss_1d(size, 1.5).flatten().tolist())
+def _gaussian_taps(size: int, sigma: float = 1.5) -> tuple[float, ...]:
+    """pytorch-msssim's Gaussian window of `size` taps (sigma 1.5 for SSIM), summing to 1; symmetric."""
+    return tuple(_fspecial_gauss_1d(size, sigma).flatten().tolist())
 
 
 def _blur(images: torch.Tensor, taps: Sequence[float]) -> torch.Tensor:
@@ -471,7 +471,8 @@ def vif(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     reference, distorted, noise, eps = 255 * luminance(x), 255 * luminance(y), 2.0, 1e-10
     kept, total = torch.zeros(x.shape[0]), torch.zeros(x.shape[0])
     for scale in range(4):
-        taps = _vif_taps(2 ** (4 - scale) + 1)
+        size = 2 ** (4 - scale) + 1
+        taps = _gaussian_taps(size, size / 5)
         if scale:
             reference, distorted = (_blur(image, taps)[..., ::2, ::2] for image in (reference, distorted))
         mu_r, mu_d = _blur(reference, taps), _blur(distorted, taps)
@@ -490,13 +491,6 @@ def vif(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         kept += torch.log10(1 + gain * gain * var_r / (var_v + noise)).sum((1, 2, 3))
         total += torch.log10(1 + var_r / noise).sum((1, 2, 3))
     return kept / total
-
-
-def _vif_taps(size: int) -> tuple[float, ...]:
-    """VIFp's Gaussian window at one scale: `size` taps, sigma size/5, summing to 1."""
-    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    weights = torch.exp(-coords * coords / (2 * (size / 5) ** 2))
-    return tuple((weights / weights.sum()).tolist())
 
 
 def quality_report(x: torch.Tensor, x_adv: torch.Tensor, within: Box | None = None) -> list[dict[str, float]]:

@@ -144,7 +144,7 @@ _boxes_seen: OrderedDict[tuple, list[Any]] = OrderedDict()
 @lru_cache(maxsize=1)
 def _idle_detectors() -> queue.SimpleQueue:
     detectors: queue.SimpleQueue = queue.SimpleQueue()
-    detectors.put(dlib_models()[0])
+    detectors.put(frontal_detector())
     return detectors
 
 

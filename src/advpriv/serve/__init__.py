@@ -7,17 +7,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
-
+from ..lazy import lazy_names
 from .settings import ServeSettings
 
 __all__ = ["ServeSettings", "create_app"]
-
-
-def __getattr__(name: str) -> Any:
-    """`create_app` imported on first use: the command line should not load FastAPI for every other command."""
-    if name != "create_app":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from .app import create_app
-
-    return create_app
+__getattr__ = lazy_names(__name__, {"create_app": "app"})  # FastAPI loads only for the commands that serve
