@@ -68,7 +68,7 @@ def test_load_embedder_wraps_a_scripted_network(tmp_path: Path) -> None:
         (":similarity=0.7,metric=l2", "with metric=l2 give threshold="),
         (":similarity=2", "similarity must lie between -1 and 1"),
         (":threshold=0.3,align=mtcnn", "align must be one of dlib, arcface"),
-        (":threshold=0.3,range=0..255", r"range must be one of 0\.\.1, -1\.\.1"),
+        (":threshold=0.3,range=0..2", r"range must be one of 0\.\.1, -1\.\.1, 0\.\.255"),
     ],
 )
 def test_bad_embedder_options_say_what_to_fix(tmp_path: Path, suffix: str, message: str) -> None:

@@ -32,7 +32,10 @@ from advpriv.faces.align import ALIGNMENTS, resize_chip
 from advpriv.faces.dlib_resnet import CHIP_SIZE, MATCH_THRESHOLD, dlib_resnet
 
 METRICS = ("l2", "cosine")
-RANGES = ("0..1", "-1..1")  # "-1..1": the model takes (x − 127.5) / 128 of 8-bit pixels x, as insightface's do
+# A model's input range: (offset, scale) such that it takes (x − offset) / scale of 8-bit pixels x; "-1..1" as
+# insightface's models take, "0..255" the pixels themselves (OpenCV's SFace)
+PIXEL_RANGES = {"0..1": (0.0, 255.0), "-1..1": (127.5, 128.0), "0..255": (0.0, 1.0)}
+RANGES = tuple(PIXEL_RANGES)
 DEFAULT_SIZE = 112
 ONNX2TORCH = "onnx2torch==1.5.15"
 
@@ -94,19 +97,20 @@ def reads_arcface(embedders: Sequence[FaceEmbedder]) -> bool:
     return any(embedder.alignment == "arcface" for embedder in embedders)
 
 
-class MinusOneToOne(nn.Module):
-    """Feed `model` (x − 127.5) / 128 of 8-bit pixels x, from chips in [0,1].
+class PixelRange(nn.Module):
+    """Feed `model` chips in [0,1] as (x − offset) / scale of 8-bit pixels x, per `value_range` of PIXEL_RANGES.
 
-    >>> MinusOneToOne(nn.Identity())(torch.tensor([0.0, 1.0]))
+    >>> PixelRange(nn.Identity(), "-1..1")(torch.tensor([0.0, 1.0]))
     tensor([-0.9961,  0.9961])
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, value_range: str) -> None:
         super().__init__()
         self.model = model
+        self.offset, self.scale = PIXEL_RANGES[value_range]
 
     def forward(self, chips: torch.Tensor) -> torch.Tensor:
-        return self.model((chips * 255 - 127.5) / 128)
+        return self.model((chips * 255 - self.offset) / self.scale)
 
 
 class OneByOne(nn.Module):
@@ -247,7 +251,7 @@ def file_embedder(
 ) -> FaceEmbedder:
     """A user's face embedder from an ONNX, `torch.export` .pt2 or TorchScript file (see `load_network`), checked
     once on two chips. It takes RGB chips of `size` pixels (read from the file when static) in `alignment`, with
-    values in `value_range` ("0..1", or "-1..1" for (x − 127.5)/128), and matches below `threshold` in `metric`.
+    values in `value_range` ("0..1"; "-1..1" for (x − 127.5)/128; "0..255"), and matches below `threshold` in `metric`.
 
     Raises FileNotFoundError when there is no file, ValueError when it cannot be loaded, its input shape disagrees
     with `size`, or it does not map a batch of chips to one finite descriptor each.
@@ -261,8 +265,8 @@ def file_embedder(
         if shape[0] != 1:
             raise ValueError(f"{path} takes a fixed batch of {shape[0]}; export it with a batch of 1 or a dynamic batch")
         network = OneByOne(network)
-    if value_range == "-1..1":
-        network = MinusOneToOne(network)
+    if value_range != "0..1":
+        network = PixelRange(network, value_range)
     embedder = FaceEmbedder(network, threshold, metric, side, name=name or path.stem, alignment=alignment)
     _check_output(embedder, path)
     return embedder
@@ -297,4 +301,4 @@ def _check_output(embedder: FaceEmbedder, path: Path) -> None:
             f"{path} returned {shape} for 2 chips; a face embedder must return one descriptor per chip, (N,D)"
         )
     if not out.isfinite().all():
-        raise ValueError(f"{path} returned NaN or infinite descriptors for 2 chips; check its input range (0..1 or -1..1)")
+        raise ValueError(f"{path} returned NaN or infinite descriptors for 2 chips; check its input range (range=0..1, -1..1 or 0..255)")

@@ -32,7 +32,7 @@ from PIL import Image
 from advpriv.faces.align import ALIGNMENTS, ARCFACE_SIZE, arcface_from_chip, resize_chip
 from advpriv.faces.detect import CHIP_PADDING, arcface_points, dlib_models, face_boxes, import_dlib, to_uint8
 from advpriv.faces.dlib_resnet import CHIP_SIZE, MATCH_THRESHOLD, MODEL_FILE
-from advpriv.faces.embedders import METRICS, RANGES, input_side
+from advpriv.faces.embedders import METRICS, PIXEL_RANGES, RANGES, input_side
 from advpriv.faces.model_files import dlib_model_path
 from advpriv.images import load_image
 
@@ -104,7 +104,7 @@ class OnnxJudge:
     celeba-id, 200 identities: 0.79). The chip side is read from the model's input shape when static, else `size`,
     else 112; `alignment` is "arcface" (dlib's 68-point landmarks to the ArcFace template) or "dlib" (dlib's
     150-pixel chip, padding 0.25, resized); `value_range` "-1..1" feeds (x − 127.5)/128 (MobileFaceNet's, the
-    default), "0..1" feeds x/255.
+    default), "0..1" feeds x/255, "0..255" the pixels themselves.
     """
 
     def __init__(
@@ -141,7 +141,8 @@ class OnnxJudge:
     def embed(self, chips: np.ndarray) -> np.ndarray:
         """Embeddings (N,D) of aligned uint8 chips (N,S,S,3), one at a time."""
         x = chips.astype(np.float32).transpose(0, 3, 1, 2)
-        x = (x - 127.5) / 128 if self.value_range == "-1..1" else x / 255
+        offset, scale = PIXEL_RANGES[self.value_range]
+        x = (x - offset) / scale
         return np.concatenate([self.session.run(None, {self.input_name: c[None]})[0] for c in x])
 
     def chip(self, image: np.ndarray, box) -> np.ndarray:  # noqa: ANN001 - a dlib rectangle

@@ -8,7 +8,7 @@ A spec states the model's input contract, because a file alone does not say it:
   error), else given here, else 112.
 - `align`: arcface (the ArcFace 5-point template scaled to size) or dlib (dlib's 150-pixel chip, padding 0.25,
   resized to size).
-- `range`: the input values, 0..1 (RGB / 255) or -1..1 ((x − 127.5) / 128 of 8-bit RGB x).
+- `range`: the input values, 0..1 (RGB / 255), -1..1 ((x − 127.5) / 128 of 8-bit RGB x) or 0..255 (8-bit RGB).
 - `name`: how reports call the model (default: the file's stem).
 
 `load_embedder(spec)`: a face model to attack. "dlib" is dlib's ResNet; otherwise an ONNX file (converted by
@@ -127,7 +127,7 @@ def _dlib_without_options(spec: str, options: dict[str, str]) -> None:
 
 def load_embedder(spec: str) -> FaceEmbedder:
     """A face model to attack, from "dlib" or "model.onnx|.pt2|.pt:threshold=T|similarity=S[,metric=cosine|l2]
-    [,size=N][,align=arcface|dlib][,range=0..1|-1..1][,name=N]"."""
+    [,size=N][,align=arcface|dlib][,range=0..1|-1..1|0..255][,name=N]"."""
     path, options = parse_spec(spec)
     if path == DLIB:
         _dlib_without_options(spec, options)

@@ -1,0 +1,68 @@
+"""Public face models that `advpriv models fetch NAME` downloads once into the user's cache, checked by SHA-256.
+
+An entry names where the payload comes from (`url`, `sha256`, `size`), its `licence`, and the input `contract`:
+the options of an `--embedder PATH:key=value,...` spec (see `advpriv.faces.specs`). A payload that is an archive
+names the `member` to extract (with its own `member_sha256`); `convert`, a "module:function" name, turns the
+extracted file into the model file `filename` (`function(source: Path, target: Path) -> None`); `loader`, also a
+"module:function", makes the embedder from that file (`function(path: Path) -> FaceEmbedder`) for models that are
+not read through a spec.
+
+Example:
+    >>> entry = REGISTRY["sface"]
+    >>> entry.licence, entry.spec("/cache/sface.onnx")
+    ('Apache-2.0', '/cache/sface.onnx:similarity=0.363,size=112,align=arcface,range=0..255,name=sface')
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One public model: payload URL, SHA-256 and size in bytes, licence, input contract (spec options)."""
+
+    name: str
+    url: str
+    sha256: str
+    size: int
+    licence: str
+    filename: str
+    contract: dict[str, str] = field(default_factory=dict)
+    homepage: str = ""
+    member: str | None = None
+    member_sha256: str | None = None
+    convert: str | None = None
+    loader: str | None = None
+
+    def spec(self, path: str) -> str:
+        """The `--embedder` spec of the model file at `path`, with this entry's contract and name."""
+        options = {**self.contract, "name": self.name}
+        return f"{path}:" + ",".join(f"{k}={v}" for k, v in options.items())
+
+
+def resolve(reference: str) -> Any:
+    """The object a "module:function" name refers to (an entry's `convert` or `loader`).
+
+    >>> resolve("advpriv.models.registry:resolve").__name__
+    'resolve'
+    """
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+SFACE = ModelEntry(
+    name="sface",
+    url="https://github.com/opencv/opencv_zoo/raw/main/models/face_recognition_sface/face_recognition_sface_2021dec.onnx",
+    sha256="0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79",
+    size=38_696_353,
+    licence="Apache-2.0",
+    filename="face_recognition_sface_2021dec.onnx",
+    # OpenCV's FaceRecognizerSF: ArcFace 5-point template at 112 px, blobFromImage(scale 1, swapRB) = RGB 0-255
+    contract={"similarity": "0.363", "size": "112", "align": "arcface", "range": "0..255"},
+    homepage="https://github.com/opencv/opencv_zoo/tree/main/models/face_recognition_sface",
+)
+
+REGISTRY: dict[str, ModelEntry] = {entry.name: entry for entry in (SFACE,)}
