@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from advpriv.images import atomic_write
-from advpriv.obfuscate.config import TrainConfig
+from advpriv.obfuscate.config import ConfigError, TrainConfig
 from advpriv.obfuscate.networks import Classifier, Decoder, Encoder
 
 CONFIG = "config.json"
@@ -28,6 +29,8 @@ UTILITY_ONLY = "utility_only.safetensors"
 OBFUSCATOR = "obfuscator.safetensors"
 NOPEEK = "nopeek.safetensors"
 ENCODERS = {"utility_only": UTILITY_ONLY, "obfuscator": OBFUSCATOR, "nopeek": NOPEEK}
+MAX_PARAMETERS = 2_000_000_000
+"""Most parameters E, C, R and P of a loaded run may have together (8 GB as float32; the paper's run has 0.2 G)."""
 
 
 class RunError(ValueError):
@@ -49,10 +52,16 @@ def save_weights(path: Path, modules: dict[str, torch.nn.Module]) -> None:
 
 
 def load_weights(path: Path, modules: dict[str, torch.nn.Module]) -> None:
-    """Load a file written by `save_weights` into the modules of the same names."""
-    tensors = load_file(path)
-    for k, m in modules.items():
-        m.load_state_dict({n[len(k) + 1:]: t for n, t in tensors.items() if n.startswith(k + ".")})
+    """Load a file written by `save_weights` into the modules of the same names; a RunError names a file that is
+    not safetensors or does not fit the modules (missing keys, wrong shapes)."""
+    try:
+        tensors = load_file(path)
+        for k, m in modules.items():
+            m.load_state_dict({n[len(k) + 1:]: t for n, t in tensors.items() if n.startswith(k + ".")})
+    except (SafetensorError, RuntimeError, OSError) as e:
+        reason = str(e).strip().splitlines()[0][:300]
+        raise RunError(f"{path} does not hold this run's weights ({reason}); restore it or train the run "
+                       "again.") from None
 
 
 def save_checkpoint(path: Path, modules: dict[str, torch.nn.Module], optims: dict[str, torch.optim.Optimizer],
@@ -108,4 +117,15 @@ def load_run(folder: str | Path) -> Run:
     folder = Path(folder)
     if not (folder / CONFIG).is_file():
         raise RunError(f"{folder} is not a training run (no {CONFIG}); run advpriv obfuscator train first.")
-    return Run(TrainConfig.load(folder / CONFIG), folder)
+    try:
+        config = TrainConfig.load(folder / CONFIG)
+    except ConfigError as e:
+        raise RunError(str(e)) from None
+    if config.image_size is None:
+        raise RunError(f"{folder / CONFIG} has no image_size; restore the file or train the run again.")
+    with torch.device("meta"):
+        parameters = sum(p.numel() for m in build_parties(config).values() for p in m.parameters())
+    if parameters > MAX_PARAMETERS:
+        raise RunError(f"{folder / CONFIG} describes networks of {parameters:,} parameters, more than "
+                       f"{MAX_PARAMETERS:,}; restore the file or train the run again.")
+    return Run(config, folder)

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from advpriv.images import ImageError, atomic_write
 from advpriv.obfuscate.checkpoint import NOPEEK, RunError, load_run
-from advpriv.obfuscate.config import DEFAULT_PRESET, PRESETS, PRIVATE_LOSSES, TrainConfig
+from advpriv.obfuscate.config import DEFAULT_PRESET, ConfigError, PRESETS, PRIVATE_LOSSES, TrainConfig
 from advpriv.obfuscate.data import DataError, load_attributes
 from advpriv.obfuscate.distributed import Distributed, DistributedError
 from advpriv.obfuscate.evaluate import ENCODER_NAMES, AttackConfig, evaluate_run
@@ -28,7 +28,7 @@ from advpriv.obfuscate.train import ConfigMismatch, train as train_run
 app = typer.Typer(no_args_is_help=True, help="DeepObfuscator: train an on-device feature encoder that hides the face "
                   "and a private attribute, evaluate it against fresh attackers, export it for phones.")
 console = Console(stderr=True)
-USER_ERRORS = (DataError, ConfigMismatch, RunError, ImageError, ExportError, DistributedError)
+USER_ERRORS = (DataError, ConfigMismatch, ConfigError, RunError, ImageError, ExportError, DistributedError)
 
 
 @contextmanager

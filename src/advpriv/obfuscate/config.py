@@ -10,6 +10,10 @@ Example:
     [10.0, 10.0, 8.0, 6.4]
     >>> TrainConfig.preset("private", seed=1).split_point.bottleneck
     8
+    >>> TrainConfig.from_json('{"fc": 2e9}')
+    Traceback (most recent call last):
+    ...
+    ValueError: fc is 2000000000.0; it must be an integer from 1 to 65536
 """
 
 from __future__ import annotations
@@ -84,6 +88,7 @@ class TrainConfig:
         return cls(**{**PRESETS[name], **overrides})
 
     def __post_init__(self) -> None:
+        _check_bounds(self)
         if self.private_loss not in PRIVATE_LOSSES:
             raise ValueError(f"private_loss {self.private_loss!r} is unknown; choose one of {', '.join(PRIVATE_LOSSES)}.")
         if self.refresh_every < 0:
@@ -118,11 +123,17 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
-        raw = json.loads(text)
+        """The config in `text`; a ValueError says which setting is wrong (unknown keys are ignored)."""
+        try:
+            raw = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+            raise ValueError(f"not valid JSON ({e})") from None
+        if not isinstance(raw, dict):
+            raise ValueError(f"holds a JSON {type(raw).__name__}, not an object of settings")
         known = {f.name for f in fields(cls)}
         for key in ("image_size", "pool"):
             if raw.get(key) is not None:
-                raw[key] = tuple(raw[key])
+                raw[key] = _pair(key, raw[key])
         return cls(**{k: v for k, v in raw.items() if k in known})
 
     def save(self, path: Path) -> None:
@@ -132,7 +143,55 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
-        return cls.from_json(Path(path).read_text())
+        """The config saved at `path`; a ConfigError names the file and what is wrong in it."""
+        try:
+            return cls.from_json(Path(path).read_bytes()[:MAX_CONFIG_BYTES + 1].decode("utf-8"))
+        except (ValueError, OSError) as e:
+            raise ConfigError(f"{path}: {e}; restore the file or train the run again.") from None
+
+
+class ConfigError(ValueError):
+    """A saved config cannot be used; the message names the file."""
+
+
+MAX_CONFIG_BYTES = 1 << 16
+"""Longest config.json read: a real one is under 1 KB."""
+
+MAX_SIDE = 4096
+"""Largest image side a run may be configured for (CelebA's native images are 218×178)."""
+
+_BOUNDS: dict[str, tuple[type, float, float]] = {
+    "width": (float, 1e-3, 8.0), "fc": (int, 1, 65536), "pretrain_epochs": (int, 0, 100_000),
+    "attacker_epochs": (int, 0, 100_000), "epochs": (int, 0, 100_000), "lam": (float, 0.0, 1e6),
+    "lam_hold": (int, 0, 100_000), "lam_decay": (float, 0.0, 1.0), "batch_size": (int, 1, 65536),
+    "lr": (float, 1e-12, 10.0), "pretrain_lr": (float, 1e-12, 10.0), "refresh_every": (int, 0, 100_000),
+    "split": (int, 1, 5), "bottleneck": (int, 1, 65536), "noise": (float, 0.0, 1e3), "vib": (float, 0.0, 1e6),
+    "limit": (int, 1, 10**9), "seed": (int, 0, 2**63 - 1),
+}
+"""Type and inclusive range of each numeric setting (None is allowed where the field's default allows it)."""
+
+
+def _pair(key: str, value: object) -> tuple[int, int]:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise ValueError(f"{key} is {value!r}; give two numbers (height, width)")
+    return tuple(value)
+
+
+def _check_bounds(cfg: TrainConfig) -> None:
+    """Refuse settings of the wrong type or outside `_BOUNDS`, before anything is allocated for them."""
+    for key, (kind, low, high) in _BOUNDS.items():
+        value = getattr(cfg, key)
+        if value is None and key in ("pretrain_lr", "bottleneck", "limit"):
+            continue
+        ok_type = isinstance(value, int) if kind is int else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok_type or not low <= value <= high:
+            what = "an integer" if kind is int else "a number"
+            raise ValueError(f"{key} is {value!r}; it must be {what} from {low:g} to {high:g}")
+    for key, low in (("image_size", 8), ("pool", 1)):
+        pair = getattr(cfg, key)
+        if pair is not None and not all(isinstance(v, int) and not isinstance(v, bool) and low <= v <= MAX_SIDE
+                                        for v in _pair(key, pair)):
+            raise ValueError(f"{key} is {pair!r}; give two integers from {low} to {MAX_SIDE}")
 
 
 REDUCED = dict(width=0.125, fc=256, image_size=(64, 52), pretrain_epochs=4, attacker_epochs=2, epochs=6, lam_hold=3,

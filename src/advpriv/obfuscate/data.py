@@ -110,11 +110,11 @@ def _read_celeba(path: Path) -> tuple[list[str], list[tuple[str, list[int]]]]:
             raise DataError(f"{path}, line {n}: {len(parts) - 1} values for {len(names)} attributes; "
                             "fix or remove the row.")
         rows.append((parts[0], [_flag(v, path, n) for v in parts[1:]]))
-    return names, rows
+    return names, _unique(path, rows)
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[tuple[str, list[int]]]]:
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         header = [h.strip() for h in next(reader, [])]
         lower = [h.lower() for h in header]
@@ -129,7 +129,18 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[str, list[int]]]]:
             if len(rec) != len(header):
                 raise DataError(f"{path}, line {n}: {len(rec)} cells for {len(header)} columns; fix the row.")
             rows.append((rec[file_col].strip(), [_flag(v, path, n) for i, v in enumerate(rec) if i != file_col]))
-    return names, rows
+    return names, _unique(path, rows)
+
+
+def _unique(path: Path, rows: list[tuple[str, list[int]]]) -> list[tuple[str, list[int]]]:
+    """The rows, refused when an image is listed twice (its copies would fall in different splits)."""
+    seen: dict[str, list[int]] = {}
+    for name, labels in rows:
+        if name in seen:
+            how = "with different labels" if seen[name] != labels else "twice"
+            raise DataError(f"{path}: {name} is listed {how}; keep one row per image.")
+        seen[name] = labels
+    return rows
 
 
 def _flag(value: str, path: Path, line: int) -> int:
