@@ -23,12 +23,14 @@ from .protect.strength import strength_options
 from .serve.cli import serve_command
 from .scale.cli import batch_command
 from .study.cli import app as study_app
+from .models.cli import app as models_app
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False, help="Adversarial privacy for images."
 )
 app.add_typer(obfuscator_app, name="obfuscator")
 app.add_typer(study_app, name="study")
+app.add_typer(models_app, name="models")
 app.command("serve")(serve_command)
 app.command("batch")(batch_command)
 console = Console(stderr=True)
