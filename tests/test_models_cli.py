@@ -171,3 +171,13 @@ def test_registry_entries_are_well_formed() -> None:
         assert set(e.contract) <= set(OPTIONS) - {"name"}
         assert e.loader is not None or {"threshold", "similarity"} & set(e.contract)
         assert (e.member_sha256 is None) or re.fullmatch(r"[0-9a-f]{64}", e.member_sha256)
+
+
+def test_the_service_lists_its_ensemble(dirs: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from advpriv.serve import create_app
+
+    add_model(tiny_onnx(dirs / "mine.onnx", EMBED, ["N", 4]), {"similarity": "0.4"}, "MIT")
+    ensemble = TestClient(create_app()).get("/v1/version").json()["ensemble"]
+    assert [(m["name"], m["licence"]) for m in ensemble] == [("dlib", "CC0-1.0"), ("mine", "MIT")]

@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from advpriv.faces.dlib_resnet import CHIP_SIZE, MATCH_THRESHOLD
+from advpriv.faces.embedders import FaceEmbedder
 from advpriv.models.download import model_path
-from advpriv.models.registry import REGISTRY
-from advpriv.models.user_models import read_models
+from advpriv.models.registry import REGISTRY, ModelEntry, resolve
+from advpriv.models.user_models import read_models, user_specs
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,21 @@ DLIB = Member("dlib", "built in", f"size={CHIP_SIZE} align=dlib range=0..1 metri
               "CC0-1.0")
 
 
+def _fetched_defaults() -> list[ModelEntry]:
+    """Registry models with their own loader (not a spec) whose files are in the cache: they join by default."""
+    return [e for e in REGISTRY.values() if e.loader is not None and model_path(e).is_file()]
+
+
 def ensemble() -> list[Member]:
     """The models `advpriv protect` attacks by default, in order."""
-    fetched = [Member(e.name, "fetched", contract_text(e.contract), e.licence)
-               for e in REGISTRY.values() if e.loader is not None and model_path(e).is_file()]
+    fetched = [Member(e.name, "fetched", contract_text(e.contract), e.licence) for e in _fetched_defaults()]
     added = [Member(m.name, m.path, contract_text(m.options), m.licence, m.problem()) for m in read_models()]
     return [DLIB, *fetched, *added]
+
+
+def load_ensemble() -> list[FaceEmbedder]:
+    """The models of `ensemble()`, loaded (the service attacks these)."""
+    from advpriv.faces.specs import DLIB as DLIB_SPEC, load_embedder
+
+    fetched = [resolve(e.loader)(model_path(e)) for e in _fetched_defaults()]
+    return [load_embedder(DLIB_SPEC), *fetched, *(load_embedder(spec) for spec in user_specs())]

@@ -34,6 +34,7 @@ from advpriv import __version__
 from advpriv.faces import MODES
 from advpriv.feature_wire import FeatureError, decode_features
 from advpriv.images import atomic_write
+from advpriv.models.ensemble import ensemble
 from advpriv.protect import METHODS
 from advpriv.protect.files import FACE_TARGET
 from advpriv.protect.strength import STRENGTHS
@@ -60,6 +61,7 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
     cloud = CloudClassifier(settings.features_run, settings.features_encoder) if settings.features_run else None
     targets = offered_targets(settings)
     judges = judges_of(settings)
+    members = [m.describe() for m in ensemble()]  # the face models every face request attacks
     app.state.queue, app.state.settings = queue, settings
 
     def require_token(request: Request) -> None:
@@ -169,6 +171,7 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
     async def version() -> dict:
         return {"advpriv": __version__, "torch": torch.__version__, "targets": list(targets), "methods": METHODS,
                 "modes": MODES, "strengths": list(STRENGTHS), "formats": list(MEDIA_TYPES), "judges": [j.name for j in judges],
+                "ensemble": members,
                 "features": cloud.describe() if cloud else None, "token_required": settings.token is not None,
                 "limits": {"max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,
                            "max_request_pixels": settings.max_request_pixels, "max_as_photos": settings.max_as_photos,

@@ -41,6 +41,7 @@ is still 8-bit keeps the memory of several photos per request small."""
 
 _loaded: dict[str, object] = {}  # this process's classifier targets, by name, loaded on first use
 _judges: list = []  # this process's judges, loaded on first use
+_embedders: list = []  # this process's attacked face models (`advpriv models list`), loaded on first use
 
 
 @dataclass(frozen=True)
@@ -130,12 +131,21 @@ def judges_of(settings: ServeSettings) -> list:
     return _judges
 
 
+def embedders_of() -> list:
+    """The face models every face request attacks: the default ensemble of `advpriv.models.ensemble`."""
+    if not _embedders:
+        from advpriv.models.ensemble import load_ensemble
+
+        _embedders.extend(load_ensemble())
+    return _embedders
+
+
 def _protector(settings: ServeSettings, options: dict[str, str], time_limit: float, as_images: list[torch.Tensor]):
     target = options["target"]
     extra = strength_options(options["strength"], target, options["mode"], MNDConfig(time_limit=time_limit))
     if target == FACE_TARGET:
         return make_protector(FACE_TARGET, options["method"], mode=options["mode"], as_images=as_images,
-                              judges=judges_of(settings), **extra)
+                              embedders=embedders_of(), judges=judges_of(settings), **extra)
     if target not in _loaded:
         _loaded[target] = load_target(offered_targets(settings)[target])
     return make_protector(_loaded[target], options["method"], **extra)

@@ -523,6 +523,10 @@
     if (!v) return;
     $("version").textContent = "advpriv " + (v.advpriv || "");
     if (v.token_required) tokenField.hidden = false;
+    if (Array.isArray(v.ensemble) && v.ensemble.length) {
+      $("ensemble").textContent = "Faces are protected against: " + v.ensemble.map((m) => m.name).join(", ") + ".";
+      $("ensemble").hidden = false;
+    }
     if (v.limits && v.limits.max_as_photos) {
       maxAsPhotos = v.limits.max_as_photos;
       $("as-limit").textContent = String(maxAsPhotos);
