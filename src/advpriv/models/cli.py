@@ -49,7 +49,7 @@ def add_command(
     path: Annotated[Path, typer.Argument(help="Your face model, an ONNX file (N,3,S,S) -> (N,D).")],
     similarity: Annotated[Optional[float], typer.Option(help="Two faces match at cosine similarity >= S.")] = None,
     threshold: Annotated[Optional[float], typer.Option(help="Two faces match below this distance.")] = None,
-    size: Annotated[Optional[int], typer.Option(help="Input side in pixels (default: from the model, else 112).")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Input side in pixels (default: the model's, else 112).")] = None,
     align: Annotated[Optional[str], typer.Option(help="arcface (default) or dlib.")] = None,
     value_range: Annotated[Optional[str], typer.Option("--range", help="0..1 (default), -1..1 or 0..255.")] = None,
     metric: Annotated[Optional[str], typer.Option(help="cosine (default) or l2.")] = None,
@@ -67,7 +67,7 @@ def add_command(
 
 
 @app.command("remove")
-def remove_command(name: Annotated[str, typer.Argument(help="The model's name, as advpriv models list shows it.")]) -> None:
+def remove_command(name: Annotated[str, typer.Argument(help="The model's name, as models list shows it.")]) -> None:
     """Take an added or fetched model out of the ensemble (its file is left where it is)."""
     try:
         model = remove_model(name)

@@ -123,7 +123,8 @@ def _receive(url: str, size: int, part: Path, done: int, progress: Callable[[int
                     if progress:
                         progress(done, size)
     except HTTPError as error:
-        raise DownloadError(f"{url} answered HTTP {error.code} ({error.reason}); check your connection or try later") from None
+        message = f"{url} answered HTTP {error.code} ({error.reason}); check your connection or try later"
+        raise DownloadError(message) from None
     except (URLError, HTTPException, OSError) as error:
         reason = getattr(error, "reason", None) or error
         raise DownloadError(
@@ -145,7 +146,8 @@ def _extract(archive: Path, member: str, sha256: str | None, folder: Path) -> Pa
         try:
             info = tar.getmember(member)
         except KeyError:
-            raise DownloadError(f"{archive} has no {member}; the registry entry is wrong, report it to advpriv") from None
+            message = f"{archive} has no {member}; the registry entry is wrong, report it to advpriv"
+            raise DownloadError(message) from None
         source = tar.extractfile(info) if info.isfile() else None
         if source is None:
             raise DownloadError(f"{member} in {archive} is not a regular file; report it to advpriv")

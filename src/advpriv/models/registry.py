@@ -55,7 +55,8 @@ def resolve(reference: str) -> Any:
 
 SFACE = ModelEntry(
     name="sface",
-    url="https://github.com/opencv/opencv_zoo/raw/main/models/face_recognition_sface/face_recognition_sface_2021dec.onnx",
+    url="https://github.com/opencv/opencv_zoo/raw/main/models/face_recognition_sface/"
+    "face_recognition_sface_2021dec.onnx",
     sha256="0ba9fbfa01b5270c96627c4ef784da859931e02f04419c829e83484087c34e79",
     size=38_696_353,
     licence="Apache-2.0",
