@@ -9,8 +9,8 @@ not read through a spec.
 
 Example:
     >>> entry = REGISTRY["sface"]
-    >>> entry.licence, entry.spec("/cache/sface.onnx")
-    ('Apache-2.0', '/cache/sface.onnx:similarity=0.363,size=112,align=arcface,range=0..255,name=sface')
+    >>> entry.licence, entry.contract["range"]
+    ('Apache-2.0', '0..255')
 """
 
 from __future__ import annotations
@@ -36,11 +36,6 @@ class ModelEntry:
     member_sha256: str | None = None
     convert: str | None = None
     loader: str | None = None
-
-    def spec(self, path: str) -> str:
-        """The `--embedder` spec of the model file at `path`, with this entry's contract and name."""
-        options = {**self.contract, "name": self.name}
-        return f"{path}:" + ",".join(f"{k}={v}" for k, v in options.items())
 
 
 def resolve(reference: str) -> Any:
