@@ -49,6 +49,7 @@ def protect_command(
     aligned: Annotated[bool, typer.Option(help="Faces: each image is one already-aligned face chip; skip detection.")] = False,
     embedder: Annotated[Optional[list[str]], typer.Option("--embedder", help="Faces: also attack this face model file (ONNX, .pt2 or TorchScript), PATH:similarity=S|threshold=T[,size=N,align=arcface|dlib,range=0..1|-1..1,metric=cosine|l2,name=N], or dlib (repeatable): the attacked models form an ensemble.")] = None,
     dlib: Annotated[bool, typer.Option("--dlib/--no-dlib", help="Faces: keep dlib's ResNet in the attacked ensemble of --target dlib (--no-dlib needs an --embedder).")] = True,
+    facenet: Annotated[bool, typer.Option("--facenet/--no-facenet", help="Faces: keep FaceNet (fetched by make setup or advpriv models fetch facenet) in the attacked ensemble of --target dlib.")] = True,
     judge: Annotated[Optional[list[str]], typer.Option("--judge", help="Faces: also judge the written files with this ONNX face model, PATH:threshold=T|similarity=S[,size=N,align=...,range=-1..1|0..1,name=N] (repeatable); dlib always judges.")] = None,
     target_class: Annotated[Optional[int], typer.Option(help="Classifiers: make the model see this class (targeted).")] = None,
     kappa: Annotated[Optional[float], typer.Option(help="Classifiers: confidence margin κ on the logits (default: the strength's).")] = None,
@@ -66,7 +67,8 @@ def protect_command(
     try:
         job = ProtectJob(target=target, method=method, strength=strength, steps=steps, kappa=kappa,
                          target_class=target_class, mode=mode, as_photos=tuple(map(str, as_photos or ())),
-                         aligned=aligned, embedders=tuple(embedder or ()), dlib=dlib, judges=tuple(judge or ()))
+                         aligned=aligned, embedders=tuple(embedder or ()), dlib=dlib, facenet=facenet,
+                         judges=tuple(judge or ()))
         target, options = job.options()
     except ValueError as e:
         _fail(str(e))

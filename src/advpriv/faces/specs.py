@@ -11,9 +11,9 @@ A spec states the model's input contract, because a file alone does not say it:
 - `range`: the input values, 0..1 (RGB / 255), -1..1 ((x − 127.5) / 128 of 8-bit RGB x) or 0..255 (8-bit RGB).
 - `name`: how reports call the model (default: the file's stem).
 
-`load_embedder(spec)`: a face model to attack. "dlib" is dlib's ResNet; otherwise an ONNX file (converted by
-onnx2torch), a `torch.export` `.pt2` file or a TorchScript file (any other suffix). Defaults: align=arcface for
-ONNX and .pt2, dlib for TorchScript; range=0..1.
+`load_embedder(spec)`: a face model to attack. "dlib" is dlib's ResNet, "facenet" FaceNet (`advpriv.faces.facenet`,
+once fetched); otherwise an ONNX file (converted by onnx2torch), a `torch.export` `.pt2` file or a TorchScript file
+(any other suffix). Defaults: align=arcface for ONNX and .pt2, dlib for TorchScript; range=0..1.
 `load_judge(spec)`: a face model that re-checks the written file. "dlib" is the real dlib-bin pipeline; otherwise
 an ONNX file run by onnxruntime, with the same options; defaults align=arcface, range=-1..1 (MobileFaceNet's).
 
@@ -34,9 +34,11 @@ from pathlib import Path
 
 from advpriv.faces.align import ALIGNMENTS
 from advpriv.faces.embedders import METRICS, RANGES, FaceEmbedder, dlib_embedder, file_embedder
+from advpriv.faces.facenet import INPUT_SIZE as FACENET_SIZE, MATCH_SIMILARITY, load_facenet
 from advpriv.faces.judges import DlibJudge, Judge, OnnxJudge
 
 DLIB = "dlib"
+FACENET = "facenet"
 OPTIONS = ("threshold", "similarity", "metric", "size", "align", "range", "name")
 
 
@@ -132,6 +134,11 @@ def load_embedder(spec: str) -> FaceEmbedder:
     if path == DLIB:
         _dlib_without_options(spec, options)
         return dlib_embedder()
+    if path == FACENET:
+        if options:
+            raise SpecError(f"{spec!r}: facenet takes no options (ArcFace chips of {FACENET_SIZE} pixels, match at cosine "
+                            f"≥ {MATCH_SIMILARITY})")
+        return load_facenet()
     _check_keys(spec, options)
     kinds = {".onnx": "ONNX", ".pt2": "torch.export .pt2"}
     file = _existing(spec, path, kinds.get(Path(path).suffix.lower(), "TorchScript"))

@@ -35,6 +35,7 @@ def batch_command(
     aligned: Annotated[bool, typer.Option(help="Faces: each image is one already-aligned face chip.")] = False,
     embedder: Annotated[Optional[list[str]], typer.Option("--embedder", help="Faces: also attack this face model spec (repeatable).")] = None,
     dlib: Annotated[bool, typer.Option("--dlib/--no-dlib", help="Faces: keep dlib's ResNet in the attacked ensemble.")] = True,
+    facenet: Annotated[bool, typer.Option("--facenet/--no-facenet", help="Faces: keep FaceNet (fetched by make setup or advpriv models fetch facenet) in the attacked ensemble of --target dlib.")] = True,
     judge: Annotated[Optional[list[str]], typer.Option("--judge", help="Faces: also judge with this ONNX face model spec (repeatable).")] = None,
     target_class: Annotated[Optional[int], typer.Option(help="Classifiers: make the model see this class.")] = None,
     kappa: Annotated[Optional[float], typer.Option(help="Classifiers: confidence margin on the logits.")] = None,
@@ -48,7 +49,8 @@ def batch_command(
     try:
         job = ProtectJob(target=target, method=method, strength=strength, steps=steps, kappa=kappa,
                          target_class=target_class, mode=mode, as_photos=tuple(map(str, as_photos or ())),
-                         aligned=aligned, embedders=tuple(embedder or ()), dlib=dlib, judges=tuple(judge or ()))
+                         aligned=aligned, embedders=tuple(embedder or ()), dlib=dlib, facenet=facenet,
+                         judges=tuple(judge or ()))
         job.protector()  # load the models here once, so that bad options fail before any actor starts
     except (ValueError, RuntimeError) as e:
         _fail(str(e), 2)
