@@ -48,7 +48,9 @@ from advpriv.images import load_image
 from advpriv.protect.face_protect import protect_faces
 from advpriv.protect.reencode import half, jpeg85
 from advpriv.protect.strength import strength_options
+from advpriv.images import save_image
 from advpriv.quality import box_quality
+from advpriv.visibility import face_parts, face_visibility
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from faces import GALLERY, calibrate, cached_enrol  # noqa: E402  (bench/faces.py: the same probes and gallery)
@@ -174,10 +176,14 @@ def run_wild(args: argparse.Namespace, judges: list, embedders: list, dlib: list
             if path.name in done:
                 continue
             result = protect(method, clean, embedders, dlib)
+            if args.save_dir:
+                (args.save_dir / method).mkdir(parents=True, exist_ok=True)
+                save_image(result.image, args.save_dir / method / f"{path.stem}.png")
             per_face = []
             for face in faces:
                 clean_faces = {name: [f for f in found if iou(f[0], face.box) > 0.3][:1] for name, found in described.items()}
-                per_face.append({"face": box_quality(clean, result.image, list(face.box)),
+                parts = face_parts(as_uint8(clean), face.box)
+                per_face.append({"face": face_visibility(clean, result.image, parts),
                                  "verdicts": judge_versions(judges, result.image, clean_faces, None)})  # fmt: skip
             done[path.name] = {"seconds": result.seconds, "faces": len(faces), "success": result.success,
                                **result.metrics, "per_face": per_face}  # fmt: skip
@@ -224,6 +230,11 @@ def probe_table(state: dict, judges: list[str]) -> list[str]:
     return lines
 
 
+def _median(faces: list, key: str, spec: str) -> str:
+    values = [f["face"][key] for f in faces if key in f["face"]]
+    return format(statistics.median(values), spec) if len(values) == len(faces) else "–"
+
+
 def wild_table(state: dict, judges: list[str]) -> list[str]:
     rows = state.get("wild", {})
     if not rows:
@@ -233,8 +244,12 @@ def wild_table(state: dict, judges: list[str]) -> list[str]:
         "mobilefacenet cosine distance 0.79 (bench/results/faces.md's calibration)")
     lines = ["", "## faces-wild: protected % of faces per judge and version (against each face's clean self)", "",
              f"Cells: PNG / JPEG 85 / JPEG 75 / 0.5× resize. Thresholds: {thresholds}.", "",
-             "| method | photos | faces | " + " | ".join(judges) + " | PSNR | SSIM | face PSNR | face SSIM | s/face |",
-             "|---|---|---|" + "---|" * len(judges) + "---|---|---|---|---|"]  # fmt: skip
+             "Face columns are medians over faces inside each detector box; ΔE00 eyes+lips is the mean CIEDE2000 over "
+             "the boxes of the eyes and the lips (dlib's 68 landmarks), 2.3 being one just-noticeable difference; "
+             "'–' where a row predates that measurement.", "",
+             "| method | photos | faces | " + " | ".join(judges)
+             + " | PSNR | SSIM | face PSNR | face SSIM | face VIF | ΔE00 eyes+lips | s/face |",
+             "|---|---|---|" + "---|" * len(judges) + "---|---|---|---|---|---|---|"]  # fmt: skip
     for method, by_photo in rows.items():
         photos = list(by_photo.values())
         faces = [f for p in photos for f in p["per_face"]]
@@ -243,6 +258,7 @@ def wild_table(state: dict, judges: list[str]) -> list[str]:
         lines.append(f"| {METHODS[method][0]} | {len(photos)} | {len(faces)} | " + " | ".join(cells)
                      + f" | {statistics.median(p['psnr'] for p in photos):.2f} | {statistics.median(p['ssim'] for p in photos):.4f}"
                      + f" | {statistics.median(f['face']['psnr'] for f in faces):.2f} | {statistics.median(f['face']['ssim'] for f in faces):.4f}"
+                     + f" | {_median(faces, 'vif', '.3f')} | {_median(faces, 'ciede2000', '.2f')}"
                      + f" | {seconds:.1f} |")  # fmt: skip
     return lines
 
@@ -292,6 +308,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "transfer.md")
     parser.add_argument("--plot", action="store_true")
     parser.add_argument("--restart", action="store_true")
+    parser.add_argument("--save-dir", type=Path, help="also write each faces-wild result here, as METHOD/NAME.png")
     args = parser.parse_args()
     args.methods, args.wild_methods = args.methods.split(","), args.wild_methods.split(",")
     unknown = sorted(set(args.methods + args.wild_methods) - set(METHODS))

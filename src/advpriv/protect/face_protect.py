@@ -2,10 +2,11 @@
 
 Only a padded box around the faces (`advpriv.faces.region`) is optimised: the chips read nothing else, so the
 adversarial loss and its gradients are those of the whole photo, at the cost of the box; every other pixel is kept
-bit for bit. MND's quality loss is a mean over the pixels it sees, so on the box it is larger than on the whole
-photo by about the photo's area over the box's; MND's starting λ is scaled down by that ratio to keep the
-trade-off of the whole photo (exactly for the MSE term, approximately for SSIM and GMSD). Quality metrics are
-measured on the whole photo.
+bit for bit. Visibility is weighed where people look, not over the whole photo: MND's quality loss is
+`advpriv.visibility.VisibilityLoss` on that box (CIELAB change in steps a person sees, eyes and lips weighed up,
+plus SSIM and GMSD), so a large background cannot pay for a changed face. The report gives, per face, PSNR, SSIM
+and VIF inside its box and the CIEDE2000 of its eyes and lips (`advpriv.visibility.face_visibility`), besides
+the whole photo's metrics.
 
 Example:
     >>> from advpriv.images import load_image
@@ -17,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from functools import cache, lru_cache
 from typing import Sequence
 
@@ -32,11 +32,12 @@ from ..faces.objectives import ObjectiveLogits
 from ..faces.region import Region, face_region
 from ..faces.verdicts import face_verdicts, goal_reached, summary_line
 from ..images import quantize
-from ..quality import box_quality, quality_report
+from ..quality import quality_report
+from ..visibility import FaceParts, VisibilityLoss, face_parts, face_visibility
 from .anchors import Smoothed, anchor_attack
 from .api import Check, Protected
 from .eot import EOT, EOTConfig, Robust
-from .mnd import MNDConfig, mnd
+from .mnd import LUMA_CHROMA, MNDConfig, mnd
 from .reencode import REENCODINGS, reencode
 
 
@@ -94,11 +95,16 @@ def protect_faces(
     else:
         targets = None
 
+    @cache
+    def clean_pixels() -> np.ndarray:
+        return as_uint8(image)
+
     start = time.perf_counter()
     if method == "mnd":
-        share = crop.shape[-2] * crop.shape[-1] / (image.shape[-2] * image.shape[-1])
         goal = objective if eot is None else Robust(objective, EOT(eot))
-        result = mnd(crop[None], goal, replace(config, lam=config.lam * share))
+        parts = [face_parts(clean_pixels(), face.box).shift(region.left, region.top) for face in faces]
+        quality = VisibilityLoss(crop[None], parts, config.weights)
+        result = mnd(crop[None], goal, config, quality=quality, basis=LUMA_CHROMA)
         adv_crop, success = result.images, result.success
     else:
         goal = ObjectiveLogits(objective) if not smooth else Smoothed(ObjectiveLogits(objective), smooth)
@@ -113,13 +119,13 @@ def protect_faces(
     boxes = None if aligned else [face.box for face in faces]
 
     @cache
-    def clean_pixels() -> np.ndarray:
-        return as_uint8(image)
-
-    @cache
     def clean_found() -> dict[str, list]:
         """What each judge finds in the clean photo, for every version judged."""
         return {judge.name: judge.describe(clean_pixels()) for judge in judges}
+
+    @cache
+    def parts_at(box: tuple[int, ...]) -> FaceParts:
+        return face_parts(clean_pixels(), box)
 
     def judge_copy(pixels: np.ndarray) -> Check:
         """The judges alone, on a re-encoded copy of any size (the attacked models read full-size regions)."""
@@ -134,7 +140,7 @@ def protect_faces(
             _, reached = objective(region.crop(decoded)[None])
         verdicts = face_verdicts(judges, written, clean_pixels(), boxes, targets, clean_found())
         for face in verdicts:
-            face["quality"] = box_quality(image, decoded, face["box"])
+            face["quality"] = face_visibility(image, decoded, parts_at(tuple(face["box"])))
         summary = summary_line(verdicts, names, impersonate)
         return Check(bool(reached[0]), summary, verdicts, {name: judge_copy(copy) for name, copy in copies.items()})
 

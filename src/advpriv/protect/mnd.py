@@ -36,6 +36,10 @@ from .objectives import Objective
 from .ragged import RaggedQuality, Sizes
 
 
+LUMA_CHROMA = torch.tensor([[1.0, 0.0, 1.402], [1.0, -0.344136, -0.714136], [1.0, 1.772, 0.0]])
+"""JPEG's YCbCr to RGB: Adam's coordinates as luma (a grey step) and two colour differences."""
+
+
 @dataclass(frozen=True)
 class MNDConfig:
     """Settings of the MND search; the defaults are what the benchmark in bench/results/ measured.
@@ -84,9 +88,15 @@ def mnd(
     config: MNDConfig = MNDConfig(),
     on_step: Callable[[int], None] | None = None,
     sizes: Sizes | None = None,
+    quality: QualityLoss | None = None,
+    basis: torch.Tensor | None = None,
 ) -> MNDResult:
     """Protect a batch of same-sized images (N,3,H,W) in [0,1], or with `sizes`, images of these sizes on a
-    zero-padded canvas (`advpriv.protect.ragged`; the objective must read them so too).
+    zero-padded canvas (`advpriv.protect.ragged`; the objective must read them so too). `quality`: the quality
+    loss against `x` (anything with `QualityLoss`' call and `select`, such as `advpriv.visibility.VisibilityLoss`);
+    by default `QualityLoss(x, config.weights)`. `basis`: a 3×3 matrix whose columns are the colours Adam's three
+    coordinates per pixel move along (default: R, G, B). Adam scales each coordinate's step on its own, so with
+    `LUMA_CHROMA` a loss that penalises hue moves the chroma coordinates only, and lightness stays free.
 
     An image that never fools the objective comes back as its last candidate (success False), where λ's search
     weighed the goal most, rather than as the unprotected photo.
@@ -103,14 +113,16 @@ def mnd(
     deadline = None if config.time_limit is None else time.monotonic() + config.time_limit
     select = getattr(objective, "select", None)
     active, goal = torch.arange(n), objective
-    quality = all_quality = QualityLoss(x, config.weights) if sizes is None else RaggedQuality(x, sizes, config.weights)
+    if quality is None:
+        quality = QualityLoss(x, config.weights) if sizes is None else RaggedQuality(x, sizes, config.weights)
+    all_quality = quality
     steps_run = 0
 
     for step in range(config.steps):
         if deadline is not None and time.monotonic() > deadline:
             break
         x_in, d_in = (x, delta) if len(active) == n else (x[active], delta[active])
-        x_adv = clamped_8bit(x_in + d_in)
+        x_adv = clamped_8bit(x_in + (d_in if basis is None else torch.einsum("ij,njhw->nihw", basis, d_in)))
         adv, success = goal(x_adv)
         q = quality(x_adv)
         with torch.no_grad():
