@@ -173,7 +173,7 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".advpriv-", suffix=".part", dir=path.parent)  # short: a name at the limit fits
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a written file gets the mode open() would give it
         with os.fdopen(fd, "wb") as f:
@@ -204,24 +204,28 @@ def save_image(image: torch.Tensor, path: str | os.PathLike, fmt: str | None = N
 
 
 NOT_AN_IMAGE = "not images by their suffix"
+BROKEN_LINK = "broken symbolic links (they loop or point nowhere)"
+NOT_REGULAR = "not a regular file (a FIFO, socket or device)"
 
 
 def find_images(inputs: list[str | os.PathLike], skipped: list[tuple[Path, str]] | None = None) -> list[Path]:
     """Expand files and folders (recursively) into a sorted, de-duplicated list of image paths.
 
     Files named explicitly are kept whatever their suffix, so a bad one is reported rather than skipped. Files in
-    folders that are not images by their suffix are left out, each appended to `skipped` as (path, NOT_AN_IMAGE).
+    folders that are not images by their suffix, broken links and FIFOs are left out, each appended to `skipped` as
+    (path, why): NOT_AN_IMAGE, BROKEN_LINK or NOT_REGULAR. Hidden files and links to folders are not searched.
     """
     found: dict[Path, None] = {}
     for item in map(Path, inputs):
         if item.is_dir():
             for p in sorted(item.rglob("*")):
-                if not p.is_file() or p.name.startswith("."):
+                if p.name.startswith(".") or p.is_dir():
                     continue
-                if p.suffix.lower() in IMAGE_SUFFIXES:
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
                     found.setdefault(p, None)
                 elif skipped is not None:
-                    skipped.append((p, NOT_AN_IMAGE))
+                    why = NOT_AN_IMAGE if p.is_file() else BROKEN_LINK if not p.exists() else NOT_REGULAR
+                    skipped.append((p, why))
         else:
             found.setdefault(item, None)
     return list(found)

@@ -6,6 +6,10 @@ the bytes verified when it was written (unless forced) and names the rest's outp
 this process (`advpriv batch` runs the same plan on Ray); `merge_metrics` writes the folder's metrics table with
 earlier records kept (a file run again replaces its record).
 
+Several runs may share one folder: `protect_into` claims each output's name atomically before protecting (a name
+someone else holds gets the next suffix), merges take turns under a lock, and a tampered table's records are
+validated, its outputs honoured only as regular files in the folder (`advpriv.protect.outdir`).
+
 Example:
     >>> for report in protect_files(["photos/"], "protected/"):  # doctest: +SKIP
     ...     print(report.input, report.success, report.error)
@@ -15,41 +19,55 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import itertools
 import json
 import os
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
+import torch
 from torch import nn
 
 from ..images import MAX_PIXELS, atomic_write, find_images
-from .files import FACE_TARGET, METRICS_CSV, METRICS_JSON, FileReport, make_protector, protect_one, real_path, write_metrics
+from .api import Protected
+from .files import (FACE_TARGET, METRICS_CSV, METRICS_JSON, FileReport, make_protector, protect_one, real_path,
+                    report_from_row, write_metrics)
+from .outdir import Claim, claim, locked, read_regular
 
 OWN_OUTPUT = re.compile(r"\.protected(-\d+)?\.(png|jpg)$", re.IGNORECASE)
 """The names advpriv writes (`OutputNamer`): never taken as inputs from a folder."""
 ADVPRIV_OUTPUT = "written by advpriv (name one explicitly to protect it again)"
 
 
+def output_name(stem: str, n: int, fmt: str) -> str:
+    """The n-th name advpriv tries for an input's output.
+
+    >>> output_name("cat", 0, "png"), output_name("cat", 2, "jpg")
+    ('cat.protected.png', 'cat.protected-2.jpg')
+    """
+    return f"{stem}.protected{'' if n == 0 else f'-{n}'}.{fmt}"
+
+
 class OutputNamer:
     """Picks `<stem>.protected.<fmt>` in `outdir`, never a path in `taken` (the inputs, earlier outputs) and never
-    a name used twice in a run."""
+    a name used twice in a run; an input's own earlier output (`own`, by real input path) keeps its name."""
 
-    def __init__(self, outdir: Path, taken: list[Path], fmt: str) -> None:
-        self.outdir, self.fmt = outdir, fmt
+    def __init__(self, outdir: Path, taken: list[Path], fmt: str, own: dict[str, Path] | None = None) -> None:
+        self.outdir, self.fmt, self.own = outdir, fmt, own or {}
         self.taken = {real_path(p) for p in taken}
 
     def __call__(self, source: Path) -> Path:
-        n = 0
-        while True:
-            suffix = "" if n == 0 else f"-{n}"
-            path = self.outdir / f"{source.stem}.protected{suffix}.{self.fmt}"
-            if real_path(path) not in self.taken:
-                self.taken.add(real_path(path))
-                return path
-            n += 1
+        candidates = (self.outdir / output_name(source.stem, n, self.fmt) for n in itertools.count())
+        earlier = self.own.get(real_path(source))
+        if earlier is not None and earlier.suffix == f".{self.fmt}":
+            candidates = itertools.chain([earlier], candidates)
+        path = next(p for p in candidates if real_path(p) not in self.taken)
+        self.taken.add(real_path(path))
+        return path
 
 
 def images_to_protect(inputs: list[str | os.PathLike], skipped: list[tuple[Path, str]] | None = None) -> list[Path]:
@@ -86,62 +104,152 @@ def skipped_lines(skipped: list[tuple[Path, str]], shown: int = 3) -> list[str]:
             for why, paths in by_reason.items()]
 
 
-def records(outdir: str | os.PathLike) -> list[FileReport]:
-    """The records of `outdir`'s metrics table (none when there is no table, or it cannot be read)."""
+def records(outdir: str | os.PathLike, problems: list[str] | None = None) -> list[FileReport]:
+    """The records of `outdir`'s metrics table (none when there is no table). A table that cannot be read (not a
+    regular file, too big, not JSON) or rows that are not records are dropped, with one line appended to `problems`."""
+    path = Path(outdir) / METRICS_JSON
     try:
-        rows = json.loads((Path(outdir) / METRICS_JSON).read_text())
-    except (OSError, ValueError):
+        rows = json.loads(read_regular(path))
+        if not isinstance(rows, list):
+            raise ValueError("not a list of records")
+    except FileNotFoundError:
         return []
-    known = {f.name for f in fields(FileReport)}
-    return [FileReport(**{k: v for k, v in row.items() if k in known}) for row in rows if isinstance(row, dict)]
+    except (OSError, ValueError, RecursionError) as e:
+        _note(problems, f"{path}: cannot be read ({e}); its records are dropped")
+        return []
+    found = [report_from_row(row) for row in rows]
+    kept = [r for r in found if r is not None]
+    if len(kept) < len(found):
+        _note(problems, f"{path}: {len(found) - len(kept)} of {len(found)} records are not advpriv's (tampered or "
+                        "damaged) and were dropped")
+    return kept
 
 
-def _verified(record: FileReport) -> bool:
+def _note(problems: list[str] | None, problem: str) -> None:
+    if problems is not None:
+        problems.append(f"{problem}; the table is written anew when this run ends.")
+
+
+def _verified(record: FileReport, folder: str) -> bool:
+    """Whether `record` succeeded and its output, a regular file in `folder` (a real path), has the bytes written."""
     if not (record.success and not record.error and record.output and record.sha256):
         return False
+    output = real_path(record.output)
+    if os.path.dirname(output) != folder:
+        return False
     try:
-        return hashlib.sha256(Path(record.output).read_bytes()).hexdigest() == record.sha256
+        return hashlib.sha256(read_regular(output)).hexdigest() == record.sha256
     except OSError:
         return False
 
 
+def _completed(earlier: list[FileReport], outdir: str | os.PathLike) -> dict[str, FileReport]:
+    folder = real_path(outdir)
+    return {real_path(r.input): r for r in earlier if _verified(r, folder)}
+
+
 def completed(outdir: str | os.PathLike) -> dict[str, FileReport]:
     """Earlier records of `outdir`, by real input path, whose output exists with the verified bytes and succeeded."""
-    return {real_path(r.input): r for r in records(outdir) if _verified(r)}
+    return _completed(records(outdir), outdir)
+
+
+def _own_outputs(earlier: list[FileReport], outdir: str | os.PathLike) -> dict[str, Path]:
+    """Each input's output in `outdir` as last recorded, by real input path, unless a later record names the same
+    file for another input."""
+    folder = real_path(outdir)
+    owner = {real_path(r.output): real_path(r.input) for r in earlier if r.output}
+    return {source: Path(outdir) / os.path.basename(out) for out, source in owner.items()
+            if os.path.dirname(out) == folder}
 
 
 @dataclass
 class Plan:
     """What a batch will do: `outputs` maps each input to protect to its output path, in input order; `done`
-    counts inputs skipped as already protected; `skipped` gives each file left out of the folders, with why."""
+    counts inputs skipped as already protected; `skipped` gives each file left out of the folders, with why.
+
+    own: the outputs that are their input's earlier output, replaced in place (any other name is claimed anew,
+    see `claim_output`); notes: problems found in the folder's metrics table, one line each.
+    """
 
     outputs: dict[Path, Path]
     done: int = 0
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    own: set[Path] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
 
 
 def plan_batch(inputs: list[str | os.PathLike], outdir: str | os.PathLike, fmt: str = "png",
                force: bool = False) -> Plan:
     """The plan for protecting `inputs` (files or folders) into `outdir`; `force` protects completed inputs again."""
     skipped: list[tuple[Path, str]] = []
+    notes: list[str] = []
     paths = images_to_protect(inputs, skipped)
-    done = {} if force else completed(outdir)
+    earlier = records(outdir, notes)
+    done = {} if force else _completed(earlier, outdir)
     todo = [p for p in paths if real_path(p) not in done]
-    namer = OutputNamer(Path(outdir), paths + [Path(r.output) for r in done.values()], fmt)
-    return Plan({p: namer(p) for p in todo}, len(paths) - len(todo), skipped)
+    own = _own_outputs(earlier, outdir)
+    namer = OutputNamer(Path(outdir), paths + [Path(r.output) for r in done.values()], fmt, own)
+    outputs = {p: namer(p) for p in todo}
+    return Plan(outputs, len(paths) - len(todo), skipped, {out for p, out in outputs.items()
+                                                             if own.get(real_path(p)) == out}, notes)
 
 
-def protect_planned(plan: Plan, protector, fmt: str = "png", max_pixels: int = MAX_PIXELS,
-                    seed: int = 0) -> Iterator[FileReport]:
-    """Protect and write each input of `plan`, yielding its report (failures in `report.error`, never raised)."""
-    for path, output in plan.outputs.items():
-        data, report = protect_one(path, str(path), protector, fmt, max_pixels, seed)
+def claim_output(planned: Path, replace: bool = False) -> Claim:
+    """Claim `planned` atomically, or when anyone else holds that name (another run, the user) the input's next
+    free one (`-1`, `-2`, ...); `replace`: `planned` is the input's own earlier output, kept when it exists.
+    Raises OSError when no name can be created (too long for the file system, a folder not writable).
+
+    >>> import tempfile; folder = Path(tempfile.mkdtemp())
+    >>> first, second = claim_output(folder / "x.protected.png"), claim_output(folder / "x.protected.png")
+    >>> second.path.name
+    'x.protected-1.png'
+    """
+    planned.parent.mkdir(parents=True, exist_ok=True)
+    parts = OWN_OUTPUT.search(planned.name)
+    stem, first, fmt = planned.name[:parts.start()], int((parts.group(1) or "-0")[1:]), parts.group(2)
+    for n in itertools.count(first):
+        path = planned.parent / output_name(stem, n, fmt)
+        try:
+            return claim(path)
+        except FileExistsError:
+            if replace and n == first:
+                return Claim(path)
+
+
+def protect_into(source: bytes | Path, name: str, planned: Path, protector: Callable[[torch.Tensor], Protected],
+                 fmt: str = "png", max_pixels: int = MAX_PIXELS, seed: int = 0, replace: bool = False) -> FileReport:
+    """Claim the output's name (see `claim_output`), then protect `source` and write it there. Every failure lands
+    in the report's error, never raised; a name claimed but not written is given back, even on Ctrl-C."""
+    try:
+        held = claim_output(planned, replace)
+    except OSError as e:
+        return FileReport(input=name, error=_unclaimed(name, planned.parent, e))
+    try:
+        data, report = protect_one(source, name, protector, fmt, max_pixels, seed)
         if data is not None:
             try:
-                report.output = str(atomic_write(output, data))
+                report.output = str(atomic_write(held.path, data))
             except OSError as e:
-                report.error = f"{path}: could not write the output ({e}); check that {output.parent} is writable."
-        yield report
+                report.error = f"{name}: could not write the output ({e}); check that {planned.parent} is writable."
+        return report
+    finally:
+        held.release()
+
+
+def _unclaimed(name: str, folder: Path, error: OSError) -> str:
+    """Why no output name could be created for input `name`, and what to do."""
+    if error.errno == errno.ENAMETOOLONG:
+        size = len(os.fsencode(os.path.basename(error.filename)))
+        return (f"{name}: its output name would be {size} bytes, over the limit of the file system of {folder} "
+                f"({os.pathconf(folder, 'PC_NAME_MAX')} bytes); rename the file shorter and run again.")
+    return f"{name}: could not create its output ({error}); check that {folder} is writable."
+
+
+def protect_planned(plan: Plan, protector: Callable[[torch.Tensor], Protected], fmt: str = "png",
+                    max_pixels: int = MAX_PIXELS, seed: int = 0) -> Iterator[FileReport]:
+    """Protect and write each input of `plan`, yielding its report (failures in `report.error`, never raised)."""
+    for path, output in plan.outputs.items():
+        yield protect_into(path, str(path), output, protector, fmt, max_pixels, seed, output in plan.own)
 
 
 def protect_files(
@@ -165,7 +273,9 @@ def protect_files(
 
 def merge_metrics(reports: list[FileReport], outdir: str | os.PathLike) -> tuple[Path, Path]:
     """Write the metrics table (JSON and CSV, atomically): earlier records first, each replaced by this run's
-    record of the same input, then this run's new inputs."""
-    new = {real_path(r.input): r for r in reports}
-    kept = [new.pop(real_path(r.input), r) for r in records(outdir)]
-    return write_metrics(kept + list(new.values()), outdir)
+    record of the same input, then this run's new inputs. Runs that merge into one folder at once take turns
+    (`advpriv.protect.outdir.locked`), so no run's records are lost."""
+    with locked(outdir):
+        new = {real_path(r.input): r for r in reports}
+        kept = [new.pop(real_path(r.input), r) for r in records(outdir)]
+        return write_metrics(kept + list(new.values()), outdir)

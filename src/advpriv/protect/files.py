@@ -14,6 +14,8 @@ import hashlib
 import io
 import json
 import os
+import types
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -54,11 +56,43 @@ class FileReport:
     error: str | None = None
 
 
+def report_from_row(row: object) -> FileReport | None:
+    """A metrics table's row as a `FileReport` (unknown keys ignored, missing ones defaulted), or None when it is
+    not one: no input path, or a field of the wrong type (a tampered or damaged table).
+
+    >>> report_from_row({"input": "a.png", "success": True}).success, report_from_row({"input": 5})
+    (True, None)
+    """
+    if not isinstance(row, dict):
+        return None
+    values = {k: v for k, v in row.items() if k in _FIELD_TYPES}
+    paths = [values.get("input"), values.get("output") or ""]
+    if not all(isinstance(p, str) and "\0" not in p for p in paths) or not values["input"]:
+        return None
+    if not all(_has_type(v, _FIELD_TYPES[k]) for k, v in values.items()):
+        return None
+    return FileReport(**values)
+
+
+_FIELD_TYPES = typing.get_type_hints(FileReport)
+
+
+def _has_type(value: object, hint: object) -> bool:
+    """Whether a JSON value fits a field's type hint (containers checked by their kind only)."""
+    if typing.get_origin(hint) in (types.UnionType, typing.Union):
+        return any(_has_type(value, h) for h in typing.get_args(hint))
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, typing.get_origin(hint) or hint)
+
+
 FACE_TARGET = "dlib"
 
 
-def make_protector(target: str | nn.Module, method: str, **options) -> Callable[[torch.Tensor], Protected]:
-    """One image (3,H,W) -> `Protected`, for the face target or a classifier (loaded once, here)."""
+def make_protector(target: str | nn.Module, method: str, trust_code: bool = False,
+                   **options) -> Callable[[torch.Tensor], Protected]:
+    """One image (3,H,W) -> `Protected`, for the face target or a classifier (loaded once, here; a TorchScript
+    file only with `trust_code`)."""
     if target == FACE_TARGET:
         from ..faces import Identity
         from .face_protect import protect_faces
@@ -66,7 +100,7 @@ def make_protector(target: str | nn.Module, method: str, **options) -> Callable[
         if options.get("as_images"):  # found and described once per run, not once per photo
             options["as_images"] = Identity(options["as_images"], options.get("aligned", False))
         return lambda image: protect_faces(image, method=method, **options)
-    model = load_target(target)
+    model = load_target(target, trust_code)
     return lambda image: protect([image], target=model, method=method, **options)[0]
 
 

@@ -27,9 +27,9 @@ import numpy as np
 import ray
 import torch
 
-from advpriv.images import MAX_PIXELS, atomic_write
-from advpriv.protect.batch import Plan, merge_metrics
-from advpriv.protect.files import FileReport, protect_one
+from advpriv.images import MAX_PIXELS
+from advpriv.protect.batch import Plan, merge_metrics, protect_into
+from advpriv.protect.files import FileReport
 from advpriv.protect.job import ProtectJob
 
 THREADS = 1
@@ -37,25 +37,20 @@ THREADS = 1
 
 
 class _Protect:
-    """A Ray actor: loads the models once, then protects, writes and reports one file per row."""
+    """A Ray actor: loads the models once, then claims the output's name, protects, writes and reports one file per
+    row (`advpriv.protect.batch.protect_into`). `own`: the outputs replaced in place (`Plan.own`)."""
 
-    def __init__(self, job: ProtectJob, outputs: dict[str, str], fmt: str, max_pixels: int, seed: int,
+    def __init__(self, job: ProtectJob, outputs: dict[str, str], own: set[str], fmt: str, max_pixels: int, seed: int,
                  threads: int) -> None:
         torch.set_num_threads(threads)
         self.protector = job.protector()
-        self.outputs, self.fmt, self.max_pixels, self.seed = outputs, fmt, max_pixels, seed
+        self.outputs, self.own, self.fmt, self.max_pixels, self.seed = outputs, own, fmt, max_pixels, seed
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        reports = []
-        for path, data in zip(batch["path"], batch["bytes"]):
-            out, report = protect_one(bytes(data), path, self.protector, self.fmt, self.max_pixels, self.seed)
-            if out is not None:
-                try:
-                    report.output = str(atomic_write(self.outputs[path], out))
-                except OSError as e:
-                    report.error = f"{path}: could not write the output ({e}); check that its folder is writable."
-            reports.append(json.dumps(asdict(report)))
-        return {"report": np.array(reports, dtype=object)}
+        reports = [protect_into(bytes(data), path, Path(self.outputs[path]), self.protector, self.fmt,
+                                self.max_pixels, self.seed, self.outputs[path] in self.own)
+                   for path, data in zip(batch["path"], batch["bytes"])]
+        return {"report": np.array([json.dumps(asdict(r)) for r in reports], dtype=object)}
 
 
 def connect(address: str = "local") -> None:
@@ -83,7 +78,7 @@ def protect_on_ray(plan: Plan, outdir: str | os.PathLike, job: ProtectJob, fmt: 
     rows = (ray.data.read_binary_files(todo, include_paths=True, num_cpus=0)  # I/O: must not wait for actors' CPUs
             .map_batches(_Protect, batch_size=1, batch_format="numpy", num_cpus=threads,
                          compute=ray.data.ActorPoolStrategy(size=min(actors, len(todo))),
-                         fn_constructor_kwargs=dict(job=job, outputs=outputs, fmt=fmt,
+                         fn_constructor_kwargs=dict(job=job, outputs=outputs, own=set(map(str, plan.own)), fmt=fmt,
                                                     max_pixels=max_pixels, seed=seed, threads=threads)))
     order = {p: i for i, p in enumerate(todo)}
     reports = sorted((FileReport(**json.loads(row["report"])) for row in rows.iter_rows()),
