@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -98,9 +101,11 @@ def demo_command(
 
 def _run(plan: Plan, outdir: Path, target: str, method: str, fmt: str, max_pixels: int = MAX_PIXELS, seed: int = 0,
          **options) -> tuple[list[FileReport], bool]:
-    """Protect the plan's inputs; the reports of the files finished, and whether Ctrl-C stopped the run."""
+    """Protect the plan's inputs; the reports of the files finished, and whether Ctrl-C or SIGTERM stopped the run."""
     for line in skipped_lines(plan.skipped):
         console.print(f"[yellow]skipped[/yellow] {escape(line)}")
+    for note in plan.notes:
+        console.print(f"[yellow]warning[/yellow] {escape(note)}")
     if plan.done:
         console.print(f"{plan.done} input(s) already protected in {outdir} (their output exists and verifies) were "
                       "skipped; --force protects them again.")
@@ -111,7 +116,7 @@ def _run(plan: Plan, outdir: Path, target: str, method: str, fmt: str, max_pixel
     reports: list[FileReport] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
-        with Progress(*columns, console=console) as progress:
+        with _sigterm_as_ctrl_c(), Progress(*columns, console=console) as progress:
             task = progress.add_task("protecting", total=len(plan.outputs))
             for report in protect_planned(plan, protector, fmt, max_pixels, seed):
                 reports.append(report)
@@ -123,6 +128,24 @@ def _run(plan: Plan, outdir: Path, target: str, method: str, fmt: str, max_pixel
                       "files are written and recorded, run the same command again to resume.")
         return reports, True
     return reports, False
+
+
+@contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (how a scheduler stops a job) handled as Ctrl-C, so the files finished are recorded and a run again
+    resumes; only in the main thread, where Python handles signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _summarise(reports: list[FileReport], outdir: Path, interrupted: bool = False) -> int:

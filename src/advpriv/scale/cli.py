@@ -61,6 +61,8 @@ def batch_command(
         _fail("no images found in the inputs given; name image files or folders that contain some.", 2)
     for line in skipped_lines(plan.skipped):
         console.print(f"[yellow]skipped[/yellow] {escape(line)}")
+    for note in plan.notes:
+        console.print(f"[yellow]warning[/yellow] {escape(note)}")
     reports = []
     if plan.outputs:
         from advpriv.scale.ray_batch import connect, protect_on_ray
