@@ -20,6 +20,13 @@ pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.:DeprecationWarning")
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def no_fetched_models(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests name the face models they attack: FaceNet, when fetched into the user's cache, stays out of the
+    default ensemble here (tests/test_faces_facenet.py checks that it joins)."""
+    monkeypatch.setenv("ADVPRIV_CACHE_DIR", str(tmp_path_factory.mktemp("empty-cache")))
+
+
 @pytest.fixture
 def tiny(tmp_path: Path) -> Path:
     """A real TorchScript face embedder (untrained): conv, pool, 8-d descriptor."""

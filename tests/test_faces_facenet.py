@@ -101,3 +101,15 @@ def test_a_keras_file_without_the_layers_is_refused(tmp_path: Path) -> None:
 def test_missing_weights_say_how_to_fetch_them(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="advpriv models fetch facenet"):
         load_facenet(tmp_path / "none.safetensors")
+
+
+def test_facenet_joins_the_default_ensemble_once_fetched(facenet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from advpriv.protect.job import ProtectJob
+
+    def attacked(**options: bool) -> list[str]:
+        return [e.name for e in ProtectJob(**options)._face_options()["embedders"]]
+
+    assert attacked() == ["dlib", "facenet"]
+    assert attacked(facenet=False) == ["dlib"] and attacked(dlib=False) == ["facenet"]
+    monkeypatch.setenv("ADVPRIV_CACHE_DIR", str(tmp_path))  # not fetched: dlib alone, as before
+    assert attacked() == ["dlib"]

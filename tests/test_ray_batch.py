@@ -96,7 +96,7 @@ def test_face_jobs_check_their_options_as_protect_does():
     with pytest.raises(JobError, match="add --as PHOTO"):
         ProtectJob(mode="impersonate").options()
     with pytest.raises(JobError, match="--no-dlib leaves no face model"):
-        ProtectJob(dlib=False).options()
+        ProtectJob(dlib=False, facenet=False).options()
     with pytest.raises(JobError, match="unknown mode 'hide'"):
         ProtectJob(mode="hide")
     assert ProtectJob(target="net.onnx:similarity=0.3").face_model == "net.onnx:similarity=0.3"
