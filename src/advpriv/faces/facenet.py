@@ -163,7 +163,8 @@ class FaceNet(nn.Module):
             *(_block35(i) for i in range(1, 6)), _mixed_6a(), *(_block17(i) for i in range(1, 11)), _mixed_7a(),
             *(_block8(i) for i in range(1, 6)), _block8(6, last=True),
         )
-        self.bottleneck = nn.Linear(1792, 128)  # Keras Dense "Bottleneck" with "Bottleneck_BatchNorm" folded in
+        # Keras Dense "Bottleneck" with "Bottleneck_BatchNorm" folded in (the Dropout before it is off at inference)
+        self.bottleneck = nn.Linear(1792, 128)
 
     def forward(self, chips: torch.Tensor) -> torch.Tensor:
         x = prewhiten(chips).contiguous(memory_format=torch.channels_last)
