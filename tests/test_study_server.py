@@ -18,6 +18,7 @@ from PIL import Image
 from conftest import CHROMIUM
 from serving import free_port, running_advpriv
 
+from advpriv.study.invites import add_invites
 from advpriv.study.make import make_study
 from advpriv.study.manifest import load_manifest
 from advpriv.study.report import study_report
@@ -53,11 +54,12 @@ def study(tmp_path) -> Path:
 
 
 def test_ratings_survive_a_restart_and_bad_answers_are_refused(study):
+    [(token, rater)] = add_invites(study, 1).items()
     with study_server(study) as url:
         described = httpx.get(f"{url}/v1/study").json()
         assert len(described["pairs"]) == 4 and "method" not in str(described)  # the page never learns the method
         first = described["pairs"][0]["id"]
-        answer = {"rater": "r-1", "pair": first, "mode": "dsis", "score": 4, "seconds": 2.5}
+        answer = {"invite": token, "pair": first, "mode": "dsis", "score": 4, "seconds": 2.5}
         assert httpx.post(f"{url}/v1/ratings", json=answer).status_code == 201
         bad = httpx.post(f"{url}/v1/ratings", json={**answer, "score": 7})
         assert bad.status_code == 422 and "score from 1 to 5" in bad.json()["error"]["message"]
@@ -65,11 +67,11 @@ def test_ratings_survive_a_restart_and_bad_answers_are_refused(study):
         assert unknown.status_code == 422 and "not in this study" in unknown.json()["error"]["message"]
         assert httpx.get(f"{url}/images/..%2Fstudy.json").status_code == 404
     with study_server(study) as url:
-        answer = {"rater": "r-1", "pair": first, "mode": "choice", "choice": "changed", "seconds": 1.0}
+        answer = {"invite": token, "pair": first, "mode": "choice", "choice": "changed", "seconds": 1.0}
         assert httpx.post(f"{url}/v1/ratings", json=answer).status_code == 201
     stored = RatingStore(study / RATINGS).all()
     assert [(r.rater, r.pair, r.mode, r.score, r.choice, r.seconds) for r in stored] == [
-        ("r-1", first, "dsis", 4, None, 2.5), ("r-1", first, "choice", None, "changed", 1.0)]
+        (rater, first, "dsis", 4, None, 2.5), (rater, first, "choice", None, "changed", 1.0)]
     assert study_report(study).total == 2
     with contextlib.closing(sqlite3.connect(study / RATINGS)) as db:  # nothing else about the rater is stored
         assert [row[1] for row in db.execute("PRAGMA table_info(ratings)")] == [
@@ -87,6 +89,7 @@ def assert_native(page, selector: str, study: Path) -> None:
 
 def test_a_rater_completes_both_modes_in_chromium(sync_api, study, tmp_path):
     trials = 4 + 1  # every pair once, the repeated pair twice
+    [(token, rater)] = add_invites(study, 1).items()
     with study_server(study) as url, sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
         try:
@@ -94,7 +97,7 @@ def test_a_rater_completes_both_modes_in_chromium(sync_api, study, tmp_path):
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.clock.install()  # the presentation's timers advance only when the test says so
-            page.goto(f"{url}/")
+            page.goto(f"{url}/?invite={token}")
             page.click("#start-dsis")
             for i in range(trials):
                 for phase in ("original", "changed"):
@@ -108,9 +111,8 @@ def test_a_rater_completes_both_modes_in_chromium(sync_api, study, tmp_path):
                 page.click(f"#vote button[data-score='{5 - i % 5}']")
             page.wait_for_selector("#done:not([hidden])", timeout=10_000)
             assert f"Your {trials} answers are stored" in page.inner_text("#done")
-            rater = page.evaluate("localStorage.getItem('advpriv-study-rater')")
 
-            page.goto(f"{url}/")
+            page.goto(f"{url}/?invite={token}")
             page.click("#start-choice")
             shown = []
             for i in range(trials):
@@ -134,7 +136,7 @@ def test_a_rater_completes_both_modes_in_chromium(sync_api, study, tmp_path):
         finally:
             browser.close()
     stored = RatingStore(study / RATINGS).all()
-    assert len(stored) == 2 * trials and {r.rater for r in stored} == {rater} and rater.startswith("r-")
+    assert len(stored) == 2 * trials and {r.rater for r in stored} == {rater}  # the id bound to the link
     dsis, choice = stored[:trials], stored[trials:]
     # each trial showed its own pair (never the previous one while the next loads), on a side chosen at random
     assert [{f"{r.pair}-o.png", f"{r.pair}-p.png"} for r in choice] == shown

@@ -39,7 +39,7 @@ from advpriv.protect import METHODS
 from advpriv.protect.files import FACE_TARGET
 from advpriv.protect.strength import STRENGTHS
 
-from .errors import ServiceError
+from .errors import ServiceError, problems, shown
 from .features import CloudClassifier
 from .form import Upload, UploadGate, parse_form
 from .isolate import ProcessPool, WorkerDied
@@ -75,12 +75,12 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
     def options_of(fields: dict[str, str]) -> dict[str, str]:
         unknown = sorted(set(fields) - set(DEFAULTS))
         if unknown:
-            raise ServiceError(422, "bad_option", f"unknown form field(s) {', '.join(unknown)}; "
+            raise ServiceError(422, "bad_option", f"unknown form field(s) {shown(', '.join(unknown))}; "
                                                   f"the fields are image, {', '.join(DEFAULTS)}.")
         options = {**DEFAULTS, **{k: v for k, v in fields.items() if v != ""}}
         for key, allowed in {**CHOICES, "target": tuple(targets)}.items():
             if options[key] not in allowed:
-                raise ServiceError(422, "bad_option", f"{key} {options[key]!r} is not offered here; choose one of "
+                raise ServiceError(422, "bad_option", f"{key} {shown(options[key])} is not offered here; choose one of "
                                                       f"{', '.join(allowed)}.")
         return options
 
@@ -91,7 +91,7 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
         """
         unknown = sorted(set(files) - {"image", "as"})
         if unknown:
-            raise ServiceError(422, "bad_option", f"unknown file field(s) {', '.join(unknown)}; send the photo as "
+            raise ServiceError(422, "bad_option", f"unknown file field(s) {shown(', '.join(unknown))}; send the photo as "
                                                   "`image` and, to impersonate, the target's photos as `as`.")
         image, as_photos = [u for u in files.get("image", []) if u.data], [u for u in files.get("as", []) if u.data]
         if len(image) != 1:
@@ -137,7 +137,8 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
                                {"Retry-After": str(e.retry_after)}) from None
         except (asyncio.TimeoutError, TimeoutError):
             raise ServiceError(504, "timeout", f"{what} took longer than this server's limit of "
-                                               f"{settings.timeout:g} s; try a smaller photo.") from None
+                                               f"{settings.timeout:g} s of work (time waiting in the queue not "
+                                               "counted); try a smaller photo.") from None
 
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, e: ServiceError) -> JSONResponse:
@@ -155,7 +156,7 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, e: RequestValidationError) -> JSONResponse:
-        return JSONResponse(ServiceError(422, "bad_request", str(e.errors())).body(), status_code=422)
+        return JSONResponse(ServiceError(422, "bad_request", problems(e.errors())).body(), status_code=422)
 
     @app.exception_handler(Exception)
     async def internal_error(_: Request, e: Exception) -> JSONResponse:
@@ -163,9 +164,14 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
         return JSONResponse(ServiceError(500, "internal", message).body(), status_code=500)
 
     @app.get("/healthz")
-    async def healthz() -> dict:
-        return {"status": "ok", "queue": queue.status(), "receiving": uploads.receiving,
-                "workers": {"total": settings.workers, "starting": workers.starting()}}
+    async def healthz() -> JSONResponse:
+        """200 "ok" once a worker can take a protection; 503 "starting" (with Retry-After) until then."""
+        starting = workers.starting()
+        ready = starting < settings.workers
+        return JSONResponse({"status": "ok" if ready else "starting", "queue": queue.status(),
+                             "receiving": uploads.receiving, "workers": {"total": settings.workers, "starting": starting}},
+                            status_code=200 if ready else 503,
+                            headers=None if ready else {"Retry-After": str(STARTING_RETRY_S)})
 
     @app.get("/v1/version")
     async def version() -> dict:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .connections import with_header_timeout
+from .connections import hardened_http
 from .settings import TOKEN_ENV, ServeSettings, token_from_env
 
 
@@ -72,5 +72,4 @@ def serve_command(
         raise typer.Exit(2)
     typer.echo(f"advpriv serving on http://{host}:{port}/ (token {'required' if settings.token else 'not required'})",
                err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", http=with_header_timeout(header_timeout),
-                limit_concurrency=max_connections)
+    uvicorn.run(app, host=host, port=port, log_level="warning", http=hardened_http(header_timeout, max_connections))

@@ -29,6 +29,25 @@ class ServiceError(Exception):
         return ServiceError, (self.status, self.code, self.message, self.headers)
 
 
+def shown(text: str, limit: int = 80) -> str:
+    """`text` quoted as an error message shows it: cut to `limit` characters (a client's 10 MB field must not come
+    back as a 10 MB error).
+
+    >>> shown("tiny"), shown("x" * 1000, limit=5)
+    ("'tiny'", "'xxxxx'… (1,000 characters)")
+    """
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}… ({len(text):,} characters)"
+
+
+def problems(errors: list[dict], limit: int = 500) -> str:
+    """pydantic's validation errors in one line, where and what, without the values sent (which may be huge).
+
+    >>> problems([{"loc": ("body", "score"), "msg": "Input should be a valid integer", "input": "5" * 10**6}])
+    'body.score: Input should be a valid integer'
+    """
+    return "; ".join(f"{'.'.join(map(str, e.get('loc', ())))}: {e.get('msg', '')}" for e in errors[:5])[:limit]
+
+
 def from_image_error(error: ImageError) -> ServiceError:
     """The status code for an image that could not be decoded, by its cause."""
     kind = error.kind if error.kind in IMAGE_ERROR_STATUS else "damaged"

@@ -1,8 +1,9 @@
 """A bounded work queue: protections run on a few worker threads; when every slot is taken, refuse at once.
 
 Refusing (503 with Retry-After) instead of piling requests up keeps the server's memory and latency bounded.
-A request that runs past its timeout is answered at once; its work is told the deadline (the service runs it in a
-process that is killed then, see `advpriv.serve.isolate`).
+A request's timeout counts from the moment a worker starts on it, not while it waits in the queue (which is bounded
+by the queue's size times the timeout). A request that runs past its timeout is answered at once; its work is told
+the deadline (the service runs it in a process that is killed then, see `advpriv.serve.isolate`).
 
 Example:
     >>> import asyncio
@@ -45,19 +46,33 @@ class WorkQueue:
         self.timeout = math.inf
 
     async def run(self, job: Callable[[float], T], timeout: float) -> T:
-        """Run `job(deadline)` on a worker (deadline on `time.monotonic`'s clock); TimeoutError after `timeout` s."""
+        """Run `job(deadline)` on a worker (deadline on `time.monotonic`'s clock); TimeoutError when it has run
+        `timeout` s (time spent waiting for a worker does not count)."""
         with self.lock:
             if self.in_flight >= self.capacity:
                 raise Busy(self.retry_after())
             self.in_flight += 1
             self.timeout = timeout
-        deadline = time.monotonic() + timeout
-        future: Future = self.executor.submit(self._timed, job, deadline)
-        future.add_done_callback(self._release)
-        return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+        loop = asyncio.get_running_loop()
+        began = loop.create_future()
 
-    def _timed(self, job: Callable[[float], T], deadline: float) -> T:
+        def start() -> None:
+            loop.call_soon_threadsafe(lambda: began.done() or began.set_result(None))
+
+        future: Future = self.executor.submit(self._timed, job, timeout, start)
+        future.add_done_callback(self._release)
+        result = asyncio.wrap_future(future)
+        try:
+            await asyncio.wait({began, result}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the client left while waiting: the job never starts
+            result.cancel()
+            raise
+        return await asyncio.wait_for(result, timeout)
+
+    def _timed(self, job: Callable[[float], T], timeout: float, on_start: Callable[[], None]) -> T:
         start = time.monotonic()
+        deadline = start + timeout
+        on_start()
         with self.lock:
             self.running += 1
             self.started[threading.get_ident()] = start

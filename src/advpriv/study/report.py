@@ -1,17 +1,22 @@
 """`advpriv study report`: MOS and detection rate per method, with 95 % intervals, from the stored ratings.
 
 - MOS: mean of the impairment scores (5 imperceptible .. 1 very annoying) with a Student-t 95 % interval over the
-  individual ratings (as ITU-R BT.500 computes it; it treats a rater's ratings as independent).
+  individual ratings (as ITU-R BT.500 computes it; it treats a rater's ratings as independent), clipped to the
+  1–5 scale (a few ratings give a t-interval wider than the scale).
 - Detection rate: share of forced choices that picked the changed image, with a Wilson 95 % interval; 50 % is
   chance, i.e. the change cannot be seen.
 - Consistency check: every rater sees some pairs twice; a rater whose mean |score difference| over the repeated
   pairs exceeds 1 is screened out (all their ratings are left out). Raters with no repeated score are kept.
 - Raters whose id starts with `agent-` are machine raters (pipeline checks); they are reported on their own and
   never mixed into the human results.
+- Raters dropped by the study's organiser (`advpriv study report --drop`, see `advpriv.study.invites`) are left
+  out entirely; their ratings stay stored.
 
 Example:
     >>> mean_interval([4, 5, 5, 4])
     (4.5, 3.581..., 5.418...)
+    >>> mean_interval([1, 2], scale=SCALE)
+    (1.5, 1, 5)
     >>> tuple(round(v, 3) for v in wilson(8, 10))
     (0.8, 0.49, 0.943)
 """
@@ -25,23 +30,27 @@ from pathlib import Path
 
 from scipy.stats import t as student_t
 
+from .invites import Invites
 from .manifest import IDENTICAL, NOISE, load_manifest
 from .store import RATINGS, Rating, RatingStore
 
 AGENT_PREFIX = "agent-"
+SCALE = (1, 5)
+"""The impairment scale's ends."""
 MAX_REPEAT_DIFFERENCE = 1.0
 Z95 = 1.959963984540054
 
 
-def mean_interval(values: list[float]) -> tuple[float, float | None, float | None]:
-    """Mean and its two-sided 95 % Student-t interval (None with fewer than two values)."""
+def mean_interval(values: list[float], scale: tuple[float, float] = (-math.inf, math.inf)
+                  ) -> tuple[float, float | None, float | None]:
+    """Mean and its two-sided 95 % Student-t interval, clipped to `scale` (None with fewer than two values)."""
     n = len(values)
     mean = sum(values) / n
     if n < 2:
         return mean, None, None
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
     half = float(student_t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return mean, mean - half, mean + half
+    return mean, max(scale[0], mean - half), min(scale[1], mean + half)
 
 
 def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float, float]:
@@ -92,7 +101,7 @@ class GroupReport:
 def method_result(method: str, ratings: list[Rating]) -> MethodResult:
     scores = [r.score for r in ratings if r.mode == "dsis"]
     choices = [r.choice for r in ratings if r.mode == "choice"]
-    mos = mean_interval(scores) if scores else (None, None, None)
+    mos = mean_interval(scores, SCALE) if scores else (None, None, None)
     detected = choices.count("changed")
     rate = wilson(detected, len(choices)) if choices else (None, None, None)
     return MethodResult(method, len(scores), *mos, len(choices), detected, *rate)
@@ -115,16 +124,45 @@ class StudyReport:
     total: int
     humans: GroupReport
     agents: GroupReport
+    dropped: dict[str, int]
+    """Raters left out by the organiser, with their stored ratings."""
+    answers: dict[str, list[Rating]]
+    """Every rater's ratings, dropped raters included (for `format_raters`)."""
+
+    def all_raters(self) -> list[str]:
+        return sorted(self.answers)
 
 
 def study_report(folder: Path) -> StudyReport:
-    """The report of a study folder; ratings of raters named `agent-...` go to `agents`."""
+    """The report of a study folder; ratings of raters named `agent-...` go to `agents`, those of dropped raters
+    nowhere."""
     methods = load_manifest(folder).methods()
+    dropped = Invites.load(folder).dropped
     path = Path(folder) / RATINGS
     ratings = RatingStore(path).all() if path.is_file() else []
-    humans = [r for r in ratings if not r.rater.startswith(AGENT_PREFIX)]
-    agents = [r for r in ratings if r.rater.startswith(AGENT_PREFIX)]
-    return StudyReport(len(ratings), group_report(humans, methods), group_report(agents, methods))
+    answers: dict[str, list[Rating]] = defaultdict(list)
+    for r in ratings:
+        answers[r.rater].append(r)
+    counted = [r for r in ratings if r.rater not in dropped]
+    humans = [r for r in counted if not r.rater.startswith(AGENT_PREFIX)]
+    agents = [r for r in counted if r.rater.startswith(AGENT_PREFIX)]
+    return StudyReport(len(ratings), group_report(humans, methods), group_report(agents, methods),
+                       {rater: len(answers.get(rater, [])) for rater in sorted(dropped)}, dict(answers))
+
+
+def format_raters(report: StudyReport) -> str:
+    """One line per rater: answers per mode, mean |score difference| on repeated pairs, and whether counted."""
+    differences = repeat_differences([r for rs in report.answers.values() for r in rs])
+    lines = [f"  {'rater':<24} {'scores':>6} {'choices':>7} {'repeat diff':>11}  status"]
+    for rater in report.all_raters():
+        answers = report.answers[rater]
+        status = ("dropped" if rater in report.dropped else
+                  "screened out" if rater in {**report.humans.screened, **report.agents.screened} else
+                  "machine" if rater.startswith(AGENT_PREFIX) else "kept")
+        difference = f"{differences[rater]:.2f}" if rater in differences else "-"
+        lines.append(f"  {rater:<24} {sum(r.mode == 'dsis' for r in answers):>6} "
+                     f"{sum(r.mode == 'choice' for r in answers):>7} {difference:>11}  {status}")
+    return "\n".join([f"Raters ({len(report.answers)}):"] + lines)
 
 
 LABELS = {IDENTICAL: "hidden ref: identical", NOISE: "hidden ref: noise"}
@@ -147,6 +185,9 @@ def format_group(title: str, group: GroupReport) -> str:
 
 def format_report(report: StudyReport) -> str:
     parts = [f"{report.total} rating(s) stored."]
+    if report.dropped:
+        parts.append("Dropped by the organiser (left out): " +
+                     ", ".join(f"{rater} ({n} rating(s))" for rater, n in report.dropped.items()))
     if report.humans.raters:
         parts.append(format_group("Human raters", report.humans))
     else:

@@ -53,6 +53,11 @@ class RatingStore:
         with closing(self._connect()) as db, db:
             db.execute("INSERT INTO ratings VALUES (?, ?, ?, ?, ?, ?, ?)", astuple(rating))
 
+    def count(self, rater: str) -> int:
+        """How many answers `rater` has given."""
+        with closing(self._connect()) as db:
+            return db.execute("SELECT COUNT(*) FROM ratings WHERE rater = ?", (rater,)).fetchone()[0]
+
     def all(self) -> list[Rating]:
         with closing(self._connect()) as db:
             return [Rating(*row) for row in db.execute("SELECT * FROM ratings ORDER BY rowid")]

@@ -1,23 +1,15 @@
 // The rating page: double-stimulus impairment scale (ITU-R BT.500) or forced choice, pairs in a random order per
-// rater, some pairs twice (consistency), photos at native resolution. Sends rater id, pair, mode, answer, seconds.
+// rater, some pairs twice (consistency), photos at native resolution. Sends invitation, pair, mode, answer, seconds.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const sleep = (s) => new Promise((resolve) => setTimeout(resolve, s * 1000));
 
-function raterId() {
-  const given = new URLSearchParams(location.search).get("rater");
-  if (given && /^[A-Za-z0-9-]{1,64}$/.test(given)) return given;
-  const bytes = crypto.getRandomValues(new Uint8Array(12));
-  const fresh = "r-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  try {  // the same id on a second visit, where the browser keeps local storage
-    const kept = localStorage.getItem("advpriv-study-rater");
-    if (kept) return kept;
-    localStorage.setItem("advpriv-study-rater", fresh);
-  } catch {
-    // storage blocked: this visit alone gets the fresh id
-  }
-  return fresh;
+function inviteToken() {
+  // The link the organiser sent (`advpriv study make` prints one per rater); the server binds it to a rater id.
+  const token = new URLSearchParams(location.search).get("invite");
+  if (!token) throw new Error("This page needs your invitation link (it ends in ?invite=…); open the link you were sent.");
+  return token;
 }
 
 function shuffle(items) {
@@ -183,7 +175,7 @@ async function rateChoice(original, changed) {
 }
 
 async function run(mode) {
-  const rater = raterId();
+  const invite = inviteToken();
   const study = await (await fetch("v1/study")).json();
   const trials = trialOrder(study);
   $("intro").hidden = true;
@@ -200,7 +192,7 @@ async function run(mode) {
     const answer = mode === "dsis" ? await rateDsis(original, changed, study)
       : await rateChoice(original, changed);
     const seconds = (performance.now() - started) / 1000;
-    await send({rater, pair: pair.id, mode, score: null, choice: null, ...answer, seconds});
+    await send({invite, pair: pair.id, mode, score: null, choice: null, ...answer, seconds});
   }
   $("trial").hidden = true;
   $("too-small").hidden = true;
