@@ -4,21 +4,65 @@ traceback or an allocation sized by the attacker."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from test_obfuscate_data import NAMES, write_dataset
 
+from advpriv.images import ImageError, load_image
 from advpriv.obfuscate import TrainConfig, load_attributes, load_run
 from advpriv.obfuscate.checkpoint import CONFIG, OBFUSCATOR, RunError, build_parties, save_weights
 from advpriv.obfuscate.data import DataError
 
 TINY = TrainConfig(width=1 / 16, fc=8, image_size=(32, 32))
+
+
+# ---- 11. an AVIF whose header lies ----
+
+def avif(side: int, stated: int | None = None, mode: str = "RGB") -> bytes:
+    """A flat AVIF of side×side pixels (a few hundred bytes); its `ispe` box patched to say stated×stated."""
+    pixels = np.full((side, side, len(mode)), 128, np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels, mode).save(buf, "AVIF", speed=10)
+    data = bytearray(buf.getvalue())
+    if stated is not None:
+        at = data.find(b"ispe") + 8  # after the type and the full box's version and flags
+        data[at:at + 8] = stated.to_bytes(4, "big") * 2
+    return bytes(data)
+
+
+def test_an_avif_whose_header_lies_is_refused_before_decoding():
+    lying = avif(1600, stated=200)
+    with Image.open(io.BytesIO(lying)) as im:
+        assert im.size == (200, 200)  # what Pillow, and a check of the header alone, would go by
+    with pytest.raises(ImageError, match=r"lying.avif: its header says 200×200 but its AV1 data is 1600×1600"):
+        load_image(io.BytesIO(lying), name="lying.avif")
+    with pytest.raises(ImageError, match=r"1600×1600 = 2,560,000 pixels, over the limit of 1,000,000") as caught:
+        load_image(io.BytesIO(lying), max_pixels=1_000_000, name="lying.avif")
+    assert caught.value.kind == "too_large"
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_an_honest_avif_decodes(tmp_path, mode):
+    (tmp_path / "a.avif").write_bytes(avif(64, mode=mode))
+    assert load_image(tmp_path / "a.avif").shape == (3, 64, 64)
+
+
+@pytest.mark.parametrize("cut", [40, 200, -20])
+def test_a_truncated_avif_gets_an_error_naming_it(cut):
+    with pytest.raises(ImageError, match="cut.avif"):
+        load_image(io.BytesIO(avif(64)[:cut]), name="cut.avif")
+
+
+# ---- 12. obfuscator run folders and attribute tables ----
 
 
 @pytest.fixture

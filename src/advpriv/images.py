@@ -20,6 +20,8 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
+from advpriv.avif_header import HeaderError, frame_sizes
+
 register_heif_opener()  # HEIC/HEIF photos (iPhones) decode like any other format
 
 MAX_PIXELS = 50_000_000
@@ -63,6 +65,8 @@ def load_image(source: str | os.PathLike | BinaryIO, max_pixels: int = MAX_PIXEL
     try:
         with Image.open(source) as im:
             _check_size(path, im.size, max_pixels, min_side)
+            if im.format == "AVIF":
+                _check_avif(path, source, max_pixels)
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 im.load()
@@ -113,6 +117,29 @@ def _check_size(path: Path, size: tuple[int, int], max_pixels: int, min_side: in
     if max(w, h) > MAX_ASPECT * min(w, h):
         raise ImageError(f"{path}: {w}×{h} pixels is too thin to protect (more than {MAX_ASPECT}:1); crop it into "
                          "parts closer to square first.", "too_small")
+
+
+def _check_avif(path: Path, source: str | os.PathLike | BinaryIO, max_pixels: int) -> None:
+    """Refuse an AVIF whose AV1 data would decode to more pixels than its header says, or than `max_pixels`,
+    before the decoder runs (Pillow checks only the header's size)."""
+    if isinstance(source, (str, os.PathLike)):
+        data = Path(source).read_bytes()
+    else:
+        source.seek(0)
+        data = source.read()
+    try:
+        sizes = frame_sizes(data)
+    except HeaderError as e:
+        raise ImageError(f"{path}: the AVIF container is damaged ({e}); re-export the image.") from None
+    if not sizes.coded or not sizes.stated:
+        raise ImageError(f"{path}: the AVIF's size cannot be read from its headers; re-export the image.")
+    w, h = max(sizes.coded, key=lambda size: size[0] * size[1])
+    if w * h > max_pixels:
+        raise ImageError(f"{path}: its AV1 data is {w}×{h} = {w * h:,} pixels, over the limit of {max_pixels:,} "
+                         "(decompression-bomb guard); downscale the image or raise --max-pixels.", "too_large")
+    if w * h > max(sw * sh for sw, sh in sizes.stated):
+        raise ImageError(f"{path}: its header says {'/'.join(f'{sw}×{sh}' for sw, sh in sizes.stated)} but its "
+                         f"AV1 data is {w}×{h}; the file is damaged or crafted: re-export the image.")
 
 
 def _to_rgb_array(im: Image.Image) -> np.ndarray:
