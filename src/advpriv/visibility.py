@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import kornia
 import numpy as np
@@ -170,6 +170,15 @@ def visibility_weights(shape: tuple[int, int], parts: Sequence[FaceParts]) -> to
     return weights
 
 
+@dataclass(frozen=True)
+class VisibilityBudget:
+    """The most change a protection may make to any one face: SSIM inside its box at least `min_ssim`, and the mean
+    CIEDE2000 over its eyes and lips at most `max_ciede2000` (2.3 is one just-noticeable difference)."""
+
+    min_ssim: float
+    max_ciede2000: float
+
+
 class VisibilityLoss:
     """MND's quality loss for faces, per image of a batch (N,3,H,W) against the clean `x`: the change in CIELAB,
     in steps a person can see, plus `QualityLoss`' structure terms (β·(1 − SSIM) + γ·GMSD).
@@ -179,6 +188,7 @@ class VisibilityLoss:
     lightness; hue is not masked) and w = `visibility_weights`: a change of hue, or one in the eyes or on the lips,
     costs more than the same change of lightness on the cheek. It replaces `QualityLoss`' MSE term, which is
     blind to hue. `parts` are the faces' boxes in the coordinates of `x`, the same for every image of the batch.
+    `within(y)` says which images keep every face inside `budget`; MND never keeps a candidate outside it.
 
     >>> x = torch.rand(2, 3, 48, 48); grey = (x + 0.02).clamp(0, 1); red = x.clone(); red[:, 0] += 0.02
     >>> loss = VisibilityLoss(x, [FaceParts((0, 0, 47, 47))])
@@ -186,8 +196,10 @@ class VisibilityLoss:
     True
     """
 
-    def __init__(self, x: torch.Tensor, parts: Sequence[FaceParts], weights: QualityWeights = QualityWeights()) -> None:
+    def __init__(self, x: torch.Tensor, parts: Sequence[FaceParts], weights: QualityWeights = QualityWeights(),
+                 budget: VisibilityBudget | None = None) -> None:
         self.structure, self.weights = QualityLoss(x, weights), weights
+        self.x, self.parts, self.budget = x, list(parts), budget
         self.lab = lab(x)
         where = visibility_weights(tuple(x.shape[-2:]), parts).to(x) / LIGHTNESS_STEP**2
         self.light = where / (1 + _local_std(self.lab[:, :1]) / TEXTURE).pow(2)[:, 0]
@@ -197,8 +209,25 @@ class VisibilityLoss:
         """The same loss against the clean images `index` only."""
         chosen = object.__new__(VisibilityLoss)
         chosen.structure, chosen.weights = self.structure.select(index), self.weights
+        chosen.x, chosen.parts, chosen.budget = self.x[index], self.parts, self.budget
         chosen.lab, chosen.light, chosen.chroma = self.lab[index], self.light[index], self.chroma
         return chosen
+
+    @property
+    def within(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """Without a budget None; else a function of images (N,3,H,W) -> (N,) bool: every face keeps to it."""
+        return None if self.budget is None else self._inside
+
+    def _inside(self, y: torch.Tensor) -> torch.Tensor:
+        ok = torch.ones(y.shape[0], dtype=torch.bool)
+        with torch.no_grad():
+            delta = ciede2000(self.lab, lab(y))
+            for face in self.parts:
+                ok &= ssim(_crop(self.x, face.box), _crop(y, face.box)) >= self.budget.min_ssim
+                if face.features:
+                    eyes_lips = torch.cat([_crop(delta, b).flatten(1) for b in face.features], 1)
+                    ok &= eyes_lips.mean(1) <= self.budget.max_ciede2000
+        return ok
 
     def colour(self, y: torch.Tensor) -> torch.Tensor:
         """The colour term alone, per image."""

@@ -33,7 +33,7 @@ from ..faces.region import Region, face_region
 from ..faces.verdicts import face_verdicts, goal_reached, summary_line
 from ..images import quantize
 from ..quality import quality_report
-from ..visibility import FaceParts, VisibilityLoss, face_parts, face_visibility
+from ..visibility import FaceParts, VisibilityBudget, VisibilityLoss, face_parts, face_visibility
 from .anchors import Smoothed, anchor_attack
 from .api import Check, Protected
 from .eot import EOT, EOTConfig, Robust
@@ -68,6 +68,7 @@ def protect_faces(
     config: MNDConfig = MNDConfig(),
     eot: EOTConfig | None = None,
     smooth: float = 0.0,
+    visibility: VisibilityBudget | None = None,
     **budget: float,
 ) -> Protected:
     """Protect every face of one photo (3,H,W) in [0,1]: dodge (default) or impersonate the `as_images` identity.
@@ -77,6 +78,8 @@ def protect_faces(
     eot: with MND, every face must also stay protected after a random re-encoding drawn every step (see
     `advpriv.protect.eot`; `advpriv.protect.strength` names the usual settings). smooth: with an anchor, attack
     the mean of the objective on the photo and on a copy blurred by this sigma (LowKey's smoothing); 0 for none.
+    visibility: with MND, the most any one face may change (`advpriv.visibility.VisibilityBudget`); a face that
+    cannot reach the goal inside it keeps to it, and success is False.
     `recheck(decoded)` on the result returns a `Check`: `success` says whether the attacked models still reach the
     goal on the decoded copy; `faces` and `summary` say, per judge, whether each face is still detected and still
     matches (its clean self when dodging, the target identity when impersonating; see `advpriv.faces.verdicts`),
@@ -103,7 +106,7 @@ def protect_faces(
     if method == "mnd":
         goal = objective if eot is None else Robust(objective, EOT(eot))
         parts = [face_parts(clean_pixels(), face.box).shift(region.left, region.top) for face in faces]
-        quality = VisibilityLoss(crop[None], parts, config.weights)
+        quality = VisibilityLoss(crop[None], parts, config.weights, visibility)
         result = mnd(crop[None], goal, config, quality=quality, basis=LUMA_CHROMA)
         adv_crop, success = result.images, result.success
     else:

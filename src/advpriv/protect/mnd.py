@@ -99,7 +99,10 @@ def mnd(
     `LUMA_CHROMA` a loss that penalises hue moves the chroma coordinates only, and lightness stays free.
 
     An image that never fools the objective comes back as its last candidate (success False), where λ's search
-    weighed the goal most, rather than as the unprotected photo.
+    weighed the goal most, rather than as the unprotected photo. When `quality` has a `within(images)` budget
+    (`advpriv.visibility.VisibilityLoss`), a candidate outside it is never kept and turns λ up like a success
+    would; an image that cannot fool the objective inside the budget comes back as the candidate inside it that
+    came closest (lowest adversarial loss), or unchanged if none was inside, so the budget bounds every result.
     """
     x = x.detach()
     n = x.shape[0]
@@ -116,6 +119,8 @@ def mnd(
     if quality is None:
         quality = QualityLoss(x, config.weights) if sizes is None else RaggedQuality(x, sizes, config.weights)
     all_quality = quality
+    within = getattr(quality, "within", None)
+    closest, closest_adv = x.clone(), torch.full((n,), float("inf"))
     steps_run = 0
 
     for step in range(config.steps):
@@ -127,9 +132,12 @@ def mnd(
         q = quality(x_adv)
         with torch.no_grad():
             last = (active, x_adv.detach())
-            better = success & (q < best_q[active])
+            allowed = within(x_adv) if within is not None else torch.ones_like(success)
+            better = success & allowed & (q < best_q[active])
             best[active[better]], best_q[active[better]] = x_adv[better].detach(), q[better].detach()
-            successes_in_window[active] += success.float()
+            nearer = allowed & (adv.detach() < closest_adv[active])
+            closest[active[nearer]], closest_adv[active[nearer]] = x_adv[nearer].detach(), adv.detach()[nearer]
+            successes_in_window[active] += (success | ~allowed).float()
         opt.zero_grad()
         (adv + lam[active] * q).sum().backward()
         opt.step()
@@ -159,4 +167,6 @@ def mnd(
         still, candidates = last
         failed = ~success[still]
         best[still[failed]] = candidates[failed]
+    if within is not None:  # the closest candidate inside the budget, or the image itself if none was
+        best[~success] = closest[~success]
     return MNDResult(images=best, success=success, lam=lam, steps=steps_run)

@@ -4,8 +4,11 @@
   the attacked models on the PNG and does not promise to survive JPEG, resizing, or models it never saw.
 - "medium" (default): the default margin, and the image must fool the models both as written and after a random
   re-encoding drawn every step (resize with another kernel and 8-bit rounding, JPEG 70–95, mild blur; see
-  `advpriv.protect.eot`).
-- "high": twice the margin, re-encodings drawn more often and harsher (JPEG 60–90), more steps.
+  `advpriv.protect.eot`). For faces, within a budget a person sees per face: SSIM at least 0.92 inside each face's
+  box and at most one just-noticeable difference (CIEDE2000 2.3) in its eyes and lips. Where the goal needs more
+  change than that, the face keeps to the budget and the goal is reported as not reached.
+- "high": twice the margin, re-encodings drawn more often and harsher (JPEG 60–90), more steps; for faces a
+  budget of SSIM 0.88 and CIEDE2000 4 (about two just-noticeable differences) in the eyes and lips.
 
 For faces the margin is the distance beyond each model's match threshold, as a fraction of it; for classifiers it
 is κ on the logits. What each level buys on real data is measured in bench/results/transfer.md.
@@ -26,28 +29,31 @@ from ..faces.objectives import DODGE_MARGIN, IMPERSONATE_MARGIN
 from .eot import EOTConfig
 from .files import FACE_TARGET
 from .mnd import MNDConfig
+from ..visibility import JND, VisibilityBudget
 
 CLASSIFIER_KAPPA = 1.0
 
 
 @dataclass(frozen=True)
 class Strength:
-    """One level: margin multiplier, the re-encodings drawn (None: none), and MND's steps, window quorum and
-    starting λ (a robust goal settles at a smaller λ, so starting lower spends fewer windows finding it)."""
+    """One level: margin multiplier, the re-encodings drawn (None: none), MND's steps, window quorum and
+    starting λ (a robust goal settles at a smaller λ, so starting lower spends fewer windows finding it), and for
+    faces the most any one face may change (`advpriv.visibility.VisibilityBudget`; None: MND's trade-off alone)."""
 
     scale: float
     eot: EOTConfig | None
     steps: int
     quorum: float = 0.0
     lam: float = MNDConfig.lam
+    visibility: VisibilityBudget | None = None
 
 
 FACE_EOT = EOTConfig()
 FACE_EOT_HIGH = EOTConfig(scale_p=0.6, jpeg=(60.0, 90.0), jpeg_p=0.7, blur_p=0.3)
 STRENGTHS = {
     "low": Strength(0.5, None, 50),
-    "medium": Strength(1.0, FACE_EOT, 60, quorum=0.5, lam=16.0),
-    "high": Strength(2.0, FACE_EOT_HIGH, 80, quorum=0.5, lam=16.0),
+    "medium": Strength(1.0, FACE_EOT, 60, quorum=0.5, lam=16.0, visibility=VisibilityBudget(0.92, JND)),
+    "high": Strength(2.0, FACE_EOT_HIGH, 80, quorum=0.5, lam=16.0, visibility=VisibilityBudget(0.88, 4.0)),
 }
 
 
@@ -76,6 +82,7 @@ def strength_options(strength: str, target: str, mode: str = "dodge", config: MN
     if target == FACE_TARGET:
         options["margin"] = level.scale * (DODGE_MARGIN if mode == "dodge" else IMPERSONATE_MARGIN)
         options["eot"] = level.eot
+        options["visibility"] = level.visibility
     else:
         options["kappa"] = level.scale * CLASSIFIER_KAPPA
         options["eot"] = None if level.eot is None else classifier_eot(level.eot)
