@@ -41,7 +41,7 @@ def test_embedder_and_judge_reach_the_report(tmp_path: Path, tiny: Path) -> None
     photo = sorted(shared_path("data", "celeba-id").glob("*/*.jpg"))[0]
     onnx = shared_path("models", "mobilefacenet.onnx")
     args = ["protect", str(photo), "-o", str(tmp_path / "out"), "--steps", "5",
-            "--embedder", f"{tiny}:threshold=0.3", "--judge", f"{onnx}:threshold=0.79"]  # fmt: skip
+            "--embedder", f"{tiny}:threshold=0.3", "--judge", f"{onnx}:threshold=0.79", "--trust-model-code"]  # fmt: skip
     result = runner.invoke(app, args, terminal_width=200)
     (row,) = json.loads((tmp_path / "out" / "advpriv-metrics.json").read_text())
     assert result.exit_code == (0 if row["success"] else 1), result.output
@@ -71,7 +71,8 @@ def test_target_names_a_face_model_and_embedders_join_it(tmp_path: Path, tiny: P
     photo = sorted(shared_path("data", "celeba-id").glob("*/*.jpg"))[0]
     for extra in ([], ["--embedder", "dlib"]):
         out = tmp_path / f"out{len(extra)}"
-        args = ["protect", str(photo), "-o", str(out), "--steps", "2", "--target", f"{tiny}:threshold=0.3", *extra]
+        args = ["protect", str(photo), "-o", str(out), "--steps", "2", "--target", f"{tiny}:threshold=0.3",
+                "--trust-model-code", *extra]
         result = runner.invoke(app, args, terminal_width=200)
         assert result.exit_code in (0, 1) and "still recognised per judge" in result.output, result.output
         assert json.loads((out / "advpriv-metrics.json").read_text())[0]["faces"]
@@ -81,9 +82,10 @@ def test_target_names_a_face_model_and_embedders_join_it(tmp_path: Path, tiny: P
 
 
 def test_face_models_keep_dlib_unless_told(tiny: Path) -> None:
-    models = ProtectJob(embedders=(f"{tiny}:threshold=0.3",))._face_options()
+    models = ProtectJob(embedders=(f"{tiny}:threshold=0.3",), trust_model_code=True)._face_options()
     assert [e.name for e in models["embedders"]] == ["dlib", "tiny"] and [j.name for j in models["judges"]] == ["dlib"]
-    alone = ProtectJob(embedders=(f"{tiny}:threshold=0.3,name=mine", "dlib"), dlib=False, judges=("dlib",))._face_options()
+    alone = ProtectJob(embedders=(f"{tiny}:threshold=0.3,name=mine", "dlib"), dlib=False, judges=("dlib",),
+                       trust_model_code=True)._face_options()
     assert [e.name for e in alone["embedders"]] == ["mine", "dlib"] and [j.name for j in alone["judges"]] == ["dlib"]
     with pytest.raises(JobError, match="--no-dlib leaves no face model"):
         ProtectJob(dlib=False)._face_options()

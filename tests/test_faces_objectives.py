@@ -52,7 +52,7 @@ def test_ensemble_with_a_torchscript_embedder(tmp_path: Path) -> None:
     toy = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
     path = tmp_path / "toy.pt"
     torch.jit.script(toy).save(str(path))
-    embedders = [dlib_embedder(), torchscript_embedder(path, threshold=0.3, metric="cosine", input_size=112)]
+    embedders = [dlib_embedder(), torchscript_embedder(path, threshold=0.3, metric="cosine", input_size=112, trust_code=True)]
     chip = torch.rand(3, 150, 150, requires_grad=True)
     objective, faces = face_objective(chip, embedders=embedders, aligned=True)
     loss, success = objective(chip[None])

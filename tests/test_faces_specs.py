@@ -46,12 +46,12 @@ def test_parse_spec_reads_options_after_the_last_colon() -> None:
 
 def test_load_embedder_wraps_a_scripted_network(tmp_path: Path) -> None:
     path = scripted(tmp_path / "tiny.pt")
-    embedder = load_embedder(f"{path}:threshold=0.3,metric=l2,size=64,name=mine")
+    embedder = load_embedder(f"{path}:threshold=0.3,metric=l2,size=64,name=mine", trust_code=True)
     assert (embedder.name, embedder.threshold, embedder.metric, embedder.input_size) == ("mine", 0.3, "l2", 64)
     assert embedder(torch.rand(2, 3, 150, 150)).shape == (2, 16)
-    default = load_embedder(f"{path}:threshold=0.3")
+    default = load_embedder(f"{path}:threshold=0.3", trust_code=True)
     assert (default.name, default.metric, default.input_size, default.alignment) == ("tiny", "cosine", 112, "dlib")
-    similar = load_embedder(f"{path}:similarity=0.25,align=arcface,range=-1..1")
+    similar = load_embedder(f"{path}:similarity=0.25,align=arcface,range=-1..1", trust_code=True)
     assert (similar.threshold, similar.alignment) == (0.75, "arcface")
     assert load_embedder("dlib").name == "dlib"
 
@@ -74,7 +74,7 @@ def test_load_embedder_wraps_a_scripted_network(tmp_path: Path) -> None:
 def test_bad_embedder_options_say_what_to_fix(tmp_path: Path, suffix: str, message: str) -> None:
     path = scripted(tmp_path / "tiny.pt")
     with pytest.raises(SpecError, match=message):
-        load_embedder(f"{path}{suffix}")
+        load_embedder(f"{path}{suffix}", trust_code=True)
 
 
 def test_bad_embedder_files_are_named(tmp_path: Path) -> None:
@@ -83,13 +83,13 @@ def test_bad_embedder_files_are_named(tmp_path: Path) -> None:
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a model")
     with pytest.raises(SpecError, match="junk.pt is not a TorchScript file.*torch.jit.script"):
-        load_embedder(f"{junk}:threshold=0.3")
+        load_embedder(f"{junk}:threshold=0.3", trust_code=True)
     image_like = scripted(tmp_path / "maps.pt", torch.nn.Conv2d(3, 4, 3))
     with pytest.raises(SpecError, match=r"maps.pt returned \(2, 4, 110, 110\).*\(N,D\)"):
-        load_embedder(f"{image_like}:threshold=0.3")
+        load_embedder(f"{image_like}:threshold=0.3", trust_code=True)
     wrong_input = scripted(tmp_path / "grey.pt", torch.nn.Conv2d(1, 4, 3))
     with pytest.raises(SpecError, match=r"grey.pt failed on a batch of \(2,3,112,112\)"):
-        load_embedder(f"{wrong_input}:threshold=0.3")
+        load_embedder(f"{wrong_input}:threshold=0.3", trust_code=True)
 
 
 def test_load_judge_dlib_and_errors(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ def test_torchscript_file_target(tmp_path):
     net = torch.jit.script(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 4)))
     path = tmp_path / "model.pt"
     net.save(str(path))
-    target = load_target(str(path))
+    target = load_target(str(path), trust_code=True)
     assert isinstance(target, ClassifierTarget) and target(torch.rand(2, 3, 2, 2)).shape == (2, 4)
 
 
@@ -73,4 +73,4 @@ def test_not_torchscript(tmp_path):
     path = tmp_path / "weights.pt"
     path.write_bytes(b"not a model")
     with pytest.raises(ValueError, match="not a TorchScript model"):
-        load_target(str(path))
+        load_target(str(path), trust_code=True)

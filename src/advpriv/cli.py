@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from .faces.verdicts import recognised
 from .images import MAX_PIXELS
+from .model_trust import TRUST_HELP
 from .obfuscate.cli import app as obfuscator_app
 from .protect import METHODS, merge_metrics
 from .protect.batch import Plan, plan_batch, protect_planned, skipped_lines
@@ -43,14 +44,14 @@ console = Console(stderr=True)
 def protect_command(
     inputs: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
     outdir: Annotated[Path, typer.Option("-o", "--outdir", help="Folder for protected copies and metrics.")],
-    target: Annotated[str, typer.Option(help="Model to protect against: dlib (faces), a face model file PATH:threshold=T|similarity=S[,...] (ONNX, .pt2 or TorchScript), a classifier name, a TorchScript classifier file, or module:factory.")] = FACE_TARGET,
+    target: Annotated[str, typer.Option(help="Model to protect against: dlib (faces), a face model file PATH:threshold=T|similarity=S[,...] (ONNX, .pt2 or TorchScript), a classifier name, a TorchScript classifier file, or module:factory. TorchScript needs --trust-model-code.")] = FACE_TARGET,
     strength: Annotated[str, typer.Option(help="low: least visible, fools the attacked models on the file as written only; medium (default): must also survive a random resize/JPEG/blur every step; high: twice the margin, harsher re-encodings. Measured in bench/results/transfer.md.")] = "medium",
     method: Annotated[str, typer.Option(help=f"One of {', '.join(METHODS)}.")] = "mnd",
     fmt: Annotated[str, typer.Option("--format", help="Output format: png (lossless, recommended) or jpg.")] = "png",
     mode: Annotated[str, typer.Option(help="Faces: dodge (not recognised) or impersonate (recognised as --as).")] = "dodge",
     as_photos: Annotated[Optional[list[Path]], typer.Option("--as", help="Faces: photos of the identity to impersonate.")] = None,
     aligned: Annotated[bool, typer.Option(help="Faces: each image is one already-aligned face chip; skip detection.")] = False,
-    embedder: Annotated[Optional[list[str]], typer.Option("--embedder", help="Faces: also attack this face model file (ONNX, .pt2 or TorchScript), PATH:similarity=S|threshold=T[,size=N,align=arcface|dlib,range=0..1|-1..1,metric=cosine|l2,name=N], or dlib (repeatable): the attacked models form an ensemble.")] = None,
+    embedder: Annotated[Optional[list[str]], typer.Option("--embedder", help="Faces: also attack this face model file (ONNX, .pt2 or TorchScript, which needs --trust-model-code), PATH:similarity=S|threshold=T[,size=N,align=arcface|dlib,range=0..1|-1..1,metric=cosine|l2,name=N], or dlib (repeatable): the attacked models form an ensemble.")] = None,
     dlib: Annotated[bool, typer.Option("--dlib/--no-dlib", help="Faces: keep dlib's ResNet in the attacked ensemble of --target dlib (--no-dlib needs an --embedder).")] = True,
     facenet: Annotated[bool, typer.Option("--facenet/--no-facenet", help="Faces: keep FaceNet (fetched by make setup or advpriv models fetch facenet) in the attacked ensemble of --target dlib.")] = True,
     judge: Annotated[Optional[list[str]], typer.Option("--judge", help="Faces: also judge the written files with this ONNX face model, PATH:threshold=T|similarity=S[,size=N,align=...,range=-1..1|0..1,name=N] (repeatable); dlib always judges.")] = None,
@@ -60,6 +61,7 @@ def protect_command(
     max_pixels: Annotated[int, typer.Option(help="Refuse images larger than this (decompression-bomb guard).")] = MAX_PIXELS,
     force: Annotated[bool, typer.Option(help="Protect again inputs whose output in OUTDIR already exists and verifies.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed: each file's result depends only on it, the file and the thread count.")] = 0,
+    trust_model_code: Annotated[bool, typer.Option("--trust-model-code", help=TRUST_HELP)] = False,
 ) -> None:
     """Protect photos: copies a person sees as unchanged but face recognition (or a classifier) misreads.
 
@@ -71,7 +73,8 @@ def protect_command(
         job = ProtectJob(target=target, method=method, strength=strength, steps=steps, kappa=kappa,
                          target_class=target_class, mode=mode, as_photos=tuple(map(str, as_photos or ())),
                          aligned=aligned, embedders=tuple(embedder or ()), dlib=dlib, facenet=facenet,
-                         judges=tuple(judge or ()))
+                         judges=tuple(judge or ()),
+                         trust_model_code=trust_model_code)
         target, options = job.options()
     except ValueError as e:
         _fail(str(e))
@@ -107,7 +110,7 @@ def _run(plan: Plan, outdir: Path, target: str, method: str, fmt: str, max_pixel
     for note in plan.notes:
         console.print(f"[yellow]warning[/yellow] {escape(note)}")
     if plan.done:
-        console.print(f"{plan.done} input(s) already protected in {outdir} (their output exists and verifies) were "
+        console.print(f"{plan.done} input(s) already protected in {escape(str(outdir))} (their output exists and verifies) were "
                       "skipped; --force protects them again.")
     try:
         protector = make_protector(target, method, **options)
@@ -164,19 +167,20 @@ def _summarise(reports: list[FileReport], outdir: Path, interrupted: bool = Fals
     names = {"file": min(32, max(len(Path(r.input).name) for r in reports))}  # file, judge, re-encoding names unbroken
     names |= {col: len(col) for col in columns if col in judges or col.startswith("after ")}
     for col in columns:
-        table.add_column(col, overflow="fold", no_wrap=col in judges, min_width=names.get(col))
+        table.add_column(escape(col), overflow="fold", no_wrap=col in judges, min_width=names.get(col))
     for r in reports:
+        name = escape(Path(r.input).name)  # user strings are text, never markup
         if r.error:
-            table.add_row(Path(r.input).name, *([""] if judges else []), "[red]error[/red]", *[""] * (len(columns) - 2 - bool(judges)))
+            table.add_row(name, *([""] if judges else []), "[red]error[/red]", *[""] * (len(columns) - 2 - bool(judges)))
             continue
         quality = (f"{r.metrics['psnr']:.1f}", f"{r.metrics['ssim']:.4f}", f"{r.seconds:.1f}")
         protected = "[green]yes[/green]" if r.success else "[red]no[/red]"
         after = [_survival_cell(r.variants.get(c), judges) for c in copies]
         if judges:
             recognised_now = ("{}/{}".format(*recognised(r.faces, j)) for j in judges)
-            table.add_row(Path(r.input).name, r.before.split()[0], protected, *recognised_now, *after, *quality)
+            table.add_row(name, escape(r.before.split()[0]), protected, *recognised_now, *after, *quality)
         else:
-            table.add_row(Path(r.input).name, protected, r.before, r.after, *after, *quality)
+            table.add_row(name, protected, escape(r.before), escape(r.after), *after, *quality)
     Console().print(table)
     if judges:
         console.print("Per judge: faces it still matches to their clean selves (when impersonating: to the target "
@@ -187,7 +191,7 @@ def _summarise(reports: list[FileReport], outdir: Path, interrupted: bool = Fals
         console.print("after: what the classifier sees on the written file re-encoded as a platform would "
                       "(green: still fooled).")
     json_path, csv_path = merge_metrics(reports, outdir)
-    console.print(f"metrics: {json_path} and {csv_path}")
+    console.print(f"metrics: {escape(str(json_path))} and {escape(str(csv_path))}")
     failed = [r for r in reports if r.error or not r.success]
     if failed:
         console.print(f"[red]{len(failed)} of {len(reports)} images were not protected.[/red]")
@@ -201,9 +205,9 @@ def _survival_cell(verdict: dict | None, judges: list[str]) -> str:
         return ""
     colour = "green" if verdict["success"] else "red"
     text = " · ".join("{}/{}".format(*recognised(verdict["faces"], j)) for j in judges) if judges else verdict["summary"]
-    return f"[{colour}]{text}[/{colour}]"
+    return f"[{colour}]{escape(text)}[/{colour}]"
 
 
 def _fail(message: str) -> None:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(2)

@@ -87,11 +87,19 @@ def _read_npy(body: bytes) -> np.ndarray:
     readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
     try:
         version = np.lib.format.read_magic(stream)
-        if version not in readers:
-            raise ValueError(f"format version {version[0]}.{version[1]} is not read here, only 1.0 and 2.0")
-        shape, fortran_order, dtype = readers[version](stream)
-    except (ValueError, OSError, EOFError, SyntaxError) as e:
+    except (ValueError, OSError, EOFError) as e:
         raise FeatureError(f"the .npy body could not be read ({e}); send an array saved with numpy.save.") from None
+    if version not in readers:
+        raise FeatureError(f"the .npy body has format version {version[0]}.{version[1]}; only 1.0 and 2.0 are read "
+                           "here: send an array saved with numpy.save.")
+    try:
+        shape, fortran_order, dtype = readers[version](stream)
+    except (ValueError, OSError, EOFError, SyntaxError):  # numpy's message may show the header's parse tree
+        raise FeatureError("the .npy header could not be read: it must be a dict literal of descr, fortran_order and "
+                           "shape, as numpy.save writes; send an array saved with numpy.save.") from None
+    if any(side < 0 for side in shape):
+        raise FeatureError(f"the .npy header announces shape {shape}, with a negative dimension; send an array saved "
+                           "with numpy.save.")
     if dtype not in DTYPES:
         raise FeatureError(f"features have dtype {dtype}; send float32 or float16.", shape_mismatch=True)
     data = memoryview(body)[stream.tell():]

@@ -30,6 +30,7 @@ from torch import nn
 
 from advpriv.faces.align import ALIGNMENTS, resize_chip
 from advpriv.faces.dlib_resnet import CHIP_SIZE, MATCH_THRESHOLD, dlib_resnet
+from advpriv.model_trust import UntrustedModelError, check_export_archive, check_export_graph, require_trust
 
 METRICS = ("l2", "cosine")
 # A model's input range: (offset, scale) such that it takes (x − offset) / scale of 8-bit pixels x; "-1..1" as
@@ -37,6 +38,7 @@ METRICS = ("l2", "cosine")
 PIXEL_RANGES = {"0..1": (0.0, 255.0), "-1..1": (127.5, 128.0), "0..255": (0.0, 1.0)}
 RANGES = tuple(PIXEL_RANGES)
 DEFAULT_SIZE = 112
+MIN_SIZE, MAX_SIZE = 16, 1024  # chip sides accepted: a 1024² chip already costs 12 MB a face, per model and step
 ONNX2TORCH = "onnx2torch==1.5.15"
 
 
@@ -174,7 +176,8 @@ def _onnx2torch_convert() -> Callable:
     return convert
 
 
-def _load_onnx(path: Path) -> tuple[nn.Module, Shape]:
+def _load_onnx(path: Path, trust_code: bool) -> tuple[nn.Module, Shape]:
+    """An ONNX network (data, not code: `trust_code` is not needed)."""
     import onnx
 
     convert = _onnx2torch_convert()
@@ -191,20 +194,26 @@ def _load_onnx(path: Path) -> tuple[nn.Module, Shape]:
     return module, shape
 
 
-def _load_exported(path: Path) -> tuple[nn.Module, Shape]:
+def _load_exported(path: Path, trust_code: bool) -> tuple[nn.Module, Shape]:
+    save_hint = "save your model with torch.export.save(torch.export.export(model, (chips,)), path)"
     try:
+        if not trust_code:
+            check_export_archive(path)
         program = torch.export.load(str(path))
+    except UntrustedModelError:
+        raise
     except Exception as error:  # noqa: BLE001 - torch.export raises many types
-        raise ValueError(
-            f"{path} is not a torch.export program ({_first_line(error)}); "
-            "save your model with torch.export.save(torch.export.export(model, (chips,)), path)"
-        ) from None
+        raise ValueError(f"{path} is not a torch.export program ({_first_line(error)}); {save_hint}") from None
+    module = program.module()
+    if not trust_code:
+        check_export_graph(module, path)
     first = next(n for n in program.graph.nodes if n.op == "placeholder" and n.name in program.graph_signature.user_inputs)
     shape = tuple(d if isinstance(d, int) else None for d in first.meta["val"].shape)
-    return Exported(program.module()), shape
+    return Exported(module), shape
 
 
-def _load_torchscript(path: Path) -> tuple[nn.Module, Shape]:
+def _load_torchscript(path: Path, trust_code: bool) -> tuple[nn.Module, Shape]:
+    require_trust(path, trust_code)
     try:
         return torch.jit.load(str(path), map_location="cpu"), ()
     except (RuntimeError, ValueError) as error:
@@ -214,14 +223,15 @@ def _load_torchscript(path: Path) -> tuple[nn.Module, Shape]:
         ) from None
 
 
-def load_network(path: str | Path) -> tuple[nn.Module, Shape]:
+def load_network(path: str | Path, trust_code: bool = False) -> tuple[nn.Module, Shape]:
     """A face network and its declared input shape (empty when unknown), by file suffix: `.onnx` (converted by
-    onnx2torch), `.pt2` (`torch.export`), anything else TorchScript. Raises ValueError saying what is wrong."""
+    onnx2torch), `.pt2` (`torch.export`), anything else TorchScript. Raises ValueError saying what is wrong, and
+    UntrustedModelError for a file that could run code (see `advpriv.model_trust`) unless `trust_code`."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no face model file at {path}; give the path of your model file")
     loaders = {".onnx": _load_onnx, ".pt2": _load_exported}
-    return loaders.get(path.suffix.lower(), _load_torchscript)(path)
+    return loaders.get(path.suffix.lower(), _load_torchscript)(path, trust_code)
 
 
 def input_side(shape: Shape, size: int | None, path: Path) -> int:
@@ -237,7 +247,11 @@ def input_side(shape: Shape, size: int | None, path: Path) -> int:
         raise ValueError(f"{path} takes {shape[2]}×{shape[3]} input; a face model must take square chips")
     if side is not None and size is not None and size != side:
         raise ValueError(f"{path} takes {side}×{side} chips but size={size} was given; give size={side} or leave it out")
-    return side or size or DEFAULT_SIZE
+    side = side or size or DEFAULT_SIZE
+    if not MIN_SIZE <= side <= MAX_SIZE:
+        raise ValueError(f"{path} takes {side}×{side} chips; face models here take chips of {MIN_SIZE} to {MAX_SIZE} "
+                         "pixels a side: export it for a smaller input")
+    return side
 
 
 def file_embedder(
@@ -248,10 +262,14 @@ def file_embedder(
     alignment: str = "arcface",
     value_range: str = "0..1",
     name: str | None = None,
+    trust_code: bool = False,
 ) -> FaceEmbedder:
     """A user's face embedder from an ONNX, `torch.export` .pt2 or TorchScript file (see `load_network`), checked
     once on two chips. It takes RGB chips of `size` pixels (read from the file when static) in `alignment`, with
     values in `value_range` ("0..1"; "-1..1" for (x − 127.5)/128; "0..255"), and matches below `threshold` in `metric`.
+
+    TorchScript, and a `.pt2` that holds pickles or calls file operations, load only with `trust_code` (they are
+    code; see `advpriv.model_trust`).
 
     Raises FileNotFoundError when there is no file, ValueError when it cannot be loaded, its input shape disagrees
     with `size`, or it does not map a batch of chips to one finite descriptor each.
@@ -259,7 +277,7 @@ def file_embedder(
     if value_range not in RANGES:
         raise ValueError(f"value range must be one of {RANGES}, got {value_range!r}")
     path = Path(path)
-    network, shape = load_network(path)
+    network, shape = load_network(path, trust_code)
     side = input_side(shape, size, path)
     if len(shape) == 4 and shape[0] is not None:
         if shape[0] != 1:
@@ -273,10 +291,12 @@ def file_embedder(
 
 
 def torchscript_embedder(
-    path: str | Path, threshold: float, metric: str = "cosine", input_size: int = DEFAULT_SIZE, name: str | None = None
+    path: str | Path, threshold: float, metric: str = "cosine", input_size: int = DEFAULT_SIZE, name: str | None = None,
+    trust_code: bool = False,
 ) -> FaceEmbedder:
-    """A user's TorchScript face embedder taking [0,1] RGB chips of `input_size` (dlib alignment), checked once."""
-    return file_embedder(path, threshold, metric, input_size, alignment="dlib", name=name)
+    """A user's TorchScript face embedder taking [0,1] RGB chips of `input_size` (dlib alignment), checked once;
+    TorchScript is code, so it loads only with `trust_code=True`."""
+    return file_embedder(path, threshold, metric, input_size, alignment="dlib", name=name, trust_code=trust_code)
 
 
 def _first_line(error: Exception) -> str:

@@ -30,10 +30,11 @@ Example:
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from advpriv.faces.align import ALIGNMENTS
-from advpriv.faces.embedders import METRICS, RANGES, FaceEmbedder, dlib_embedder, file_embedder
+from advpriv.faces.embedders import MAX_SIZE, METRICS, MIN_SIZE, RANGES, FaceEmbedder, dlib_embedder, file_embedder
 from advpriv.faces.facenet import INPUT_SIZE as FACENET_SIZE, MATCH_SIMILARITY, load_facenet
 from advpriv.faces.judges import DlibJudge, Judge, OnnxJudge
 
@@ -51,11 +52,13 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
     path, colon, tail = spec.rpartition(":")
     if not colon or "=" not in tail:
         return spec, {}
-    options = {}
+    options: dict[str, str] = {}
     for item in tail.split(","):
         key, equals, value = item.partition("=")
         if not equals or not key.strip() or not value.strip():
             raise SpecError(f"{spec!r}: cannot read option {item!r}; write options as key=value separated by commas")
+        if key.strip() in options:
+            raise SpecError(f"{spec!r}: {key.strip()} is given twice; give each option once")
         options[key.strip()] = value.strip()
     return path, options
 
@@ -68,9 +71,12 @@ def _check_keys(spec: str, options: dict[str, str]) -> None:
 
 def _number(spec: str, options: dict[str, str], key: str) -> float:
     try:
-        return float(options[key])
+        value = float(options[key])
     except ValueError:
         raise SpecError(f"{spec!r}: {key} must be a number, got {options[key]!r}") from None
+    if not math.isfinite(value):
+        raise SpecError(f"{spec!r}: {key} must be a finite number, got {options[key]!r}")
+    return value
 
 
 def _threshold(spec: str, path: Path, options: dict[str, str], metric: str, example: str) -> float:
@@ -110,8 +116,9 @@ def _size(spec: str, options: dict[str, str]) -> int | None:
         size = int(options["size"])
     except ValueError:
         raise SpecError(f"{spec!r}: size must be a whole number of pixels, got {options['size']!r}") from None
-    if size < 8:
-        raise SpecError(f"{spec!r}: size must be at least 8 pixels, got {size}")
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise SpecError(f"{spec!r}: size must be between {MIN_SIZE} and {MAX_SIZE} pixels (a face model's chip side), "
+                        f"got {size}")
     return size
 
 
@@ -127,9 +134,10 @@ def _dlib_without_options(spec: str, options: dict[str, str]) -> None:
         raise SpecError(f"{spec!r}: dlib takes no options (it matches below an L2 distance of 0.6, on 150-pixel chips)")
 
 
-def load_embedder(spec: str) -> FaceEmbedder:
+def load_embedder(spec: str, trust_code: bool = False) -> FaceEmbedder:
     """A face model to attack, from "dlib" or "model.onnx|.pt2|.pt:threshold=T|similarity=S[,metric=cosine|l2]
-    [,size=N][,align=arcface|dlib][,range=0..1|-1..1|0..255][,name=N]"."""
+    [,size=N][,align=arcface|dlib][,range=0..1|-1..1|0..255][,name=N]". TorchScript files, and .pt2 files that
+    hold pickles, load only with `trust_code` (they are code; see `advpriv.model_trust`)."""
     path, options = parse_spec(spec)
     if path == DLIB:
         _dlib_without_options(spec, options)
@@ -148,7 +156,8 @@ def load_embedder(spec: str) -> FaceEmbedder:
     alignment = _choice(spec, options, "align", ALIGNMENTS, default_alignment)
     value_range = _choice(spec, options, "range", RANGES, "0..1")
     try:
-        return file_embedder(file, threshold, metric, _size(spec, options), alignment, value_range, options.get("name"))
+        return file_embedder(file, threshold, metric, _size(spec, options), alignment, value_range, options.get("name"),
+                             trust_code)
     except (ValueError, ImportError) as error:
         raise SpecError(str(error)) from None
 

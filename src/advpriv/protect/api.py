@@ -89,6 +89,7 @@ def protect(
     eot: EOTConfig | None = None,
     batch_size: int = 8,
     on_image: Callable[[Protected], None] | None = None,
+    trust_code: bool = False,
     **budget: float,
 ) -> list[Protected]:
     """Protect float RGB images in [0,1] against a classifier `target`.
@@ -100,10 +101,11 @@ def protect(
     `method` is "mnd" or an anchor ("fgsm", "pgd", "cw", with torchattacks `budget` overrides).
     eot: with MND, the image must also fool the model after a random re-encoding drawn every step (see
     `advpriv.protect.eot`; `advpriv.protect.strength` names the usual settings).
+    trust_code: load a TorchScript `target` file, which is code (see `advpriv.model_trust`).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}.")
-    model = load_target(target)
+    model = load_target(target, trust_code)
     if eot is not None and eot.resize_to is None and getattr(model, "short_side", None):
         eot = replace(eot, resize_to=model.short_side)
     items = list(images.unbind(0)) if isinstance(images, torch.Tensor) else list(images)

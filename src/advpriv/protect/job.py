@@ -8,7 +8,7 @@ Example:
     >>> job = ProtectJob(target="efficientnet-lite0", method="fgsm", strength="low", steps=5)
     >>> target, options = job.options()
     >>> target, sorted(options), options["config"].steps
-    ('efficientnet-lite0', ['config', 'eot', 'kappa', 'target_class'], 5)
+    ('efficientnet-lite0', ['config', 'eot', 'kappa', 'target_class', 'trust_code'], 5)
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ class JobError(ValueError):
 
 @dataclass(frozen=True)
 class ProtectJob:
-    """`advpriv protect`'s protection options (see `advpriv protect --help`); paths and specs are strings."""
+    """`advpriv protect`'s protection options (see `advpriv protect --help`); paths and specs are strings.
+    `trust_model_code` lets TorchScript and pickle-holding .pt2 model files load (they are code)."""
 
     target: str = FACE_TARGET
     method: str = "mnd"
@@ -46,6 +47,7 @@ class ProtectJob:
     dlib: bool = True
     facenet: bool = True  # FaceNet joins the attacked ensemble once fetched (advpriv models fetch facenet)
     judges: tuple[str, ...] = ()
+    trust_model_code: bool = False
 
     def __post_init__(self) -> None:
         for value, name, choices in ((self.method, "method", METHODS), (self.strength, "strength", STRENGTHS),
@@ -72,7 +74,8 @@ class ProtectJob:
             options = {**self._face_options(), **strength_options(self.strength, FACE_TARGET, self.mode)}
         else:
             target = self.target
-            options = {"target_class": self.target_class, **strength_options(self.strength, self.target)}
+            options = {"target_class": self.target_class, "trust_code": self.trust_model_code,
+                       **strength_options(self.strength, self.target)}
             if self.kappa is not None:
                 options["kappa"] = self.kappa
         if self.steps is not None:
@@ -105,7 +108,8 @@ class ProtectJob:
             as_images = [load_image(p) for p in self.as_photos]
             identity_faces(as_images, [f"--as photo {p}" for p in self.as_photos], self.aligned)
             defaults = [name for name, keep in ((DLIB, keep_dlib), (FACENET, keep_facenet)) if keep]
-            embedders = [load_embedder(s) for s in dict.fromkeys(defaults + attacked + added + list(self.embedders))]
+            specs = dict.fromkeys(defaults + attacked + added + list(self.embedders))
+            embedders = [load_embedder(s, self.trust_model_code) for s in specs]
             judges = [load_judge(s) for s in dict.fromkeys([DLIB, *self.judges])]
         except (ImageError, NoFaceError, SpecError, FileNotFoundError) as e:
             raise JobError(str(e)) from None

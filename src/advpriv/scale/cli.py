@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from advpriv.images import MAX_PIXELS
+from advpriv.model_trust import TRUST_HELP
 from advpriv.protect.batch import plan_batch, skipped_lines
 from advpriv.protect.files import FACE_TARGET
 from advpriv.protect.job import ProtectJob
@@ -41,6 +42,7 @@ def batch_command(
     kappa: Annotated[Optional[float], typer.Option(help="Classifiers: confidence margin on the logits.")] = None,
     steps: Annotated[Optional[int], typer.Option(help="MND optimisation steps per image (default: the strength's).")] = None,
     max_pixels: Annotated[int, typer.Option(help="Refuse images larger than this (decompression-bomb guard).")] = MAX_PIXELS,
+    trust_model_code: Annotated[bool, typer.Option("--trust-model-code", help=TRUST_HELP)] = False,
 ) -> None:
     """Protect a photo library on Ray: `advpriv protect`'s pipeline, one file per task, models loaded once per actor;
     resumes by skipping inputs whose output exists and verifies. Needs `pip install 'advpriv\\[scale]'`."""
@@ -50,7 +52,8 @@ def batch_command(
         job = ProtectJob(target=target, method=method, strength=strength, steps=steps, kappa=kappa,
                          target_class=target_class, mode=mode, as_photos=tuple(map(str, as_photos or ())),
                          aligned=aligned, embedders=tuple(embedder or ()), dlib=dlib, facenet=facenet,
-                         judges=tuple(judge or ()))
+                         judges=tuple(judge or ()),
+                         trust_model_code=trust_model_code)
         job.protector()  # load the models here once, so that bad options fail before any actor starts
     except (ValueError, RuntimeError) as e:
         _fail(str(e), 2)
@@ -75,7 +78,8 @@ def batch_command(
             console.print(f"[red]error[/red] {escape(r.error)}")
     failed = sum(bool(r.error) or not r.success for r in reports)
     console.print(f"{len(reports) - failed} protected, {failed} not protected, {plan.done} skipped (their "
-                  f"output exists and verifies; --force protects them again). Outputs and metrics in {outdir}.")
+                  f"output exists and verifies; --force protects them again). Outputs and metrics in "
+                  f"{escape(str(outdir))}.")
     raise typer.Exit(1 if failed else 0)
 
 

@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..model_trust import TRUST_HELP, UNTRUSTED_TORCHSCRIPT
+from ..targets import names_file
 from .connections import hardened_http
 from .settings import TOKEN_ENV, ServeSettings, token_from_env
 
@@ -36,7 +38,8 @@ def serve_command(
     features_run: Annotated[Optional[Path], typer.Option(help="DeepObfuscator run folder whose cloud classifier answers /v1/features/predict.")] = None,
     features_encoder: Annotated[str, typer.Option(help="Which encoder of that run the devices use: obfuscator, utility_only or nopeek.")] = "obfuscator",
     judge: Annotated[Optional[list[str]], typer.Option(help="Faces: one more judge of each result, an ONNX face model as PATH:threshold=T (e.g. mobilefacenet.onnx:threshold=0.79).")] = None,
-    add_target: Annotated[Optional[list[str]], typer.Option(help="Offer one more classifier as NAME=SPEC (TorchScript file or module:factory).")] = None,
+    add_target: Annotated[Optional[list[str]], typer.Option(help="Offer one more classifier as NAME=SPEC (TorchScript file, which needs --trust-model-code, or module:factory).")] = None,
+    trust_model_code: Annotated[bool, typer.Option("--trust-model-code", help=TRUST_HELP)] = False,
     max_request_pixels: Annotated[int, typer.Option(help="Most decoded pixels of all the photos in one request together.")] = ServeSettings.max_request_pixels,
     max_as_photos: Annotated[int, typer.Option(help="Most photos of the identity to impersonate (`as`) in one request.")] = ServeSettings.max_as_photos,
     header_timeout: Annotated[float, typer.Option(help="Seconds a client may take to send a request's headers.")] = ServeSettings.header_timeout,
@@ -55,10 +58,13 @@ def serve_command(
     for spec in add_target or []:
         if "=" not in spec:
             raise typer.BadParameter(f"{spec!r} should be NAME=SPEC, e.g. mynet=model.pt", param_hint="--add-target")
+        if names_file(spec.split("=", 1)[1]) and not trust_model_code:
+            raise typer.BadParameter(f"{spec!r}: {UNTRUSTED_TORCHSCRIPT}", param_hint="--add-target")
     settings = ServeSettings(host=host, port=port, token=token_from_env(token), max_upload_bytes=int(max_upload_mb * 1e6),
                              max_pixels=max_pixels, workers=workers, queue_size=queue, timeout=timeout,
                              output_dir=output_dir, features_run=features_run, features_encoder=features_encoder,
                              judges=tuple(judge or ()), extra_targets=tuple(add_target or ()),
+                             trust_model_code=trust_model_code,
                              max_request_pixels=max_request_pixels, max_as_photos=max_as_photos,
                              header_timeout=header_timeout, body_timeout=body_timeout, max_uploads=max_uploads,
                              docs=docs)

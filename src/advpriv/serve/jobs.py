@@ -147,5 +147,5 @@ def _protector(settings: ServeSettings, options: dict[str, str], time_limit: flo
         return make_protector(FACE_TARGET, options["method"], mode=options["mode"], as_images=as_images,
                               embedders=embedders_of(), judges=judges_of(settings), **extra)
     if target not in _loaded:
-        _loaded[target] = load_target(offered_targets(settings)[target])
+        _loaded[target] = load_target(offered_targets(settings)[target], settings.trust_model_code)
     return make_protector(_loaded[target], options["method"], **extra)

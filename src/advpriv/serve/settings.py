@@ -28,7 +28,8 @@ class ServeSettings:
     all the photos in one request together; max_as_photos: identity photos per request. header_timeout /
     body_timeout: seconds a client may take to send its request's headers / its body; max_uploads: bodies
     received at once (more get 503). docs: serve the interactive API docs at /docs (they load their scripts from
-    a CDN, so they are off by default; the schema at /openapi.json is always served).
+    a CDN, so they are off by default; the schema at /openapi.json is always served). trust_model_code: load
+    TorchScript extra targets, which are code.
     """
 
     host: str = "127.0.0.1"
@@ -50,6 +51,7 @@ class ServeSettings:
     body_timeout: float = 60.0
     max_uploads: int = 4
     docs: bool = False
+    trust_model_code: bool = False
 
     @property
     def capacity(self) -> int:

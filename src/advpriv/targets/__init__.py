@@ -17,6 +17,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..model_trust import require_trust
 from .base import ClassifierTarget
 
 _REGISTRY: dict[str, Callable[[], nn.Module]] = {}
@@ -36,19 +37,19 @@ def available_targets() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def load_target(spec: str | nn.Module) -> nn.Module:
+def load_target(spec: str | nn.Module, trust_code: bool = False) -> nn.Module:
     """Resolve a target from a registered name, a TorchScript file, or `package.module:factory`.
 
     A factory returns either a ready target module or a `(model, preprocess)` pair; a TorchScript classifier
-    is taken to accept [0,1] RGB and do its own normalisation.
+    is taken to accept [0,1] RGB and do its own normalisation. TorchScript is code: it loads only with
+    `trust_code=True` (`--trust-model-code`).
     """
     if isinstance(spec, nn.Module):
         return spec
     if spec in _REGISTRY:
         return _REGISTRY[spec]()
-    path = Path(spec)
-    if path.suffix in (".pt", ".ts", ".pth", ".torchscript") or path.is_file():
-        return _load_torchscript(path)
+    if names_file(spec):
+        return _load_torchscript(Path(spec), trust_code)
     if ":" in spec:
         return _load_factory(spec)
     raise ValueError(
@@ -57,13 +58,25 @@ def load_target(spec: str | nn.Module) -> nn.Module:
     )
 
 
-def _load_torchscript(path: Path) -> ClassifierTarget:
+def names_file(spec: str) -> bool:
+    """Whether target `spec` names a TorchScript file (a model file suffix, or an existing file) rather than a
+    registered model or a factory.
+
+    >>> names_file("net.pt"), names_file("efficientnet-lite0"), names_file("toy_models:tiny_classifier")
+    (True, False, False)
+    """
+    path = Path(spec)
+    return spec not in _REGISTRY and (path.suffix in (".pt", ".ts", ".pth", ".torchscript") or path.is_file())
+
+
+def _load_torchscript(path: Path, trust_code: bool) -> ClassifierTarget:
     if not path.is_file():
         raise ValueError(f"target file {path} does not exist; give the path of a TorchScript model.")
     if _is_pickled_checkpoint(path):
         raise ValueError(f"{path} is a torch.save checkpoint (pickled weights or module), not TorchScript; advpriv "
                          "does not unpickle models. Save it with torch.jit.script(model).save(PATH), or name a "
                          "package.module:factory that builds it.")
+    require_trust(path, trust_code)
     try:
         model = torch.jit.load(str(path), map_location="cpu")
     except (RuntimeError, ValueError) as e:
