@@ -297,3 +297,9 @@ def test_a_judge_named_like_markup_is_shown_and_recorded(tmp_path: Path, capsys:
     assert "[/x]" in capsys.readouterr().out
     (record,) = json.loads((tmp_path / "advpriv-metrics.json").read_text())
     assert record["after"] == report.after
+
+
+def test_markup_in_an_obfuscator_run_path_is_shown_as_text(tmp_path: Path) -> None:
+    run = tmp_path / "[/x]run"
+    result = runner.invoke(app, ["obfuscator", "evaluate", str(run), str(tmp_path)], terminal_width=400)
+    assert result.exit_code == 2 and "[/x]run" in result.output and "not a training run" in result.output, result.output

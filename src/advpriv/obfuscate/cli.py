@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -37,7 +38,7 @@ def _user_errors():
     try:
         yield
     except USER_ERRORS as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(2) from None
 
 
@@ -73,7 +74,7 @@ def _config(preset: str, given: dict) -> TrainConfig:
 
 
 def _load(data: Path, cfg: TrainConfig):
-    console.print(f"loading {data} ...")
+    console.print(f"loading {escape(str(data))} ...")
     return load_attributes(data, cfg.image_size, cfg.limit)
 
 
@@ -148,7 +149,7 @@ def train(
             if nopeek is not None and main:  # the baseline trains in the first process alone
                 train_nopeek(dataset, cfg, out, nopeek,
                              on_step=lambda epoch, done, total, losses: on_step("nopeek", epoch, done, total, losses))
-    console.print(f"[green]done:[/green] weights in {folder}")
+    console.print(f"[green]done:[/green] weights in {escape(str(folder))}")
 
 
 @app.command()
@@ -194,10 +195,10 @@ def evaluate(
     Console().print(table)
     path = report or run / "report.json"
     atomic_write(path, json.dumps([r.as_dict() for r in reports], indent=2).encode())
-    console.print(f"report: {path}")
+    console.print(f"report: {escape(str(path))}")
     if montage:
         save_montage(recon, montage)
-        console.print(f"montage: {montage}")
+        console.print(f"montage: {escape(str(montage))}")
     if frontier:
         cost = device_report(opened.encoder("utility_only"), opened.config.image_size)
         points = [{"name": r.name, "series": r.name, "report": r.as_dict(), "encoder_ms": cost.latency_ms_torch,
@@ -205,7 +206,7 @@ def evaluate(
         from advpriv.obfuscate.frontier import plot_frontier  # matplotlib: only for this command
 
         plot_frontier(points, frontier)
-        console.print(f"frontier: {frontier}")
+        console.print(f"frontier: {escape(str(frontier))}")
 
 
 @app.command()
@@ -225,17 +226,17 @@ def export(
         model = opened.encoder(encoder)
         onnx_path = out / f"{encoder}.onnx"
         diff = export_checked(model, size, onnx_path, torch.rand(4, 3, *size))
-        console.print(f"ONNX: {onnx_path} (onnxruntime max |diff| {diff:.1e}; noise, if any, checked apart)")
+        console.print(f"ONNX: {escape(str(onnx_path))} (onnxruntime max |diff| {diff:.1e}; noise, if any, checked apart)")
         result = {"onnx": str(onnx_path), "onnx_max_abs_diff": diff, "executorch": None}
         if executorch:
             try:
                 pte = export_executorch(model, size, out / f"{encoder}.pte")
                 result["executorch"] = str(pte)
                 result["executorch_max_abs_diff"] = check_executorch(pte, model, torch.rand(1, 3, *size))
-                console.print(f"ExecuTorch: {pte} (runtime max |diff| {result['executorch_max_abs_diff']:.1e})")
+                console.print(f"ExecuTorch: {escape(str(pte))} (runtime max |diff| {result['executorch_max_abs_diff']:.1e})")
             except ExportError as e:
                 result["executorch_error"] = str(e)
-                console.print(f"[yellow]ExecuTorch skipped:[/yellow] {e}")
+                console.print(f"[yellow]ExecuTorch skipped:[/yellow] {escape(str(e))}")
         result.update(device_report(model, size, onnx_path).as_dict())
     atomic_write(out / "device_report.json", json.dumps(result, indent=2).encode())
     Console().print_json(json.dumps(result))
