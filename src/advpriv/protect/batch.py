@@ -25,6 +25,7 @@ import itertools
 import json
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -130,36 +131,49 @@ def _note(problems: list[str] | None, problem: str) -> None:
         problems.append(f"{problem}; the table is written anew when this run ends.")
 
 
-def _verified(record: FileReport, folder: str) -> bool:
-    """Whether `record` succeeded and its output, a regular file in `folder` (a real path), has the bytes written."""
+def _in_folder(output: str, folder: os.stat_result | None) -> str | None:
+    """`output` as an absolute path when it names a file directly in `folder` (its stat), else None; a stat, not a
+    realpath, since every record is checked on every run."""
+    path = os.path.abspath(output)
+    try:
+        return path if folder is not None and os.path.samestat(os.stat(os.path.dirname(path)), folder) else None
+    except OSError:
+        return None
+
+
+def _folder(outdir: str | os.PathLike) -> os.stat_result | None:
+    try:
+        return os.stat(outdir)
+    except OSError:
+        return None
+
+
+def _verified(record: FileReport, folder: os.stat_result | None) -> bool:
+    """Whether `record` succeeded and its output, a regular file (not a link) directly in `folder`, has the bytes
+    written."""
     if not (record.success and not record.error and record.output and record.sha256):
         return False
-    output = real_path(record.output)
-    if os.path.dirname(output) != folder:
-        return False
+    output = _in_folder(record.output, folder)
     try:
-        return hashlib.sha256(read_regular(output)).hexdigest() == record.sha256
+        return output is not None and hashlib.sha256(read_regular(output, links=False)).hexdigest() == record.sha256
     except OSError:
         return False
 
 
-def _completed(earlier: list[FileReport], outdir: str | os.PathLike) -> dict[str, FileReport]:
-    folder = real_path(outdir)
-    return {real_path(r.input): r for r in earlier if _verified(r, folder)}
-
-
 def completed(outdir: str | os.PathLike) -> dict[str, FileReport]:
     """Earlier records of `outdir`, by real input path, whose output exists with the verified bytes and succeeded."""
-    return _completed(records(outdir), outdir)
+    folder = _folder(outdir)
+    return {real_path(r.input): r for r in records(outdir) if _verified(r, folder)}
 
 
-def _own_outputs(earlier: list[FileReport], outdir: str | os.PathLike) -> dict[str, Path]:
-    """Each input's output in `outdir` as last recorded, by real input path, unless a later record names the same
-    file for another input."""
-    folder = real_path(outdir)
-    owner = {real_path(r.output): real_path(r.input) for r in earlier if r.output}
-    return {source: Path(outdir) / os.path.basename(out) for out, source in owner.items()
-            if os.path.dirname(out) == folder}
+def _own_outputs(earlier: list[FileReport], sources: list[str], outdir: str | os.PathLike,
+                 todo: set[str]) -> dict[str, Path]:
+    """For each input in `todo` (real paths; `sources`: the real input of each record), its recorded output when
+    that is a file in `outdir` that no other record names."""
+    names = Counter(os.path.basename(r.output) for r in earlier if r.output)
+    folder = _folder(outdir)
+    return {source: Path(outdir) / os.path.basename(r.output) for source, r in zip(sources, earlier)
+            if source in todo and r.output and names[os.path.basename(r.output)] == 1 and _in_folder(r.output, folder)}
 
 
 @dataclass
@@ -185,9 +199,11 @@ def plan_batch(inputs: list[str | os.PathLike], outdir: str | os.PathLike, fmt: 
     notes: list[str] = []
     paths = images_to_protect(inputs, skipped)
     earlier = records(outdir, notes)
-    done = {} if force else _completed(earlier, outdir)
+    sources = [real_path(r.input) for r in earlier]
+    folder = _folder(outdir)
+    done = {} if force else {source: r for source, r in zip(sources, earlier) if _verified(r, folder)}
     todo = [p for p in paths if real_path(p) not in done]
-    own = _own_outputs(earlier, outdir)
+    own = _own_outputs(earlier, sources, outdir, {real_path(p) for p in todo})
     namer = OutputNamer(Path(outdir), paths + [Path(r.output) for r in done.values()], fmt, own)
     outputs = {p: namer(p) for p in todo}
     return Plan(outputs, len(paths) - len(todo), skipped, {out for p, out in outputs.items()

@@ -69,21 +69,20 @@ def report_from_row(row: object) -> FileReport | None:
     paths = [values.get("input"), values.get("output") or ""]
     if not all(isinstance(p, str) and "\0" not in p for p in paths) or not values["input"]:
         return None
-    if not all(_has_type(v, _FIELD_TYPES[k]) for k, v in values.items()):
+    if not all(isinstance(v, _FIELD_TYPES[k]) and (bool in _FIELD_TYPES[k] or not isinstance(v, bool))
+               for k, v in values.items()):
         return None
     return FileReport(**values)
 
 
-_FIELD_TYPES = typing.get_type_hints(FileReport)
-
-
-def _has_type(value: object, hint: object) -> bool:
-    """Whether a JSON value fits a field's type hint (containers checked by their kind only)."""
+def _json_types(hint: object) -> tuple[type, ...]:
+    """The JSON value types a field's type hint accepts: containers by their kind only, a float also as an int."""
     if typing.get_origin(hint) in (types.UnionType, typing.Union):
-        return any(_has_type(value, h) for h in typing.get_args(hint))
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, typing.get_origin(hint) or hint)
+        return sum((_json_types(h) for h in typing.get_args(hint)), ())
+    return (int, float) if hint is float else (typing.get_origin(hint) or hint,)
+
+
+_FIELD_TYPES = {name: _json_types(hint) for name, hint in typing.get_type_hints(FileReport).items()}
 
 
 FACE_TARGET = "dlib"

@@ -74,20 +74,20 @@ def locked(folder: str | os.PathLike) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def read_regular(path: str | os.PathLike, limit: int = READ_LIMIT) -> bytes:
+def read_regular(path: str | os.PathLike, limit: int = READ_LIMIT, links: bool = True) -> bytes:
     """The bytes of `path` when it is a regular file of at most `limit` bytes; OSError otherwise (a FIFO, a device
-    or a bigger file is refused at once: opened without blocking, never read).
+    or a bigger file is refused at once: opened without blocking, never read). `links=False` refuses a symlink too.
 
     >>> read_regular("/dev/zero")
     Traceback (most recent call last):
     ...
     OSError: [Errno 22] not a regular file: '/dev/zero'
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | (0 if links else os.O_NOFOLLOW))
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, "not a regular file", str(path))
-        if st.st_size > limit or len(data := f.read(limit + 1)) > limit:  # the size first: a sparse file is not read
-            raise OSError(errno.EFBIG, f"larger than {limit:,} bytes", str(path))
+        if st.st_size > limit or len(data := f.read(st.st_size + 1)) > st.st_size:  # a sparse file is never read
+            raise OSError(errno.EFBIG, f"larger than {limit:,} bytes, or growing", str(path))
         return data
