@@ -14,6 +14,7 @@ import time
 import httpx
 import pytest
 from serving import free_port, running_advpriv
+from test_hostile_inputs import avif
 from test_hostile_service import closed_within, connect, error_of, flat_png, read_until_closed
 from test_study_server import study  # noqa: F401  (a small study folder, shared fixture)
 from typer.testing import CliRunner
@@ -109,6 +110,12 @@ def assert_connections_capped(url: str, cap: int) -> None:
             sock.close()
     time.sleep(0.2)
     assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+
+
+def test_an_avif_whose_header_lies_is_refused_by_the_service(service):
+    files = {"image": ("lying.avif", avif(1600, stated=200))}
+    reply = httpx.post(f"{service[0]}/v1/protect", files=files, data={"target": "tiny"}, timeout=60)
+    assert "header says 200×200" in error_of(reply, 400)["message"]
 
 
 def test_an_error_does_not_echo_a_huge_value(service):
