@@ -39,8 +39,8 @@ def test_bad_files_are_named_and_the_batch_goes_on(tmp_path):
     assert result.exit_code == 1, result.output
     assert "cut.jpg" in result.output and "fake.png" in result.output
     assert _digest(src) == before
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "advpriv-metrics.csv", "advpriv-metrics.json", "good.protected.png"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [  # the failed files' claimed names given back
+        ".advpriv.lock", "advpriv-metrics.csv", "advpriv-metrics.json", "good.protected.png"
     ]
     rows = json.loads((tmp_path / "out" / "advpriv-metrics.json").read_text())
     assert {r["input"].split("/")[-1]: bool(r["error"]) for r in rows} == {"cut.jpg": True, "fake.png": True, "good.png": False}
