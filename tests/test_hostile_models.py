@@ -195,6 +195,22 @@ def test_serve_refuses_a_torchscript_target_without_trust(tmp_path: Path, monkey
     assert result.exit_code == 2 and "--trust-model-code" in " ".join(result.output.split()), result.output
 
 
+def test_serve_runs_a_trusted_torchscript_target(tmp_path: Path) -> None:
+    import httpx
+    from serving import running_server
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5))
+    model = tmp_path / "net.pt"
+    torch.jit.script(net).save(str(model))
+    photo = tmp_path / "a.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (36, 48, 3), dtype=np.uint8)).save(photo)
+    with running_server("--add-target", f"net={model}", "--trust-model-code", "--timeout", "60") as url:
+        reply = httpx.post(f"{url}/v1/protect", files={"image": ("a.png", photo.read_bytes())},
+                           data={"target": "net", "strength": "low"}, timeout=120)
+    assert reply.status_code == 200, reply.text
+
+
 @pytest.mark.parametrize("location", ["../outside.bin", "/etc/hostname"])
 def test_onnx_external_data_outside_the_model_folder_is_refused(tmp_path: Path, location: str) -> None:
     import onnx
