@@ -178,8 +178,9 @@ def test_torchscript_runs_only_when_trusted(tmp_path: Path) -> None:
         load_target(str(model))
     photo = tmp_path / "a.png"
     Image.new("RGB", (64, 64)).save(photo)
-    for option in (["--target", f"{model}:threshold=0.4"], ["--embedder", f"{model}:threshold=0.4"], ["--target", str(model)]):
-        result = runner.invoke(app, ["protect", str(photo), "-o", str(tmp_path / "out"), *option], terminal_width=400)
+    options = (["--target", f"{model}:threshold=0.4"], ["--embedder", f"{model}:threshold=0.4"], ["--target", str(model)])
+    for command, option in [(command, option) for command in ("protect", "batch") for option in options]:
+        result = runner.invoke(app, [command, str(photo), "-o", str(tmp_path / "out"), *option], terminal_width=400)
         said = " ".join(result.output.split())
         assert result.exit_code == 2 and "TorchScript is code" in said and "--trust-model-code" in said, said
     assert not marker.exists()
