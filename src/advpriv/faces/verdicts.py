@@ -10,6 +10,9 @@ Per face of the clean photo (its dlib detector box), per judge:
   identity it is asked about": bad for dodging, good for impersonation.
 A judge that does not find a face even in the clean photo says nothing about it (the face has no entry for it).
 
+`protection_verdict` turns the verdicts of every version of a written file into the one answer that its headline,
+its colour and every table show (the service's page and the command line share it).
+
 Example:
     >>> from advpriv.faces.judges import DlibJudge
     >>> faces = face_verdicts([DlibJudge()], "protected.png", "clean.jpg", boxes=[(50, 40, 130, 120)])  # doctest: +SKIP
@@ -19,7 +22,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 
@@ -140,3 +143,112 @@ def summary_line(faces: Sequence[dict], judge_names: Sequence[str], impersonate:
             text += f" ({len(faces) - known} not found)"
         parts.append(text)
     return "; ".join(parts)
+
+
+def judge_names(faces: Sequence[dict]) -> list[str]:
+    """The judges that gave a verdict on any of `faces`, in order of appearance.
+
+    >>> judge_names([{"judges": {"dlib": {}}}, {"judges": {"mobilefacenet": {}, "dlib": {}}}])
+    ['dlib', 'mobilefacenet']
+    """
+    return list(dict.fromkeys(name for face in faces for name in face["judges"]))
+
+
+Case = Literal["all", "attacked", "none"]
+COPIES = {"jpeg85": "after JPEG quality 85", "half": "after a half-size resize"}
+"""How a person reads each re-encoded copy's name (`advpriv.protect.reencode`)."""
+CLASSIFIER = "the classifier"
+
+
+def copy_label(name: str, written: bool = False) -> str:
+    """ "as written (png)" for the file as written, "after JPEG quality 85" for a re-encoding.
+
+    >>> copy_label("png", written=True), copy_label("jpeg85")
+    ('as written (png)', 'after JPEG quality 85')
+    """
+    return f"as written ({name})" if written else COPIES.get(name, f"after {name}")
+
+
+def protection_verdict(success: bool, variants: dict[str, dict], attacked: Sequence[str],
+                       impersonate: bool = False) -> dict:
+    """The one verdict on a written file, from every version's verdicts (`FileReport.variants`, written file first).
+
+    `case`: "all" when every judge reaches the goal on every face of every copy; "attacked" when the attacked models
+    reach it on the file as written (`success`, and every judge that is one of the `attacked` model names) but some
+    judge or copy does not; "none" when the attacked models do not. `headline` and `detail` say so in words (about
+    matching the target when impersonating; `missed` lists each judge and copy that misses the goal), and `copies`
+    gives, per copy in order, its own case and, per judge, faces matched over faces known and whether the goal is
+    reached. A classifier's copies have no faces: the classifier is their one judge, and a copy's `success` its word.
+
+    >>> faces = lambda *matches: [{"judges": {"dlib": {"matches": False}, "mobilefacenet": {"matches": m}}}
+    ...                           for m in matches]
+    >>> verdict = protection_verdict(True, {"png": {"success": False, "faces": faces(True)},
+    ...                                     "jpeg85": {"success": False, "faces": faces(True)}}, ["dlib", "facenet"])
+    >>> verdict["case"], verdict["headline"]
+    ('attacked', 'Protected from the attacked models only.')
+    >>> verdict["detail"]
+    'Faces still recognised: mobilefacenet 1/1 as written (png), 1/1 after JPEG quality 85.'
+    >>> [(c["name"], c["case"]) for c in verdict["copies"]]
+    [('png', 'attacked'), ('jpeg85', 'attacked')]
+    """
+    judges = judge_names([face for version in variants.values() for face in version["faces"]])
+    copies = [_copy(name, version, judges, attacked, impersonate, success if i == 0 else True, written=i == 0)
+              for i, (name, version) in enumerate(variants.items())]
+    case: Case = "none" if copies[0]["case"] == "none" else (
+        "all" if all(c["case"] == "all" for c in copies) else "attacked")
+    missed = [{"judge": j["judge"], "attacked": j["attacked"], "copy": c["name"], "label": c["label"],
+               "matched": j["matched"], "known": j["known"]} for c in copies for j in c["judges"] if not j["reached"]]
+    goal = "impersonate" if impersonate else ("classifier" if not judges else "dodge")
+    headline, detail = _words(goal, case, missed, attacked, copies)
+    return {"case": case, "goal": goal, "headline": headline, "detail": detail, "missed": missed,
+            "attacked": list(attacked), "copies": copies}
+
+
+def _copy(name: str, version: dict, judges: list[str], attacked: Sequence[str], impersonate: bool,
+          attacked_reach: bool, written: bool) -> dict:
+    """One copy's verdict: per judge the counts and the goal; its case ("all", "attacked", "none")."""
+    if judges:
+        rows = []
+        for judge in judges:
+            matched, known = recognised(version["faces"], judge)
+            rows.append({"judge": judge, "attacked": judge in attacked, "matched": matched, "known": known,
+                         "reached": matched == (known if impersonate else 0)})
+    else:
+        rows = [{"judge": CLASSIFIER, "attacked": True, "matched": None, "known": None,
+                 "reached": bool(version["success"])}]
+    attacked_reach = attacked_reach and all(r["reached"] for r in rows if r["attacked"])
+    case = ("all" if all(r["reached"] for r in rows) else "attacked") if attacked_reach else "none"
+    return {"name": name, "label": copy_label(name, written), "case": case, "judges": rows,
+            "sees": version.get("summary", "")}
+
+
+_HEADLINES = {
+    "dodge": {"all": "Protected from every judge, on every copy.", "attacked": "Protected from the attacked models only.",
+              "none": "Not protected."},
+    "impersonate": {"all": "Recognised as the target by every judge, on every copy.",
+                    "attacked": "Recognised as the target by the attacked models only.",
+                    "none": "Not recognised as the target."},
+    "classifier": {"all": "Protected: the classifier is fooled on every copy.",
+                   "attacked": "Protected on the file as written only.",
+                   "none": "Not protected: the classifier is not fooled by the file as written."},
+}
+
+
+def _words(goal: str, case: Case, missed: list[dict], attacked: Sequence[str], copies: list[dict]) -> tuple[str, str]:
+    """The headline, and a sentence naming who still recognises (or does not match the target) on which copy."""
+    headline = _HEADLINES[goal][case]
+    if goal == "classifier":
+        return headline, "It sees " + ", ".join(f"\u201c{c['sees']}\u201d {c['label']}" for c in copies) + "."
+    if case == "all":
+        judges = ", ".join(j["judge"] for j in copies[0]["judges"])
+        return headline, f"Checked by {judges}: {', '.join(c['label'] for c in copies)}."
+    per_judge: dict[str, list[str]] = {}
+    for m in missed:
+        per_judge.setdefault(m["judge"], []).append(f"{m['matched']}/{m['known']} {m['label']}")
+    said = "; ".join(f"{judge} {', '.join(parts)}" for judge, parts in per_judge.items())
+    sentences = []
+    if case == "none" and not any(m["attacked"] and m["copy"] == copies[0]["name"] for m in missed):
+        sentences.append(f"The attacked models ({', '.join(attacked)}) do not reach the goal on the file as written.")
+    if said:
+        sentences.append(f"{'Faces matching the target' if goal == 'impersonate' else 'Faces still recognised'}: {said}.")
+    return headline, " ".join(sentences)

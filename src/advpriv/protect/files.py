@@ -25,7 +25,7 @@ from torch import nn
 
 from ..images import MAX_PIXELS, ImageError, atomic_write, encode_image, load_image
 from ..faces import NoFaceError
-from ..faces.verdicts import recognised
+from ..faces.verdicts import judge_names, recognised
 from ..targets import load_target
 from .api import Protected, protect
 
@@ -140,11 +140,6 @@ def protect_one(source: bytes | Path, name: str, protector: Callable[[torch.Tens
     except Exception as e:  # noqa: BLE001 (one odd file must not stop the batch; the type says what broke)
         return None, FileReport(input=name, error=f"{name}: {type(e).__name__}: {e}; this file was skipped, "
                                                   "please report it if it is a valid image.")
-
-
-def judge_names(faces: list[dict]) -> list[str]:
-    """The judges that gave a verdict on any of `faces`, in order of appearance."""
-    return list(dict.fromkeys(name for face in faces for name in face["judges"]))
 
 
 def survival_text(verdict: dict, judges: list[str]) -> str:
