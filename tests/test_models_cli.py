@@ -20,6 +20,8 @@ from advpriv.models.registry import REGISTRY, ModelEntry
 from advpriv.models.user_models import UserModelsError, add_model, config_file, read_models
 from test_faces_onnx import EMBED, tiny_onnx
 
+FACENET_WEIGHTS = model_path(REGISTRY["facenet"])  # the user's fetched weights, before a test moves the cache
+
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
 
@@ -153,6 +155,9 @@ def test_pixel_range_feeds_eight_bit_values(dirs: Path) -> None:
 def test_add_refuses_what_cannot_load_and_bad_config_files(dirs: Path) -> None:
     with pytest.raises(UserModelsError, match="threshold"):
         add_model(tiny_onnx(dirs / "m.onnx", EMBED, ["N", 4]), {})
+    for reserved in ("dlib", "facenet"):
+        with pytest.raises(UserModelsError, match="built-in"):
+            add_model(tiny_onnx(dirs / "m.onnx", EMBED, ["N", 4]), {"similarity": "0.3", "name": reserved})
     with pytest.raises(UserModelsError, match="no ONNX file"):
         add_model(dirs / "absent.onnx", {"similarity": "0.3"})
     config_file().parent.mkdir(parents=True)
@@ -181,3 +186,31 @@ def test_the_service_lists_its_ensemble(dirs: Path) -> None:
     add_model(tiny_onnx(dirs / "mine.onnx", EMBED, ["N", 4]), {"similarity": "0.4"}, "MIT")
     ensemble = TestClient(create_app()).get("/v1/version").json()["ensemble"]
     assert [(m["name"], m["licence"]) for m in ensemble] == [("dlib", "CC0-1.0"), ("mine", "MIT")]
+
+
+@pytest.mark.parametrize("fetched", [False, True], ids=["facenet-missing", "facenet-fetched"])
+def test_models_list_the_service_and_protect_agree_on_the_default_ensemble(dirs: Path, fetched: bool) -> None:
+    from fastapi.testclient import TestClient
+
+    from advpriv.models.ensemble import load_ensemble
+    from advpriv.protect.job import ProtectJob
+    from advpriv.serve import create_app
+
+    if fetched:
+        if not FACENET_WEIGHTS.is_file():
+            pytest.skip(f"{FACENET_WEIGHTS} not found: fetch FaceNet's weights first (advpriv models fetch facenet)")
+        model_path(REGISTRY["facenet"]).parent.mkdir(parents=True)
+        model_path(REGISTRY["facenet"]).symlink_to(FACENET_WEIGHTS)
+    add_model(tiny_onnx(dirs / "mine.onnx", EMBED, ["N", 4]), {"similarity": "0.4"}, "MIT")
+    expected = ["dlib", *["facenet"] * fetched, "mine"]
+    listed = CliRunner().invoke(app, ["models", "list"], env={"COLUMNS": "200"})
+    assert re.findall(r"^│ (\S+) ", listed.output, re.MULTILINE) == expected, listed.output
+    service = TestClient(create_app()).get("/v1/version").json()["ensemble"]
+    assert [m["name"] for m in service] == expected
+    assert [e.name for e in load_ensemble()] == expected  # what the service's workers attack
+    assert [e.name for e in ProtectJob(aligned=True)._face_options()["embedders"]] == expected
+    (dirs / "empty").mkdir()
+    protect = CliRunner().invoke(app, ["protect", str(dirs / "empty"), "-o", str(dirs / "out")], env={"COLUMNS": "80"})
+    note = "facenet not fetched: the default face ensemble goes without it; fetch it once with advpriv models fetch"
+    assert (note in " ".join(protect.output.split())) != fetched, protect.output
+    assert (note in " ".join(listed.output.split())) != fetched

@@ -28,6 +28,7 @@ from .serve.cli import serve_command
 from .scale.cli import batch_command
 from .study.cli import app as study_app
 from .models.cli import app as models_app
+from .models.ensemble import missing_note
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False, help="Adversarial privacy for images."
@@ -75,6 +76,8 @@ def protect_command(
                          aligned=aligned, embedders=tuple(embedder or ()), dlib=dlib, facenet=facenet,
                          judges=tuple(judge or ()),
                          trust_model_code=trust_model_code)
+        if target == FACE_TARGET and (note := missing_note(facenet)):
+            console.print(f"[yellow]note[/yellow] {escape(note)}")
         target, options = job.options()
     except ValueError as e:
         _fail(str(e))

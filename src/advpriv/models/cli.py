@@ -12,7 +12,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from advpriv.models.download import DownloadError, fetch
-from advpriv.models.ensemble import ensemble
+from advpriv.models.ensemble import ensemble, missing_note
 from advpriv.models.registry import REGISTRY
 from advpriv.models.user_models import UserModelsError, add_model, read_models, remove_model
 
@@ -41,6 +41,8 @@ def list_command() -> None:
     for m in members:
         if m.warning:
             console.print(f"[yellow]warning:[/yellow] {escape(m.warning)}")
+    if note := missing_note():
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
     console.print(f"Public models to fetch (advpriv models fetch NAME): {', '.join(REGISTRY)}")
 
 

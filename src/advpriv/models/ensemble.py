@@ -1,32 +1,40 @@
-"""What the default face ensemble holds, for `advpriv models list` and the service: dlib, the fetched registry
-models that join by default (those with a `loader`, such as FaceNet, once their weights are in the cache), and
-the models the user added, each with its input contract and licence.
+"""The default face ensemble, decided in one place for `advpriv protect`, `advpriv serve` and `advpriv models list`:
+dlib, the fetched registry models that join by default (those with a `loader`, such as FaceNet, once their weights
+are in the cache), and the models the user added, each with its spec, input contract and licence.
 
 Example:
     >>> [m.name for m in ensemble()][0]
     'dlib'
+    >>> ensemble(dlib=False, facenet=False) == [m for m in ensemble() if m.origin not in ("built in", "fetched")]
+    True
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from advpriv.faces.dlib_resnet import CHIP_SIZE, MATCH_THRESHOLD
 from advpriv.faces.embedders import FaceEmbedder
+from advpriv.faces.specs import DLIB as DLIB_SPEC, FACENET
 from advpriv.models.download import model_path
-from advpriv.models.registry import REGISTRY, ModelEntry, resolve
-from advpriv.models.user_models import read_models, user_specs
+from advpriv.models.registry import REGISTRY, ModelEntry
+from advpriv.models.user_models import UserModelsError, read_models
+
+BUILT_IN, FETCHED = "built in", "fetched"
 
 
 @dataclass(frozen=True)
 class Member:
-    """One model of the ensemble: where it comes from, its input contract and licence, and any warning."""
+    """One model of the ensemble: where it comes from, its input contract and licence, any warning, and the
+    spec that loads it (`advpriv.faces.specs.load_embedder`)."""
 
     name: str
     origin: str
     contract: str
     licence: str
     warning: str | None = None
+    spec: str = ""
 
     def describe(self) -> dict[str, str | None]:
         """The member as JSON-ready fields (the service's `ensemble`)."""
@@ -43,25 +51,49 @@ def contract_text(options: dict[str, str]) -> str:
     return " ".join(f"{k}={v}" for k, v in options.items())
 
 
-DLIB = Member("dlib", "built in", f"size={CHIP_SIZE} align=dlib range=0..1 metric=l2 threshold={MATCH_THRESHOLD}",
-              "CC0-1.0")
+DLIB = Member(DLIB_SPEC, BUILT_IN, f"size={CHIP_SIZE} align=dlib range=0..1 metric=l2 threshold={MATCH_THRESHOLD}",
+              "CC0-1.0", spec=DLIB_SPEC)
 
 
-def _fetched_defaults() -> list[ModelEntry]:
-    """Registry models with their own loader (not a spec) whose files are in the cache: they join by default."""
-    return [e for e in REGISTRY.values() if e.loader is not None and model_path(e).is_file()]
+def _joining(facenet: bool) -> list[ModelEntry]:
+    """Registry models with their own loader (not a spec): they join by default (FaceNet unless `facenet` is False)."""
+    return [e for e in REGISTRY.values() if e.loader is not None and (facenet or e.name != FACENET)]
 
 
-def ensemble() -> list[Member]:
-    """The models `advpriv protect` attacks by default, in order."""
-    fetched = [Member(e.name, "fetched", contract_text(e.contract), e.licence) for e in _fetched_defaults()]
-    added = [Member(m.name, m.path, contract_text(m.options), m.licence, m.problem()) for m in read_models()]
-    return [DLIB, *fetched, *added]
+def ensemble(dlib: bool = True, facenet: bool = True) -> list[Member]:
+    """The models attacked by default, in order; `dlib` / `facenet` False leave those out (--no-dlib, --no-facenet).
+    A joining registry model whose files are not fetched is left out (see `missing_note`)."""
+    fetched = [Member(e.name, FETCHED, contract_text(e.contract), e.licence, spec=e.name)
+               for e in _joining(facenet) if model_path(e).is_file()]
+    added = [Member(m.name, m.path, contract_text(m.options), m.licence, m.problem(), m.spec) for m in read_models()]
+    return [DLIB] * dlib + fetched + added
+
+
+def default_specs(dlib: bool = True, facenet: bool = True) -> list[str]:
+    """The specs of `ensemble(dlib, facenet)`, to load. An added model whose file is gone is an error: it is never
+    dropped from the ensemble silently."""
+    members = ensemble(dlib, facenet)
+    for m in members:
+        if m.origin not in (BUILT_IN, FETCHED) and not Path(m.origin).is_file():
+            raise UserModelsError(f"the added model {m.name}: {m.warning}")
+    return [m.spec for m in members]
+
+
+def missing_note(facenet: bool = True) -> str | None:
+    """One line when a model that joins by default is not fetched (the ensemble then goes without it), else None.
+
+    >>> missing_note(facenet=False) is None
+    True
+    """
+    missing = [e.name for e in _joining(facenet) if not model_path(e).is_file()]
+    if not missing:
+        return None
+    return (f"{', '.join(missing)} not fetched: the default face ensemble goes without it; fetch it once with "
+            f"advpriv models fetch {' '.join(missing)} (or make setup)")
 
 
 def load_ensemble() -> list[FaceEmbedder]:
     """The models of `ensemble()`, loaded (the service attacks these)."""
-    from advpriv.faces.specs import DLIB as DLIB_SPEC, load_embedder
+    from advpriv.faces.specs import load_embedder
 
-    fetched = [resolve(e.loader)(model_path(e)) for e in _fetched_defaults()]
-    return [load_embedder(DLIB_SPEC), *fetched, *(load_embedder(spec) for spec in user_specs())]
+    return [load_embedder(spec) for spec in default_specs()]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from platformdirs import user_config_dir
 
-from advpriv.faces.specs import DLIB, OPTIONS, load_embedder
+from advpriv.faces.specs import DLIB, FACENET, OPTIONS, load_embedder
 from advpriv.images import atomic_write
 from advpriv.models.download import sha256_of
 
@@ -114,7 +114,9 @@ def add_model(path: str | os.PathLike, options: dict[str, str], licence: str = "
     if not _NAME.fullmatch(name):
         raise UserModelsError(f"cannot name a model {name!r}: use letters, digits, '.', '+', '-' or '_' (--name)")
     models = read_models()
-    if name == DLIB or any(m.name == name for m in models):
+    if name in (DLIB, FACENET):
+        raise UserModelsError(f"{name!r} is the name of a built-in model; give this one another name (--name)")
+    if any(m.name == name for m in models):
         raise UserModelsError(
             f"a model named {name!r} is already in the ensemble; give this one another name (--name), or first "
             f"advpriv models remove {name}"
@@ -138,12 +140,3 @@ def remove_model(name: str) -> UserModel:
     _write(kept)
     return next(m for m in models if m.name == name)
 
-
-def user_specs() -> list[str]:
-    """The `--embedder` specs of the recorded models, which `advpriv protect` adds to its ensemble; a recorded
-    file that is gone is an error (it is never dropped from the ensemble silently)."""
-    models = read_models()
-    for m in models:
-        if not Path(m.path).is_file():
-            raise UserModelsError(f"the added model {m.name}: {m.problem()}")
-    return [m.spec for m in models]

@@ -88,27 +88,24 @@ class ProtectJob:
         return make_protector(target, self.method, **options)
 
     def _face_options(self) -> dict:
-        from advpriv.faces.facenet import weights_path
-        from advpriv.faces.specs import DLIB, FACENET, SpecError, load_embedder, load_judge
-        from advpriv.models.user_models import UserModelsError, user_specs
+        from advpriv.faces.specs import DLIB, SpecError, load_embedder, load_judge
+        from advpriv.models.ensemble import default_specs
+        from advpriv.models.user_models import UserModelsError
 
         if self.mode == "impersonate" and not self.as_photos:
             raise JobError("impersonation needs photos of the target identity: add --as PHOTO (one or more).")
         attacked = [self.face_model] if self.face_model else []
-        keep_dlib = self.dlib and not self.face_model
-        keep_facenet = self.facenet and not self.face_model and weights_path().is_file()
         try:
-            added = user_specs()  # `advpriv models add`
+            defaults = default_specs(self.dlib and not attacked, self.facenet and not attacked)
         except UserModelsError as e:
             raise JobError(str(e)) from None
-        if not keep_dlib and not keep_facenet and not attacked + added + list(self.embedders):
+        if not attacked + defaults + list(self.embedders):
             raise JobError("--no-dlib leaves no face model to attack (FaceNet is left out or not fetched): add "
                            "--embedder PATH:threshold=T, or drop --no-dlib.")
         try:
             as_images = [load_image(p) for p in self.as_photos]
             identity_faces(as_images, [f"--as photo {p}" for p in self.as_photos], self.aligned)
-            defaults = [name for name, keep in ((DLIB, keep_dlib), (FACENET, keep_facenet)) if keep]
-            specs = dict.fromkeys(defaults + attacked + added + list(self.embedders))
+            specs = dict.fromkeys(attacked + defaults + list(self.embedders))
             embedders = [load_embedder(s, self.trust_model_code) for s in specs]
             judges = [load_judge(s) for s in dict.fromkeys([DLIB, *self.judges])]
         except (ImageError, NoFaceError, SpecError, FileNotFoundError) as e:
