@@ -114,3 +114,13 @@ def test_impersonation_needs_photos_of_the_identity(tmp_path):
     _photo(tmp_path / "x.png")
     result = runner.invoke(app, ["protect", str(tmp_path / "x.png"), "-o", str(tmp_path / "o"), "--mode", "impersonate"])
     assert result.exit_code == 2 and "--as" in result.output
+
+
+def test_protect_help_fits_80_columns():
+    result = runner.invoke(app, ["protect", "--help"], env={"COLUMNS": "80"})
+    lines = result.output.splitlines()
+    assert result.exit_code == 0 and max(map(len, lines)) <= 80 and len(lines) <= 70, result.output
+    assert "…" not in result.output  # no option name or syntax cut short
+    for option in ("--outdir", "--target", "--strength", "--embedder", "--no-dlib", "--no-facenet", "--judge",
+                   "--trust-model-code", "--force"):
+        assert f" {option} " in result.output

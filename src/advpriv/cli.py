@@ -43,40 +43,39 @@ console = Console(stderr=True)
 
 @app.command("protect")
 def protect_command(
-    inputs: Annotated[list[Path], typer.Argument(help="Image files or folders (searched recursively).")],
-    outdir: Annotated[Path, typer.Option("-o", "--outdir", help="Folder for protected copies and metrics.")],
-    target: Annotated[str, typer.Option(help="Model to protect against: dlib (faces), a face model file PATH:threshold=T|similarity=S[,...] (ONNX, .pt2 or TorchScript), a classifier name, a TorchScript classifier file, or module:factory. TorchScript needs --trust-model-code.")] = FACE_TARGET,
-    strength: Annotated[str, typer.Option(help="low: least visible, fools the attacked models on the file as written only; medium (default): must also survive a random resize/JPEG/blur every step; high: twice the margin, harsher re-encodings. Measured in bench/results/transfer.md.")] = "medium",
-    method: Annotated[str, typer.Option(help=f"One of {', '.join(METHODS)}.")] = "mnd",
-    fmt: Annotated[str, typer.Option("--format", help="Output format: png (lossless, recommended) or jpg.")] = "png",
-    mode: Annotated[str, typer.Option(help="Faces: dodge (not recognised) or impersonate (recognised as --as).")] = "dodge",
-    as_photos: Annotated[Optional[list[Path]], typer.Option("--as", help="Faces: photos of the identity to impersonate.")] = None,
-    aligned: Annotated[bool, typer.Option(help="Faces: each image is one already-aligned face chip; skip detection.")] = False,
-    embedder: Annotated[Optional[list[str]], typer.Option("--embedder", help="Faces: also attack this face model file (ONNX, .pt2 or TorchScript, which needs --trust-model-code), PATH:similarity=S|threshold=T[,size=N,align=arcface|dlib,range=0..1|-1..1,metric=cosine|l2,name=N], or dlib (repeatable): the attacked models form an ensemble.")] = None,
-    dlib: Annotated[bool, typer.Option("--dlib/--no-dlib", help="Faces: keep dlib's ResNet in the attacked ensemble of --target dlib (--no-dlib needs an --embedder).")] = True,
-    facenet: Annotated[bool, typer.Option("--facenet/--no-facenet", help="Faces: keep FaceNet (fetched by make setup or advpriv models fetch facenet) in the attacked ensemble of --target dlib.")] = True,
-    judge: Annotated[Optional[list[str]], typer.Option("--judge", help="Faces: also judge the written files with this ONNX face model, PATH:threshold=T|similarity=S[,size=N,align=...,range=-1..1|0..1,name=N] (repeatable); dlib always judges.")] = None,
-    target_class: Annotated[Optional[int], typer.Option(help="Classifiers: make the model see this class (targeted).")] = None,
-    kappa: Annotated[Optional[float], typer.Option(help="Classifiers: confidence margin κ on the logits (default: the strength's).")] = None,
-    steps: Annotated[Optional[int], typer.Option(min=1, help="MND optimisation steps per image (default: the strength's).")] = None,
-    max_pixels: Annotated[int, typer.Option(help="Refuse images larger than this (decompression-bomb guard).")] = MAX_PIXELS,
-    force: Annotated[bool, typer.Option(help="Protect again inputs whose output in OUTDIR already exists and verifies.")] = False,
-    seed: Annotated[int, typer.Option(help="Random seed: each file's result depends only on it, the file and the thread count.")] = 0,
+    inputs: Annotated[list[Path], typer.Argument(metavar="INPUT...", help="Image files or folders (searched recursively).")],
+    outdir: Annotated[Path, typer.Option("-o", "--outdir", metavar="DIR", help="Folder for the protected copies and metrics.")],
+    target: Annotated[str, typer.Option(metavar="MODEL", help="What to protect against: dlib (faces), a face model file MODEL:similarity=S, a classifier name or file (see README).")] = FACE_TARGET,
+    strength: Annotated[str, typer.Option(metavar="LEVEL", help="low, medium or high: how much change, how robust (see README).")] = "medium",
+    method: Annotated[str, typer.Option(metavar="NAME", help=f"{', '.join(METHODS)}.")] = "mnd",
+    fmt: Annotated[str, typer.Option("--format", metavar="FMT", help="png (lossless) or jpg.")] = "png",
+    mode: Annotated[str, typer.Option(metavar="MODE", help="Faces: dodge (not recognised) or impersonate (as --as).")] = "dodge",
+    as_photos: Annotated[Optional[list[Path]], typer.Option("--as", metavar="PHOTO", help="Faces: a photo of the identity to impersonate (repeatable).")] = None,
+    aligned: Annotated[bool, typer.Option("--aligned", help="Faces: each image is one aligned face chip.")] = False,
+    embedder: Annotated[Optional[list[str]], typer.Option("--embedder", metavar="SPEC", help="Faces: also attack this face model, MODEL:similarity=S (repeatable).")] = None,
+    no_dlib: Annotated[bool, typer.Option("--no-dlib", help="Faces: leave dlib out of the attacked models.")] = False,
+    no_facenet: Annotated[bool, typer.Option("--no-facenet", help="Faces: leave FaceNet out of them.")] = False,
+    judge: Annotated[Optional[list[str]], typer.Option("--judge", metavar="SPEC", help="Faces: also judge the copies with this ONNX model, MODEL:threshold=T (repeatable).")] = None,
+    target_class: Annotated[Optional[int], typer.Option(metavar="CLASS", help="Classifiers: the class it must see.")] = None,
+    kappa: Annotated[Optional[float], typer.Option(metavar="K", help="Classifiers: margin on the logits.")] = None,
+    steps: Annotated[Optional[int], typer.Option(min=1, metavar="N", help="Optimisation steps per image.")] = None,
+    max_pixels: Annotated[int, typer.Option(metavar="N", help="Refuse larger images (decompression bombs).")] = MAX_PIXELS,
+    force: Annotated[bool, typer.Option("--force", help="Protect again inputs already protected in DIR.")] = False,
+    seed: Annotated[int, typer.Option(metavar="N", help="Random seed.")] = 0,
     trust_model_code: Annotated[bool, typer.Option("--trust-model-code", help=TRUST_HELP)] = False,
 ) -> None:
     """Protect photos: copies a person sees as unchanged but face recognition (or a classifier) misreads.
 
-    Files in folders that advpriv wrote itself are left out, and inputs whose output in OUTDIR exists with the
-    bytes verified when it was written are skipped (a resumed batch) unless --force."""
+    Inputs already protected in DIR are skipped (--force protects them again). Options and examples: README."""
     if fmt not in ("png", "jpg"):
         _fail(f"unknown format {fmt!r}; choose png or jpg.")
     try:
         job = ProtectJob(target=target, method=method, strength=strength, steps=steps, kappa=kappa,
                          target_class=target_class, mode=mode, as_photos=tuple(map(str, as_photos or ())),
-                         aligned=aligned, embedders=tuple(embedder or ()), dlib=dlib, facenet=facenet,
+                         aligned=aligned, embedders=tuple(embedder or ()), dlib=not no_dlib, facenet=not no_facenet,
                          judges=tuple(judge or ()),
                          trust_model_code=trust_model_code)
-        if target == FACE_TARGET and (note := missing_note(facenet)):
+        if target == FACE_TARGET and (note := missing_note(not no_facenet)):
             console.print(f"[yellow]note[/yellow] {escape(note)}")
         target, options = job.options()
     except ValueError as e:

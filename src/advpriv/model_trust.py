@@ -26,8 +26,7 @@ from torch import nn
 TRUST_FLAG = "--trust-model-code"
 TRUST_HINT = (f"run it only if you trust where it came from: add {TRUST_FLAG} (trust_code=True in Python), or "
               "export the model to ONNX, which needs no trust")
-TRUST_HELP = ("Load TorchScript model files, and .pt2 files holding pickles or file operations: they are code that "
-              "runs with your rights, so use it only for files you trust. ONNX files need no trust.")
+TRUST_HELP = "Load TorchScript and pickle-holding .pt2 model files: they are code (ONNX is not)."
 FILE_ARGUMENTS = ("filename", "path", "file")
 
 # Members of a torch.export archive, as torch's reader lists them, that load as plain data or JSON
