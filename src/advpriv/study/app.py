@@ -123,8 +123,9 @@ def create_study_app(folder: Path, settings: ServeSettings = ServeSettings()) ->
         try:
             answer = Answer.model_validate_json(body)
         except ValidationError as e:
-            raise ServiceError(422, "bad_request", f"{problems(e.errors())}; send one answer as JSON with invite, "
-                                                   "pair, mode, score (an integer 1 to 5) or choice, and seconds.") from None
+            raise ServiceError(422, "bad_request", f"{problems(e.errors())}; send one answer as JSON with "
+                                                   "invite, pair, mode, score (an integer 1 to 5) or choice, and "
+                                                   "seconds.") from None
         store.add(rating_of(answer))
         return {"stored": True}
 
