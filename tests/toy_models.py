@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 from torch import nn
 
@@ -17,3 +19,14 @@ def tiny_classifier() -> tuple[nn.Module, object]:
         return torch.nn.functional.interpolate(x, size=(8, 8), mode="bilinear", align_corners=False) * 2 - 1
 
     return net, preprocess
+
+
+def slow_classifier() -> tuple[nn.Module, object]:
+    """`tiny_classifier`, 0.1 s slower per call: its protection runs long enough to watch its progress."""
+    net, preprocess = tiny_classifier()
+
+    def slow(x: torch.Tensor) -> torch.Tensor:
+        time.sleep(0.1)
+        return preprocess(x)
+
+    return net, slow

@@ -65,7 +65,23 @@ class Face:
 
 
 class NoFaceError(ValueError):
-    """dlib found no face where one was needed."""
+    """dlib found no face where one was needed. `found_nothing`: what was not found and which photo to use instead,
+    without the advice to treat the image as an aligned face, which the web service does not offer.
+
+    >>> error = NoFaceError("no face found in a.jpg", "; or treat it as aligned")
+    >>> str(error), error.found_nothing
+    ('no face found in a.jpg; or treat it as aligned', 'no face found in a.jpg')
+    """
+
+    def __init__(self, found_nothing: str, aligned_advice: str = "") -> None:
+        super().__init__(found_nothing, aligned_advice)
+
+    @property
+    def found_nothing(self) -> str:
+        return self.args[0]
+
+    def __str__(self) -> str:
+        return "".join(self.args)
 
 
 def import_dlib() -> Any:
@@ -120,8 +136,9 @@ def find_faces(image: torch.Tensor, aligned: bool = False, what: str = "the phot
     if not faces:
         raise NoFaceError(
             f"no face found in {what} by dlib's HOG detector; use a photo where the face is frontal and at least "
-            "about 40 pixels wide, or, if the image is already a cropped and aligned face, treat it as one "
-            "(--aligned on the command line, aligned=True in Python)"
+            "about 40 pixels wide",
+            ", or, if the image is already a cropped and aligned face, treat it as one "
+            "(--aligned on the command line, aligned=True in Python)",
         )
     return faces
 

@@ -23,6 +23,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .. import progress
 from ..images import MAX_PIXELS, ImageError, atomic_write, encode_image, load_image
 from ..faces import NoFaceError
 from ..faces.verdicts import judge_names, recognised
@@ -105,13 +106,16 @@ def make_protector(target: str | nn.Module, method: str, trust_code: bool = Fals
 
 def protect_encoded(image: torch.Tensor, protector: Callable[[torch.Tensor], Protected], fmt: str,
                     name: str) -> tuple[bytes, FileReport]:
-    """Protect one decoded image and encode it as `fmt`; the report judges those bytes, decoded again.
+    """Protect one decoded image and encode it as `fmt`; the report judges those bytes, decoded again. Its stages,
+    "preparing", "protecting" (MND's steps) and "checking", are reported to `advpriv.progress`.
 
     Example:
         >>> data, report = protect_encoded(load_image("cat.jpg"), make_protector("efficientnet-lite0", "mnd"),
         ...                                "png", "cat.jpg")  # doctest: +SKIP
     """
+    progress.stage("preparing")
     result = protector(image)
+    progress.stage("checking")
     data = encode_image(result.image, fmt)
     check = result.recheck(load_image(io.BytesIO(data), name=name))
     variants = check.versions(fmt)

@@ -29,6 +29,7 @@ from typing import Callable
 
 import torch
 
+from .. import progress
 from ..quality import QualityLoss, QualityWeights
 from .adam import FusedAdam
 from .eot import clamped_8bit
@@ -122,6 +123,7 @@ def mnd(
     within = getattr(quality, "within", None)
     closest, closest_adv = x.clone(), torch.full((n,), float("inf"))
     steps_run = 0
+    progress.stage("protecting")
 
     for step in range(config.steps):
         if deadline is not None and time.monotonic() > deadline:
@@ -144,6 +146,7 @@ def mnd(
         steps_run += 1
         if on_step:
             on_step(step)
+        progress.step(step + 1, config.steps)
         if (step + 1) % config.search_every == 0:
             live = torch.zeros(n, dtype=torch.bool).index_fill_(0, active, True)
             fooled_in_window = successes_in_window > config.quorum * config.search_every

@@ -1,6 +1,7 @@
 """`advpriv serve`: the HTTP API and web page, a thin layer over `advpriv.protect` and the DeepObfuscator run.
 
-Routes: `GET /` (web page), `GET /healthz`, `GET /v1/version`, `POST /v1/protect`, `POST /v1/features/predict`,
+Routes: `GET /` (web page), `GET /healthz`, `GET /v1/version`, `POST /v1/protect`, `GET /v1/progress/{job}` (a
+protection's stage, step and time left while it runs, see `advpriv.serve.board`), `POST /v1/features/predict`,
 `GET /v1/outputs/{name}` (only with an output folder), `GET /docs` (only when asked for). With a token set, the /v1
 routes that do work need `Authorization: Bearer <token>`; the page, health and version stay open. Protections run
 in worker processes that are killed at the request's deadline (see `advpriv.serve.isolate`).
@@ -18,6 +19,7 @@ import hmac
 import math
 import re
 import uuid
+from dataclasses import asdict
 from functools import partial
 from importlib.resources import files
 from pathlib import Path
@@ -32,13 +34,15 @@ from starlette.exceptions import HTTPException
 
 from advpriv import __version__
 from advpriv.faces import MODES
+from advpriv.faces.verdicts import protection_verdict
 from advpriv.feature_wire import FeatureError, decode_features
 from advpriv.images import atomic_write
 from advpriv.models.ensemble import ensemble
 from advpriv.protect import METHODS
-from advpriv.protect.files import FACE_TARGET
+from advpriv.protect.files import FACE_TARGET, FileReport
 from advpriv.protect.strength import STRENGTHS
 
+from .board import JOB_HEADER, ProgressBoard
 from .errors import ServiceError, problems, shown
 from .features import CloudClassifier
 from .form import Upload, UploadGate, parse_form
@@ -62,6 +66,7 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
     targets = offered_targets(settings)
     judges = judges_of(settings)
     members = [m.describe() for m in ensemble()]  # the face models every face request attacks
+    board = ProgressBoard()
     app.state.queue, app.state.settings = queue, settings
 
     def require_token(request: Request) -> None:
@@ -177,7 +182,9 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
     async def version() -> dict:
         return {"advpriv": __version__, "torch": torch.__version__, "targets": list(targets), "methods": METHODS,
                 "modes": MODES, "strengths": list(STRENGTHS), "formats": list(MEDIA_TYPES), "judges": [j.name for j in judges],
-                "ensemble": members,
+                "ensemble": members, "face_budgets": {name: asdict(level.visibility) if level.visibility else None
+                                                      for name, level in STRENGTHS.items()},
+                "recent": queue.recent(),
                 "features": cloud.describe() if cloud else None, "token_required": settings.token is not None,
                 "limits": {"max_upload_bytes": settings.max_upload_bytes, "max_pixels": settings.max_pixels,
                            "max_request_pixels": settings.max_request_pixels, "max_as_photos": settings.max_as_photos,
@@ -193,8 +200,9 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
         "target": field(targets, "dlib: every face in the photo; otherwise a classifier."),
         "method": field(METHODS, "mnd (minimum noticeable difference) or an anchor attack."),
         "mode": field(MODES, "Faces: dodge (not recognised) or impersonate."),
-        "strength": field(STRENGTHS, "low: least visible, fools the attacked models on the file as written only; medium: must also survive "
-                                    "a random resize/JPEG/blur; high: twice the margin, harsher re-encodings."),
+        "strength": field(STRENGTHS, "low: least visible, optimised on the file as written only; medium: also against a random "
+                                    "resize/JPEG/blur, within a per-face visibility budget; high: twice the margin, "
+                                    "harsher re-encodings, a looser budget (see /v1/version `face_budgets`)."),
         "format": field(MEDIA_TYPES, "Output format; png keeps the protection exactly."),
         "response": field(CHOICES["response"], "image: the protected file; json: report plus base64 image."),
     }}
@@ -213,8 +221,16 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
             raise ServiceError(503, "starting", f"the server's worker process is starting (it loads the face models); "
                                                 f"try again in {STARTING_RETRY_S} s.",
                                {"Retry-After": str(STARTING_RETRY_S)})
-        data, report = await run(lambda deadline: workers.call(protect_upload, (settings, job), deadline),
-                                 "protecting this photo")
+        job_id = request.headers.get(JOB_HEADER)
+        if job_id is not None:
+            board.open(job_id)
+        try:
+            listener = board.listener(job_id) if job_id else None
+            data, report = await run(lambda deadline: workers.call(protect_upload, (settings, job), deadline, listener),
+                                     "protecting this photo")
+        finally:
+            if job_id is not None:
+                board.close(job_id)
         name = f"{Path(filename).stem}.protected.{options['format']}"
         saved = _save(settings.output_dir, name, data)
         if options["response"] == "image":
@@ -223,19 +239,19 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
                        "X-Advpriv-PSNR": f"{report.metrics['psnr']:.3f}",
                        "X-Advpriv-SSIM": f"{report.metrics['ssim']:.6f}"}
             return Response(data, media_type=MEDIA_TYPES[options["format"]], headers=headers)
-        return JSONResponse({
-            "success": report.success, "summary": report.after, "before": report.before,
-            **{k: options[k] for k in ("target", "method", "mode", "strength")},
-            "seconds": round(report.seconds, 3),
-            "metrics": {k: _number(v) for k, v in report.metrics.items()},
-            "faces": [_finite_quality(face) for face in report.faces],
-            "variants": {name: {**v, "faces": [_finite_quality(face) for face in v["faces"]]}
-                         for name, v in report.variants.items()},
-            "survival": report.survival,
-            "filename": name, "media_type": MEDIA_TYPES[options["format"]],
-            "image_base64": base64.b64encode(data).decode(),
-            **({"url": f"/v1/outputs/{quote(saved)}"} if saved else {}),
-        })
+        attacked = [m["name"] for m in members] if options["target"] == FACE_TARGET else [options["target"]]
+        return JSONResponse(report_json(report, options, attacked, data, name, saved))
+
+    @app.get("/v1/progress/{job}")
+    async def progress_route(job: str, request: Request) -> dict:
+        """The stage ("waiting", "reading", "preparing", "protecting", "checking"), step, total and seconds left
+        of the protection sent with this job id, with how long the last jobs took here."""
+        require_token(request)
+        report = board.read(job)
+        if report is None:
+            raise ServiceError(404, "no_job", "no protection with this job id is running here (it has not started "
+                                              f"or has ended); send one with the header {JOB_HEADER}.")
+        return {**report, "recent": queue.recent()}
 
     @app.post("/v1/features/predict", openapi_extra={"requestBody": {"required": True, "content": {
         "application/x-npy": binary, "application/octet-stream": binary}}})
@@ -300,6 +316,27 @@ def _save(output_dir: Path | None, name: str, data: bytes) -> str | None:
     saved = f"{uuid.uuid4().hex}-{name}"
     atomic_write(output_dir / saved, data)
     return saved
+
+
+def report_json(report: FileReport, options: dict[str, str], attacked: list[str], data: bytes, name: str,
+                saved: str | None = None) -> dict:
+    """/v1/protect's JSON answer: the report, its one verdict (`protection_verdict`: `attacked` names the models
+    optimised against), the options, and the protected file `name` (its bytes in base64; its URL when `saved`)."""
+    impersonate = options["mode"] == "impersonate" and options["target"] == FACE_TARGET
+    return {
+        "success": report.success, "summary": report.after, "before": report.before,
+        "verdict": protection_verdict(report.success, report.variants, attacked, impersonate),
+        **{k: options[k] for k in ("target", "method", "mode", "strength")},
+        "seconds": round(report.seconds, 3),
+        "metrics": {k: _number(v) for k, v in report.metrics.items()},
+        "faces": [_finite_quality(face) for face in report.faces],
+        "variants": {copy: {**v, "faces": [_finite_quality(face) for face in v["faces"]]}
+                     for copy, v in report.variants.items()},
+        "survival": report.survival,
+        "filename": name, "media_type": MEDIA_TYPES[options["format"]],
+        "image_base64": base64.b64encode(data).decode(),
+        **({"url": f"/v1/outputs/{quote(saved)}"} if saved else {}),
+    }
 
 
 def _finite_quality(face: dict) -> dict:

@@ -24,6 +24,8 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any, Callable
 
+from advpriv import progress
+
 CONTEXT = multiprocessing.get_context("spawn")  # a fork of a threaded server could inherit a held lock
 
 
@@ -33,7 +35,8 @@ class WorkerDied(RuntimeError):
 
 def _child(conn: Connection, warm: Callable[[], None] | None, started: Any) -> None:
     """The child's loop: warm up and set `started`, then receive (function, args, seconds left), call
-    function(*args, deadline) and send the outcome, one call after the other."""
+    function(*args, deadline) and send its progress reports (`advpriv.progress`) and then its outcome, one call
+    after the other."""
     if warm is not None:
         try:
             warm()
@@ -46,7 +49,8 @@ def _child(conn: Connection, warm: Callable[[], None] | None, started: Any) -> N
         except EOFError:
             return
         try:
-            outcome = ("ok", fn(*args, time.monotonic() + seconds))
+            with progress.listening(lambda report: conn.send(("progress", report))):
+                outcome = ("ok", fn(*args, time.monotonic() + seconds))
         except Exception as e:  # sent back to the parent, which raises it there
             if not getattr(e, "expected", False):
                 traceback.print_exc(file=sys.stderr)
@@ -74,8 +78,10 @@ class ChildProcess:
     def is_starting(self) -> bool:
         return self.process is None or not self.started.is_set()
 
-    def call(self, fn: Callable[..., Any], args: tuple, deadline: float) -> Any:
-        """fn(*args, deadline) in the child; TimeoutError (child killed) at `deadline` on `time.monotonic`."""
+    def call(self, fn: Callable[..., Any], args: tuple, deadline: float,
+             on_progress: progress.Listener | None = None) -> Any:
+        """fn(*args, deadline) in the child; TimeoutError (child killed) at `deadline` on `time.monotonic`.
+        `on_progress` receives the call's progress reports as they come."""
         if self.process is None or not self.process.is_alive():
             self.stop()
             self.start()
@@ -83,11 +89,15 @@ class ChildProcess:
             raise TimeoutError("the worker process was still starting when the deadline came")
         try:
             self.conn.send((fn, args, deadline - time.monotonic()))
-            if not self.conn.poll(max(0.0, deadline - time.monotonic())):
-                self.stop()
-                self.start()
-                raise TimeoutError("the work ran past its deadline; its process was stopped")
-            status, value = self.conn.recv()
+            status = "progress"
+            while status == "progress":
+                if not self.conn.poll(max(0.0, deadline - time.monotonic())):
+                    self.stop()
+                    self.start()
+                    raise TimeoutError("the work ran past its deadline; its process was stopped")
+                status, value = self.conn.recv()
+                if status == "progress" and on_progress is not None:
+                    on_progress(value)
         except (EOFError, ConnectionError):
             self.process.join(5)
             code = self.process.exitcode
@@ -126,10 +136,11 @@ class ProcessPool:
         """Children not yet ready for work (starting up, or replacing one that was killed)."""
         return sum(child.is_starting() for child in self.children)
 
-    def call(self, fn: Callable[..., Any], args: tuple, deadline: float) -> Any:
+    def call(self, fn: Callable[..., Any], args: tuple, deadline: float,
+             on_progress: progress.Listener | None = None) -> Any:
         child = self.free.get()
         try:
-            return child.call(fn, args, deadline)
+            return child.call(fn, args, deadline, on_progress)
         finally:
             self.free.put(child)
 

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
+from advpriv import progress
 from advpriv.faces import MODES, NoFaceError, identity_faces
 from advpriv.faces.specs import load_judge
 from advpriv.images import ImageError, load_image
@@ -72,9 +73,11 @@ def warm(settings: ServeSettings) -> None:
 
 
 def protect_upload(settings: ServeSettings, request: ProtectRequest, deadline: float) -> tuple[bytes, FileReport]:
-    """The protected file and its report; `deadline` (on `time.monotonic`) bounds the MND optimiser."""
+    """The protected file and its report; `deadline` (on `time.monotonic`) bounds the MND optimiser. Its stages
+    ("reading", then those of `protect_encoded`) are reported to `advpriv.progress`."""
     name, options = request.filename, request.options
     try:
+        progress.stage("reading")
         image = load_image(io.BytesIO(request.data), max_pixels=settings.max_pixels, name=name)
         as_images = _identity_photos(settings, request.as_photos)
         time_limit = max(0.0, (deadline - time.monotonic()) * MND_SHARE_OF_TIMEOUT)
@@ -82,7 +85,7 @@ def protect_upload(settings: ServeSettings, request: ProtectRequest, deadline: f
     except ImageError as e:
         raise from_image_error(e) from None
     except NoFaceError as e:
-        raise ServiceError(422, "no_face", f"{name}: {e}") from None
+        raise ServiceError(422, "no_face", f"{name}: {e.found_nothing}.") from None
     except MemoryError:
         raise ServiceError(413, "too_large", f"{name}: this photo needs more memory than this server has; "
                                              "downscale it and send it again.") from None
@@ -97,7 +100,7 @@ def _identity_photos(settings: ServeSettings, photos: tuple[tuple[str, bytes], .
         try:
             identity_faces(images, [f"the `as` photo {name}" for name, _ in photos])
         except NoFaceError as e:
-            raise ServiceError(422, "no_face", str(e)) from None
+            raise ServiceError(422, "no_face", f"{e.found_nothing}.") from None
     return images
 
 

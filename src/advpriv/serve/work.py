@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import statistics
 import threading
 import time
 from collections import deque
@@ -102,6 +103,17 @@ class WorkQueue:
         mean = sum(self.durations) / len(self.durations) if self.durations else 10.0
         typical = max([mean, *(now - start for start in self.started.values())])
         return max(1, math.ceil(min(typical, self.timeout) * self.in_flight / self.workers))
+
+    def recent(self) -> dict:
+        """How long the last jobs took on this server: their number and median seconds (None before the first).
+
+        >>> queue = WorkQueue()
+        >>> queue.durations.extend([3.0, 40.0, 104.0])
+        >>> queue.recent()
+        {'jobs': 3, 'median_s': 40.0}
+        """
+        with self.lock:
+            return {"jobs": len(self.durations), "median_s": statistics.median(self.durations) if self.durations else None}
 
     def status(self) -> dict[str, int]:
         with self.lock:

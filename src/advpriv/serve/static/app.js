@@ -5,6 +5,8 @@
   const AMPLIFY = 20;             // difference view: |protected - original| * AMPLIFY
   const MAX_DIFF_PIXELS = 16e6;   // larger images are compared at a reduced size
   const TOKEN_KEY = "advpriv-token";
+  const POLL_MS = 500;            // how often the page asks for the job's progress
+  const CASE_CLASS = { all: "ok", attacked: "partial", none: "warn" };
 
   const $ = (id) => document.getElementById(id);
   const form = $("protect-form");
@@ -28,6 +30,9 @@
   let protectedUrl = null;
   let controller = null;
   let timer = null;
+  let progressReport = null;      // the worker's latest report for the running job
+  let maxUploadBytes = null;
+  let previewUrl = null;
 
   $("amp-factor").textContent = String(AMPLIFY);
 
@@ -48,6 +53,11 @@
     file = f;
     fileName.textContent = f.name + " (" + formatBytes(f.size) + ")";
     hideError();
+    clearResult();  // a result on screen belongs to the previous photo
+    if (previewUrl) URL.revokeObjectURL(previewUrl);
+    previewUrl = URL.createObjectURL(f);
+    $("preview-img").src = previewUrl;
+    $("preview").hidden = false;
   }
   input.addEventListener("change", () => choose(input.files && input.files[0]));
   ["dragenter", "dragover"].forEach((type) => drop.addEventListener(type, (e) => {
@@ -92,6 +102,7 @@
 
   async function protect() {
     hideError();
+    clearResult();
     if (!file) {
       showError("Choose a photo first.");
       input.focus();
@@ -103,6 +114,13 @@
         ? "Choose at most " + maxAsPhotos + " photos of the person to be recognised as."
         : "Choose at least one photo of the person to be recognised as.");
       asInput.focus();
+      return;
+    }
+    const size = [file, ...asPhotos].reduce((total, f) => total + f.size, 0);
+    if (maxUploadBytes !== null && size > maxUploadBytes) {
+      showError((asPhotos.length ? "These photos are " : file.name + " is ") + formatBytes(size) +
+        " together; this server accepts at most " + formatBytes(maxUploadBytes) +
+        ". Downscale or compress the photo first.");
       return;
     }
     if (!tokenField.hidden) setToken(tokenInput.value.trim());
@@ -120,11 +138,13 @@
     const token = getToken();
     if (token) headers["Authorization"] = "Bearer " + token;
 
+    const job = jobId();
     controller = new AbortController();
-    startProgress();
+    startProgress(job, headers);
     let response;
     try {
-      response = await fetch("v1/protect", { method: "POST", body: data, headers: headers, signal: controller.signal });
+      response = await fetch("v1/protect", { method: "POST", body: data, signal: controller.signal,
+        headers: Object.assign({ "X-Advpriv-Job": job }, headers) });
     } catch (err) {
       stopProgress();
       if (err && err.name === "AbortError") showError("Cancelled. Nothing was protected.");
@@ -156,8 +176,8 @@
     if (response.status === 401) {
       tokenField.hidden = false;
       showError(token
-        ? "That access token was not accepted. Check it and press Protect again."
-        : "This server needs an access token. Enter it below and press Protect again.");
+        ? "That access token was not accepted. Check it in the \u201cAccess token\u201d field above and press Protect again."
+        : "This server needs an access token. Enter it in the \u201cAccess token\u201d field above and press Protect again.");
       tokenInput.focus();
       return;
     }
@@ -188,28 +208,87 @@
     return null;
   }
 
-  function startProgress() {
+  // A fresh random id per request, for asking the server how far the job has come.
+  function jobId() {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  function startProgress(job, headers) {
     protectBtn.disabled = true;
     cancelBtn.hidden = false;
     progress.hidden = false;
     form.setAttribute("aria-busy", "true");
+    progressReport = null;
+    $("progress-recent").textContent = "";
+    const bar = $("progress-bar");
+    bar.removeAttribute("value");
     const started = Date.now();
+    let asking = false;
     const update = () => {
       const s = Math.round((Date.now() - started) / 1000);
-      progressText.textContent = "Protecting… this usually takes 5 to 60 seconds (" + s + " s so far).";
+      progressText.textContent = stageText(progressReport) + " (" + s + " s so far)";
+      if (progressReport && progressReport.total) {
+        bar.max = progressReport.total;
+        bar.value = progressReport.step;
+      } else {
+        bar.removeAttribute("value");
+      }
+      if (asking) return;
+      asking = true;
+      fetch("v1/progress/" + job, { headers: headers }).then((r) => (r.ok ? r.json() : null)).then((report) => {
+        if (report && timer !== null) showProgress(report);
+      }).catch(() => { /* the next poll tries again */ }).finally(() => { asking = false; });
     };
     update();
-    timer = setInterval(update, 1000);
+    timer = setInterval(update, POLL_MS);
+  }
+
+  function showProgress(report) {
+    progressReport = report;
+    const recent = report.recent || {};
+    $("progress-recent").textContent = typeof recent.median_s === "number"
+      ? "The last " + (recent.jobs === 1 ? "photo" : recent.jobs + " photos") + " on this server took " +
+        (recent.jobs === 1 ? "" : "a median of ") + Math.round(recent.median_s) + " s."
+      : "";
+  }
+
+  // What the worker is doing, in words: its stage, the step out of the total, and the time the stage still needs.
+  function stageText(report) {
+    if (!report) return "Sending the photo\u2026";
+    const faces = form.elements.target.value === "dlib";
+    switch (report.stage) {
+      case "waiting": return "Waiting for a free worker\u2026";
+      case "reading": return "Reading the photo\u2026";
+      case "preparing": return faces ? "Finding the faces\u2026" : "Preparing\u2026";
+      case "protecting": {
+        if (!report.total) return "Protecting\u2026";
+        const left = typeof report.eta_s === "number" ? ", about " + Math.ceil(report.eta_s) + " s left at most" : "";
+        return "Protecting: step " + report.step + " of " + report.total + left + ".";
+      }
+      case "checking": return "Checking the result: the judges look at the file and at its re-encoded copies\u2026";
+      default: return "Working\u2026";
+    }
   }
 
   function stopProgress() {
     clearInterval(timer);
     timer = null;
     controller = null;
+    progressReport = null;
     protectBtn.disabled = false;
     cancelBtn.hidden = true;
     progress.hidden = true;
     form.removeAttribute("aria-busy");
+  }
+
+  // Nothing of an earlier result may stay on screen next to a new photo, a new run or an error.
+  function clearResult() {
+    result.hidden = true;
+    result.removeAttribute("data-ready");
+    for (const id of ["verdict", "verdict-detail", "faces", "variants", "metrics", "diff-note"]) $(id).textContent = "";
+    $("verdict").className = "verdict";
+    $("preview-boxes").textContent = "";
   }
 
   function showError(text) {
@@ -235,11 +314,15 @@
     link.download = body.filename || "protected.png";
     link.textContent = "Download the protected photo (" + link.download + ", " + formatBytes(blob.size) + ")";
 
-    $("verdict").textContent = verdictText(body);
-    $("verdict").className = "verdict " + (body.success ? "ok" : "warn");
+    const verdict = body.verdict;
+    $("verdict").textContent = verdict.headline;
+    $("verdict").className = "verdict " + CASE_CLASS[verdict.case];
+    $("verdict").setAttribute("data-case", verdict.case);
+    $("verdict-detail").textContent = beforeText(body, verdict) + verdict.detail;
     showMetrics(body);
-    showFaces(body.faces || []);
-    showVariants(body.variants || {}, body.mode === "impersonate");
+    showFaces(body.faces || [], verdict);
+    showVariants(verdict);
+    numberFaces(body.faces || []);
 
     const [orig, prot] = await Promise.all([
       loadImage(originalUrl).catch(() => null),
@@ -261,18 +344,9 @@
     result.setAttribute("data-ready", "true");
   }
 
-  function verdictText(body) {
-    const isFaces = body.target === "dlib" || (body.faces && body.faces.length);
-    if (isFaces && body.mode === "impersonate") {
-      return (body.success ? "Done. " : "Not fully done. ") +
-        "Before: " + body.before + ". Now: " + body.summary + " (the person in your other photos).";
-    }
-    if (isFaces) {
-      return (body.success ? "Protected. " : "Not fully protected. ") +
-        "Before: " + body.before + ". Now: " + body.summary + ".";
-    }
-    return (body.success ? "Protected. " : "Not fully protected. ") +
-      "The classifier saw \u201c" + body.before + "\u201d; on the protected photo it sees \u201c" + body.summary + "\u201d.";
+  function beforeText(body, verdict) {
+    if (verdict.goal === "classifier") return "Before protection it saw \u201c" + body.before + "\u201d. ";
+    return body.before ? capitalise(body.before) + " found. " : "";
   }
 
   function showMetrics(body) {
@@ -301,113 +375,148 @@
     }
   }
 
-  function showFaces(faces) {
+  // One row per face (numbered as on the preview), one column per judge: what it sees in the file as written.
+  function showFaces(faces, verdict) {
     const block = $("faces-block");
     const table = $("faces");
     table.textContent = "";
     block.hidden = faces.length === 0;
     if (!faces.length) return;
-    const judges = [];
-    for (const f of faces) for (const j of Object.keys(f.judges || {})) if (!judges.includes(j)) judges.push(j);
+    const impersonate = verdict.goal === "impersonate";
+    $("faces-hint").textContent = impersonate
+      ? "Whether each judge recognises each face in the protected photo as the person in your other photos."
+      : "Whether each judge still recognises each face in the protected photo as the person in the original.";
+    const judges = verdict.copies[0].judges.map((j) => j.judge);
     const caption = document.createElement("caption");
     caption.className = "visually-hidden";
-    caption.textContent = "Does each judge still recognise each face?";
+    caption.textContent = impersonate ? "Does each judge match each face to the target?"
+      : "Does each judge still recognise each face?";
     const thead = document.createElement("thead");
     const hr = document.createElement("tr");
     hr.append(th("Face", "col"));
-    for (const j of judges) hr.append(th(j, "col"));
-    hr.append(th("PSNR / SSIM in the face", "col"));
+    for (const j of verdict.copies[0].judges) hr.append(th(j.judge + (j.attacked ? "" : " (never attacked)"), "col"));
+    hr.append(th("Face SSIM / eyes and lips \u0394E", "col"));
     thead.append(hr);
     const tbody = document.createElement("tbody");
     faces.forEach((f, i) => {
       const tr = document.createElement("tr");
-      const box = Array.isArray(f.box) ? " at (" + f.box.slice(0, 2).join(", ") + ")" : "";
-      tr.append(th("Face " + (i + 1) + box, "row"));
-      for (const j of judges) {
-        const v = (f.judges || {})[j];
-        const td = document.createElement("td");
-        td.setAttribute("data-judge", j);
-        if (!v) {
-          td.textContent = "not judged";
-        } else if (!v.detected) {
-          td.textContent = "Not recognised (no face found)";
-          td.className = "ok";
-        } else {
-          td.textContent = v.matches ? "Still recognised" : "Not recognised";
-          td.className = v.matches ? "warn" : "ok";
-          if (typeof v.distance === "number") {
-            const small = document.createElement("span");
-            small.className = "detail";
-            small.textContent = " (distance " + fixed(v.distance, 3) +
-              (typeof v.threshold === "number" ? ", recognised below " + fixed(v.threshold, 2) : "") + ")";
-            td.append(small);
-          }
-        }
-        tr.append(td);
-      }
+      tr.append(th("Face " + (i + 1), "row"));
+      for (const j of judges) tr.append(faceCell((f.judges || {})[j], j, impersonate));
       const q = f.quality || {};
       const quality = document.createElement("td");
       quality.setAttribute("data-quality", "");
-      quality.textContent = (q.psnr === null ? "\u221e dB" : fixed(q.psnr, 2) + " dB") + " / " + fixed(q.ssim, 4);
+      quality.title = "SSIM inside the face's box (1 means unchanged) and the colour change of its eyes and lips " +
+        "in CIEDE2000 (2.3 is one just-noticeable difference)";
+      quality.textContent = fixed(q.ssim, 3) + " / " + fixed(q.ciede2000, 2);
       tr.append(quality);
       tbody.append(tr);
     });
     table.append(caption, thead, tbody);
   }
 
-  const VERSION_NAMES = { jpeg85: "After JPEG quality 85", half: "After a half-size resize" };
+  // A judge's verdict on one face; green when it is the goal (not recognised, or matching the target).
+  function faceCell(v, judge, impersonate) {
+    const td = document.createElement("td");
+    td.setAttribute("data-judge", judge);
+    if (!v) {
+      td.textContent = "not judged";
+      return td;
+    }
+    const words = impersonate ? ["Matches the target", "Does not match the target"]
+      : ["Still recognised", "Not recognised"];
+    td.textContent = v.detected ? words[v.matches ? 0 : 1] : words[1] + " (no face found)";
+    td.className = v.matches === impersonate ? "ok" : "warn";
+    if (v.detected && typeof v.distance === "number") {
+      const small = document.createElement("span");
+      small.className = "detail";
+      small.textContent = " (distance " + fixed(v.distance, 3) +
+        (typeof v.threshold === "number" ? ", a match below " + fixed(v.threshold, 2) : "") + ")";
+      td.append(small);
+    }
+    return td;
+  }
 
-  // One row per version judged (the file as written first), one column per judge (faces) or the classifier.
-  function showVariants(variants, impersonate) {
+  const COPY_WORDS = {
+    dodge: { all: "Yes, from every judge", attacked: "From the attacked models only", none: "No" },
+    impersonate: { all: "Yes, by every judge", attacked: "By the attacked models only", none: "No" },
+    classifier: { all: "Yes", attacked: "Yes", none: "No" },
+  };
+  const COPY_QUESTION = { dodge: "Protected?", impersonate: "Recognised as the target?", classifier: "Fooled?" };
+
+  // One row per copy judged (the file as written first), its verdict, and per judge the faces it matches.
+  function showVariants(verdict) {
     const block = $("variants-block");
     const table = $("variants");
     table.textContent = "";
-    const names = Object.keys(variants);
-    block.hidden = names.length < 2;
-    if (names.length < 2) return;
-    const judges = [];
-    for (const n of names) for (const f of variants[n].faces || []) {
-      for (const j of Object.keys(f.judges || {})) if (!judges.includes(j)) judges.push(j);
-    }
+    const copies = verdict.copies;
+    block.hidden = copies.length < 2;
+    if (copies.length < 2) return;
+    const classifier = verdict.goal === "classifier";
     const caption = document.createElement("caption");
     caption.className = "visually-hidden";
     caption.textContent = "Does the protection hold on re-encoded copies?";
     const thead = document.createElement("thead");
     const hr = document.createElement("tr");
-    hr.append(th("Version", "col"), th("Protected?", "col"));
-    for (const j of judges) hr.append(th(j + ": faces recognised", "col"));
-    if (!judges.length) hr.append(th("The classifier sees", "col"));
+    hr.append(th("Version", "col"), th(COPY_QUESTION[verdict.goal], "col"));
+    const counted = verdict.goal === "impersonate" ? ": faces matching the target" : ": faces recognised";
+    if (classifier) hr.append(th("The classifier sees", "col"));
+    else for (const j of copies[0].judges) hr.append(th(j.judge + counted, "col"));
     thead.append(hr);
     const tbody = document.createElement("tbody");
-    names.forEach((n, i) => {
-      const v = variants[n];
+    for (const copy of copies) {
       const tr = document.createElement("tr");
-      tr.setAttribute("data-variant", n);
-      tr.append(th(i === 0 ? "As written (" + n + ")" : VERSION_NAMES[n] || "After " + n, "row"));
-      const verdict = document.createElement("td");
-      verdict.textContent = v.success ? "Yes" : "No";
-      verdict.className = v.success ? "ok" : "warn";
-      tr.append(verdict);
-      for (const j of judges) tr.append(recognisedCell(v.faces || [], j, impersonate));
-      if (!judges.length) {
+      tr.setAttribute("data-variant", copy.name);
+      tr.append(th(capitalise(copy.label), "row"));
+      const answer = document.createElement("td");
+      answer.textContent = COPY_WORDS[verdict.goal][copy.case];
+      answer.className = classifier ? (copy.case === "none" ? "warn" : "ok") : CASE_CLASS[copy.case];
+      answer.setAttribute("data-case", copy.case);
+      tr.append(answer);
+      if (classifier) {
         const td = document.createElement("td");
-        td.textContent = v.summary;
+        td.textContent = copy.sees;
+        tr.append(td);
+      }
+      for (const j of classifier ? [] : copy.judges) {
+        const td = document.createElement("td");
+        td.setAttribute("data-judge", j.judge);
+        td.textContent = j.matched + "/" + j.known;
+        td.className = j.reached ? "ok" : "warn";
         tr.append(td);
       }
       tbody.append(tr);
-    });
+    }
     table.append(caption, thead, tbody);
   }
 
-  // "k/n": faces the judge still matches (when impersonating: to the target) over the faces it judged.
-  function recognisedCell(faces, judge, impersonate) {
-    const verdicts = faces.map((f) => (f.judges || {})[judge]).filter(Boolean);
-    const matched = verdicts.filter((v) => v.matches).length;
-    const td = document.createElement("td");
-    td.setAttribute("data-judge", judge);
-    td.textContent = matched + "/" + verdicts.length + (impersonate ? " match the target" : "");
-    td.className = verdicts.every((v) => v.matches === impersonate) ? "ok" : "warn";
-    return td;
+  // Each face's number drawn on the preview, where its detector box is (boxes are in the photo's pixels).
+  function numberFaces(faces) {
+    const layer = $("preview-boxes");
+    const img = $("preview-img");
+    layer.textContent = "";
+    const w = img.naturalWidth, h = img.naturalHeight;
+    if (!img.complete) {
+      img.addEventListener("load", () => numberFaces(faces), { once: true });
+      return;
+    }
+    if (!w || !h) return;
+    faces.forEach((f, i) => {
+      if (!Array.isArray(f.box)) return;
+      const [l, t, r, b] = f.box;
+      const box = document.createElement("div");
+      box.className = "face-box";
+      box.style.left = (100 * l / w) + "%";
+      box.style.top = (100 * t / h) + "%";
+      box.style.width = (100 * (r - l + 1) / w) + "%";
+      box.style.height = (100 * (b - t + 1) / h) + "%";
+      const label = document.createElement("span");
+      label.textContent = String(i + 1);
+      box.append(label);
+      layer.append(box);
+    });
+    $("preview-caption").textContent = faces.length
+      ? "The photo you chose, its faces numbered as in the table below."
+      : "The photo you chose.";
   }
 
   function th(text, scope) {
@@ -512,10 +621,11 @@
     return typeof x === "number" && Number.isFinite(x) ? x.toFixed(digits) : "n/a";
   }
 
+  // Decimal units, as the server's messages use them (1 MB = 1,000,000 bytes).
   function formatBytes(n) {
-    if (n < 1024) return n + " bytes";
-    if (n < 1024 * 1024) return (n / 1024).toFixed(0) + " KB";
-    return (n / 1024 / 1024).toFixed(1) + " MB";
+    if (n < 1e3) return n + " bytes";
+    if (n < 1e6) return (n / 1e3).toFixed(0) + " KB";
+    return (n / 1e6).toFixed(1) + " MB";
   }
 
   // ---- version, shown in the footer; also hides targets this server does not offer ----
@@ -524,9 +634,20 @@
     $("version").textContent = "advpriv " + (v.advpriv || "");
     if (v.token_required) tokenField.hidden = false;
     if (Array.isArray(v.ensemble) && v.ensemble.length) {
-      $("ensemble").textContent = "Faces are protected against: " + v.ensemble.map((m) => m.name).join(", ") + ".";
+      const attacked = v.ensemble.map((m) => m.name);
+      const unseen = (v.judges || []).filter((j) => !attacked.includes(j));
+      $("ensemble").textContent = "Faces are protected against: " + attacked.join(", ") + "." +
+        (unseen.length ? " The result is also checked by " + unseen.join(", ") + ", which the protection never sees." : "");
       $("ensemble").hidden = false;
     }
+    const budgets = v.face_budgets || {};
+    const levels = ["medium", "high"].filter((name) => budgets[name]);
+    if (levels.length) {
+      $("budget-hint").textContent = ": " + levels.map((name) => name[0].toUpperCase() + name.slice(1) + " keeps each face's SSIM at least " +
+        budgets[name].min_ssim + " and its eyes' and lips' colour change at most \u0394E " +
+        budgets[name].max_ciede2000).join("; ") + ", and says so when that is not enough";
+    }
+    if (v.limits && v.limits.max_upload_bytes) maxUploadBytes = v.limits.max_upload_bytes;
     if (v.limits && v.limits.max_as_photos) {
       maxAsPhotos = v.limits.max_as_photos;
       $("as-limit").textContent = String(maxAsPhotos);
@@ -534,6 +655,10 @@
     if (Array.isArray(v.targets) && v.targets.length) {
       for (const opt of Array.from($("target").options)) {
         if (!v.targets.includes(opt.value) && opt.value !== $("target").value) opt.remove();
+      }
+      const listed = Array.from($("target").options, (opt) => opt.value);
+      for (const name of v.targets.filter((t) => !listed.includes(t))) {
+        $("target").append(new Option("A classifier this server offers: " + name, name));
       }
     }
     syncMode();
