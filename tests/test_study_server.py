@@ -36,21 +36,27 @@ def study_server(folder: Path, ready_s: float = 60) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def study(tmp_path) -> Path:
-    """Two originals, one method (brighter by 2 levels), one identical and one noisy reference, one repeat."""
+def brighter_study(tmp_path: Path, width: int = WIDTH, height: int = HEIGHT, references: int = 1) -> Path:
+    """Two width×height originals, one method (brighter by 2 levels), `references` identical and noisy
+    references each, and as many repeats."""
     rng = np.random.default_rng(1)
     originals, method = tmp_path / "originals", tmp_path / "brighter"
     originals.mkdir()
     method.mkdir()
     for stem in ("x", "y"):
-        pixels = rng.integers(20, 230, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+        pixels = rng.integers(20, 230, (height, width, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(originals / f"{stem}.png")
         Image.fromarray(pixels + 2).save(method / f"{stem}.protected.png")
     folder = tmp_path / "study"
-    make_study(originals, {"brighter": method}, folder, identical=1, noisy=1, repeats=1, show_seconds=SHOW,
-               gap_seconds=GAP)
+    make_study(originals, {"brighter": method}, folder, identical=references, noisy=references, repeats=references,
+               show_seconds=SHOW, gap_seconds=GAP)
     return folder
+
+
+@pytest.fixture
+def study(tmp_path) -> Path:
+    """Two originals, one method (brighter by 2 levels), one identical and one noisy reference, one repeat."""
+    return brighter_study(tmp_path)
 
 
 def test_ratings_survive_a_restart_and_bad_answers_are_refused(study):
@@ -149,3 +155,92 @@ def test_a_rater_completes_both_modes_in_chromium(sync_api, study, tmp_path):
     first, second = [i for i, pair in enumerate(pairs) if pair == load_manifest(study).repeats[0]]
     assert second - first >= 2
     assert study_report(study).humans.screened == {rater: second - first}
+
+
+LAPTOP = {"width": 1366, "height": 768}
+
+
+def inside_viewport(page, selector: str) -> bool:
+    """Whether every element matching `selector` is shown whole inside the window, without scrolling."""
+    return page.eval_on_selector_all(selector, """(elements) => elements.length > 0 && elements.every((e) => {
+        const r = e.getBoundingClientRect();
+        return e.offsetParent && r.left >= 0 && r.top >= 0 && r.right <= innerWidth && r.bottom <= innerHeight; })""")
+
+
+def border(page, selector: str) -> str:
+    return page.eval_on_selector(selector, "e => getComputedStyle(e).borderTopColor")
+
+
+def opened(browser, url: str, token: str):
+    page = browser.new_page(viewport=LAPTOP)
+    page.clock.install()  # the presentation's timers advance only when the test says so
+    page.goto(f"{url}/?invite={token}")
+    return page
+
+
+def score_pairs(page, trials: int) -> None:
+    """Go through `trials` impairment trials, checking each time that the score buttons are on screen."""
+    for i in range(trials):
+        page.wait_for_selector(f"#trial[data-index='{i}'] #stage[data-phase=original]", timeout=10_000)
+        page.clock.run_for(int(2 * (SHOW + GAP) * 1000))
+        page.wait_for_selector("#stage[data-phase=vote]", timeout=10_000)
+        assert inside_viewport(page, "#vote .scores button"), f"trial {i}: a score button is outside the window"
+        page.click("#vote button[data-score='4']")
+
+
+def test_at_1366x768_a_photo_that_fits_is_shown_whole_and_the_parts_follow_each_other(sync_api, tmp_path):
+    study = brighter_study(tmp_path, 640, 680, references=0)  # 680 + 72 pixels around it: fits in 768
+    [(token, _)] = add_invites(study, 1).items()
+    with study_server(study) as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        try:
+            page = opened(browser, url, token)
+            page.wait_for_function("document.querySelector('#too-small').textContent !== ''")  # checked, and fits
+            assert page.is_hidden("#too-small") and "Please do both parts" in page.inner_text("#intro")
+            page.click("#start-dsis")
+            page.wait_for_selector("#stage[data-phase=original]", timeout=10_000)
+            assert page.is_hidden("header") and inside_viewport(page, "#single-img")
+            score_pairs(page, 2)
+            page.wait_for_selector("#done:not([hidden])", timeout=10_000)
+            assert "go on to the other part" in page.inner_text("#done-text")
+            page.click("#next-part")  # part 2 from the same page
+
+            page.wait_for_selector("#trial[data-index='0'] #stage[data-phase=choice]", timeout=10_000)
+            page.hover("#pick-left")  # where the pointer rests when a pair appears: no side may look chosen
+            assert border(page, "#pick-left") == border(page, "#pick-right") == "rgba(0, 0, 0, 0)"
+            page.click("#pick-left")
+            page.wait_for_selector("#trial[data-index='1'] #stage[data-phase=choice]", timeout=10_000)
+            assert page.evaluate("document.activeElement.className") != "pick"  # the last pick is not marked
+            assert border(page, "#pick-left") == border(page, "#pick-right") == "rgba(0, 0, 0, 0)"
+            page.keyboard.press("Tab")  # a keyboard user sees where the focus is
+            focused = "#" + page.evaluate("document.activeElement.id")
+            assert focused in ("#pick-left", "#pick-right") and border(page, focused) != "rgba(0, 0, 0, 0)"
+            page.click("#pick-right")
+            page.wait_for_selector("#done:not([hidden])", timeout=10_000)
+            assert "done both parts" in page.inner_text("#done-text") and page.is_hidden("#next-part")
+            page.screenshot(path=str(tmp_path / "study-done.png"))
+        finally:
+            browser.close()
+    assert [r.mode for r in RatingStore(study / RATINGS).all()] == ["dsis", "dsis", "choice", "choice"]
+
+
+def test_at_1366x768_a_tall_photo_is_flagged_before_starting_and_the_scores_stay_on_screen(sync_api, tmp_path):
+    study = brighter_study(tmp_path, 623, 934, references=0)
+    [(token, _)] = add_invites(study, 1).items()
+    with study_server(study) as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        try:
+            page = opened(browser, url, token)
+            page.wait_for_selector("#too-small:not([hidden])", timeout=10_000)  # on the start page, before starting
+            assert "shows 1366×768 screen pixels, and the photos need 663×1006" in page.inner_text("#too-small")
+            assert inside_viewport(page, "#too-small")
+            page.set_viewport_size({"width": 1366, "height": 1100})  # enlarged: the note goes
+            page.wait_for_selector("#too-small", state="hidden", timeout=5_000)
+            page.set_viewport_size(LAPTOP)
+            page.wait_for_selector("#too-small:not([hidden])", timeout=5_000)
+            page.click("#start-dsis")
+            score_pairs(page, 2)
+            page.wait_for_selector("#done:not([hidden])", timeout=10_000)
+        finally:
+            browser.close()
+    assert [r.score for r in RatingStore(study / RATINGS).all()] == [4, 4]

@@ -1,6 +1,6 @@
 """The rating page and its API for one study folder (`advpriv study serve DIR`).
 
-Routes: `GET /` (the page), `GET /healthz`, `GET /v1/study` (pair ids, image URLs, timing; never the methods),
+Routes: `GET /` (the page), `GET /healthz`, `GET /v1/study` (pair ids, image URLs and sizes, timing; never the methods),
 `GET /images/{name}`, `POST /v1/ratings` (one answer as JSON, with the rater's invitation token: the rater id is
 the one bound to it, see `advpriv.study.invites`). The page's base styles come from the service's page
 (`advpriv.serve`), its own from `study/static`. Bodies are read within the service's size and time limits
@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException
 
@@ -56,6 +57,12 @@ class Answer(BaseModel):
     seconds: float = Field(ge=0, allow_inf_nan=False)
 
 
+def image_size(path: Path) -> tuple[int, int]:
+    """Width and height of an image, from its header only."""
+    with Image.open(path) as image:
+        return image.size
+
+
 def create_study_app(folder: Path, settings: ServeSettings = ServeSettings()) -> FastAPI:
     """The FastAPI app serving `folder`'s pairs and storing invited raters' answers in `folder/ratings.sqlite`;
     bodies within `settings.body_timeout` and `settings.max_uploads` at once."""
@@ -65,6 +72,7 @@ def create_study_app(folder: Path, settings: ServeSettings = ServeSettings()) ->
     store = RatingStore(folder / RATINGS)
     uploads = UploadGate(settings.max_uploads, settings.body_timeout)
     most = PASSES * len(MODES) * (len(manifest.pairs) + len(manifest.repeats))
+    sizes = {p.id: image_size(folder / p.original_file) for p in manifest.pairs}  # the page checks the window with them
     app = FastAPI(title="advpriv rating study", docs_url="/docs", redoc_url=None)
 
     def rater_of(invite: str) -> str:
@@ -112,7 +120,8 @@ def create_study_app(folder: Path, settings: ServeSettings = ServeSettings()) ->
 
     @app.get("/v1/study")
     async def study() -> dict:
-        return {"pairs": [{"id": p.id, "original": p.original_file, "changed": p.changed_file} for p in manifest.pairs],
+        return {"pairs": [{"id": p.id, "original": p.original_file, "changed": p.changed_file, "width": sizes[p.id][0],
+                           "height": sizes[p.id][1]} for p in manifest.pairs],
                 "repeats": manifest.repeats, "show_seconds": manifest.show_seconds,
                 "gap_seconds": manifest.gap_seconds, "modes": list(MODES)}
 

@@ -4,6 +4,8 @@
 
 const $ = (id) => document.getElementById(id);
 const sleep = (s) => new Promise((resolve) => setTimeout(resolve, s * 1000));
+const MODES = ["dsis", "choice"];
+const finished = new Set();  // the parts done since the page was opened
 
 function inviteToken() {
   // The link the organiser sent (`advpriv study make` prints one per rater); the server binds it to a rater id.
@@ -66,18 +68,24 @@ function snapShown() {
   });
 }
 
+// Room a trial needs around a photo, in CSS pixels: the line above it and its caption (height), the page's side
+// padding and a pick's border (width). tests/test_study_server.py checks that a photo within it is shown whole.
+const AROUND = {width: 40, height: 72};
+let described = null;  // GET v1/study, fetched when the page opens
+
+// Checked on the start page and on every resize: one photo pixel per screen pixel, so zooming does not help.
 function checkFits() {
-  const shown = [...document.querySelectorAll("#stage img")].filter((img) => img.offsetParent && img.src);
-  if (!shown.length) return;
-  const width = Math.max(...shown.map((img) => img.getBoundingClientRect().right + 16));
-  const height = Math.max(...shown.map((img) => img.getBoundingClientRect().height));
+  if (!described) return;
+  const ratio = devicePixelRatio;
+  const need = [Math.max(...described.pairs.map((p) => p.width)) + Math.ceil(AROUND.width * ratio),
+                Math.max(...described.pairs.map((p) => p.height)) + Math.ceil(AROUND.height * ratio)];
+  const have = [Math.floor(innerWidth * ratio), Math.floor(innerHeight * ratio)];
   const note = $("too-small");
-  const tooSmall = width > innerWidth || height > innerHeight;
-  note.hidden = !tooSmall;
-  if (tooSmall) {
-    note.textContent = `Your window (${innerWidth}×${innerHeight}) is too small to show the photos whole: they ` +
-      "are shown at their native resolution and never scaled. Enlarge the window (or zoom out) before answering.";
-  }
+  note.hidden = need[0] <= have[0] && need[1] <= have[1];
+  note.textContent = `Your window is too small for this study: it shows ${have[0]}×${have[1]} screen pixels, ` +
+    `and the photos need ${need[0]}×${need[1]} to be seen whole (they are shown at their native resolution, never ` +
+    "scaled, so zooming out does not help). Enlarge the window or make it full screen (F11); if your screen is " +
+    "smaller than that, please take part on a larger one.";
 }
 
 function layoutPair() {
@@ -160,6 +168,7 @@ async function rateDsis(original, changed, study) {
 
 async function rateChoice(original, changed) {
   const changedLeft = Math.random() < 0.5;
+  if (document.activeElement) document.activeElement.blur();  // the last pick's focus would mark a side
   nativeSize($("left-img"), changedLeft ? changed : original);
   nativeSize($("right-img"), changedLeft ? original : changed);
   $("single").hidden = true;
@@ -174,11 +183,20 @@ async function rateChoice(original, changed) {
   return {choice: pickedLeft === changedLeft ? "changed" : "original"};
 }
 
+async function describe() {
+  const response = await fetch("v1/study").catch(() => null);
+  if (!response || !response.ok) throw new Error("The study could not be loaded (the server did not answer).");
+  described = await response.json();
+  checkFits();
+  return described;
+}
+
 async function run(mode) {
   const invite = inviteToken();
-  const study = await (await fetch("v1/study")).json();
+  const study = described || await describe();
   const trials = trialOrder(study);
-  $("intro").hidden = true;
+  ["intro", "done"].forEach((id) => ($(id).hidden = true));
+  document.body.classList.add("running");
   $("trial").hidden = false;
   $("trial").dataset.mode = mode;
   for (const [i, pair] of trials.entries()) {
@@ -195,8 +213,16 @@ async function run(mode) {
     await send({invite, pair: pair.id, mode, score: null, choice: null, ...answer, seconds});
   }
   $("trial").hidden = true;
-  $("too-small").hidden = true;
-  $("done-text").textContent = `Your ${trials.length} answers are stored. You may close this page.`;
+  document.body.classList.remove("running");
+  finished.add(mode);
+  const next = MODES.find((other) => !finished.has(other));
+  $("done-text").textContent = `Your ${trials.length} answers are stored. ` +
+    (next ? "Please go on to the other part." : "You have done both parts: you may close this page.");
+  $("next-part").hidden = !next;
+  if (next) {
+    $("next-part").textContent = $(`start-${next}`).textContent;
+    $("next-part").dataset.mode = next;
+  }
   $("done").hidden = false;
 }
 
@@ -209,10 +235,11 @@ function start(mode) {
 
 $("start-dsis").addEventListener("click", () => start("dsis"));
 $("start-choice").addEventListener("click", () => start("choice"));
+$("next-part").addEventListener("click", (event) => start(event.currentTarget.dataset.mode));
 addEventListener("resize", () => {
   sized.forEach((source, element) => fitNative(element, source));
-  if ($("pair").hidden) {
-    snapShown();
-    checkFits();
-  } else layoutPair();
+  checkFits();
+  if ($("pair").hidden) snapShown();
+  else layoutPair();
 });
+describe().catch(() => {});  // the size check waits for it; a start retries it and reports what went wrong
