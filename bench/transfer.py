@@ -88,6 +88,8 @@ METHODS: dict[str, tuple[str, dict]] = {
     "mnd-low": ("MND, ensemble, strength low (no EOT)", {"strength": "low"}),
     "mnd-noeot": ("MND, ensemble, margin of medium, no EOT", {"strength": "medium", "eot": None}),
     "mnd-medium": ("MND, ensemble + EOT, strength medium (default)", {"strength": "medium"}),
+    "mnd-default": ("MND out of the box: dlib + FaceNet port, strength medium", {"strength": "medium", "out_of_box": True}),
+    "mnd-default-high": ("MND out of the box: dlib + FaceNet port, strength high", {"strength": "high", "out_of_box": True}),
     "mnd-high": ("MND, ensemble + EOT, strength high", {"strength": "high"}),
     **{f"pgd{e}": (f"ensemble PGD-L∞ ε={e}/255, 40 steps", _pgd(e, False)) for e in (4, 8, 12)},
     **{f"lowkey{e}": (f"LowKey-style PGD-L∞ ε={e}/255 (+ blurred copy), 40 steps", _pgd(e, True)) for e in (4, 8, 12)},
@@ -101,6 +103,8 @@ def protect(method: str, image: torch.Tensor, embedders: list, dlib: list):  # n
         chosen = strength_options(options.pop("strength"), "dlib", "dodge")
         chosen.update({k: v for k, v in options.items() if k in ("margin", "eot")})
         models = dlib if options.get("dlib_only") else embedders
+        if options.get("out_of_box"):
+            models = [*dlib, load_embedder("facenet")]
         return protect_faces(image, embedders=models, method="mnd", **chosen)
     smoothed = options.pop("smoothed")
     options.pop("method")
