@@ -99,6 +99,26 @@ def test_protect_json_has_metrics_and_the_image(server):
     assert Image.open(io.BytesIO(base64.b64decode(body["image_base64"]))).format == "JPEG"
 
 
+def test_json_carries_one_verdict_and_progress_is_asked_by_job_id(server):
+    url, _ = server
+    job = "0123456789abcdef" * 2
+    reply = post_photo(url, png(seed=2), response="json", strength="low", headers={**AUTH, "X-Advpriv-Job": job})
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    verdict = body["verdict"]
+    assert verdict["goal"] == "classifier" and verdict["attacked"] == ["tiny"]
+    assert [c["name"] for c in verdict["copies"]] == list(body["variants"])
+    assert (verdict["case"] == "none") == (not body["success"])
+    assert [c["judges"][0]["reached"] for c in verdict["copies"]] == [v["success"] for v in body["variants"].values()]
+    # The job has ended: its progress is gone; ids are checked, and progress needs the token like the work does.
+    gone = httpx.get(f"{url}/v1/progress/{job}", headers=AUTH)
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "no_job"
+    assert httpx.get(f"{url}/v1/progress/{job}").status_code == 401
+    bad = post_photo(url, png(), headers={**AUTH, "X-Advpriv-Job": "../etc"})
+    assert bad.status_code == 422 and "32 lowercase hex digits" in bad.json()["error"]["message"]
+    assert httpx.get(f"{url}/v1/version").json()["face_budgets"]["medium"] == {"min_ssim": 0.92, "max_ciede2000": 2.3}
+
+
 def test_image_type_comes_from_the_content_not_the_name(server):
     url, _ = server
     assert post_photo(url, png(), name="really-a-png.jpg").status_code == 200
@@ -304,6 +324,7 @@ def test_faces_are_judged_by_every_configured_judge():
         no_face = httpx.post(f"{url}/v1/protect", files={"image": ("wall.png", png(200, 200))}, timeout=300)
         assert no_face.status_code == 422 and no_face.json()["error"]["code"] == "no_face"
         assert "wall.png" in no_face.json()["error"]["message"]
+        assert "--aligned" not in no_face.json()["error"]["message"]  # the service offers no such option
 
 
 def test_impersonation_takes_the_identity_as_photos():
