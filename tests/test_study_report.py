@@ -110,3 +110,30 @@ def test_report_on_a_folder_that_is_no_study(tmp_path):
     result = CliRunner().invoke(app, ["study", "report", str(tmp_path)])
     assert result.exit_code == 2
     assert "not a study folder" in result.output and "advpriv study make" in result.output
+
+
+def test_chart_shows_the_scale_intervals_inside_it_chance_and_zero(tmp_path):
+    """What a reader of report.png sees: the 1-5 scale, intervals inside the axes, no interval for one rating,
+    the chance line named, and a 0 % rate drawn."""
+    from matplotlib.collections import LineCollection
+
+    from advpriv.study.report import GroupReport, MethodResult, report_figure, write_chart
+
+    methods = [MethodResult("mnd", scores=6, mos=4.9, mos_low=4.3, mos_high=5.0, choices=4, detected=0, rate=0.0,
+                            rate_low=0.0, rate_high=0.49),
+               MethodResult(NOISE, scores=1, mos=1.0, choices=2, detected=2, rate=1.0, rate_low=0.34, rate_high=1.0)]
+    group = GroupReport(["a", "b"], {}, 13, methods)
+    mos, rate = report_figure(group, "Human raters").axes
+    assert mos.get_ylim()[0] > 0.5 and "1 very annoying" in [t.get_text() for t in mos.get_yticklabels()]
+    for axis, drawn in ((mos, 1), (rate, 2)):  # the one-rating MOS gets no interval, not a zero-width one
+        bars = [seg for c in axis.collections if isinstance(c, LineCollection) for seg in c.get_segments()]
+        assert len(bars) == drawn
+        low, high = axis.get_ylim()
+        assert all(low < y < high for seg in bars for _, y in seg)
+    assert "1.00\nno interval\n(one rating)" in [t.get_text() for t in mos.texts]
+    assert any("chance" in t.get_text() for t in rate.texts) and "0%" in [t.get_text() for t in rate.texts]
+    zero = [line for line in rate.get_lines() if list(line.get_ydata()) == [0.0]]
+    assert zero and rate.get_ylim()[0] < 0  # the 0 % dot sits inside the axes, not on their edge
+    path = write_chart(group, tmp_path / "report.png", "Human raters")
+    with Image.open(path) as im:
+        assert im.format == "PNG"

@@ -23,12 +23,18 @@ Example:
 
 from __future__ import annotations
 
+import io
 import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
 from scipy.stats import t as student_t
+
+from advpriv.images import atomic_write
 
 from .invites import Invites
 from .manifest import IDENTICAL, NOISE, load_manifest
@@ -199,31 +205,57 @@ def format_report(report: StudyReport) -> str:
     return "\n\n".join(parts)
 
 
-def write_chart(group: GroupReport, path: Path, title: str) -> Path:
-    """Bar chart: MOS with its interval, and detection rate with its interval, per method (Agg backend)."""
-    import matplotlib
+SCORE_NAMES = {5: "5 imperceptible", 4: "4 perceptible", 3: "3 slightly annoying", 2: "2 annoying",
+               1: "1 very annoying"}
+CHANCE = 0.5
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(max(8, 3.2 * len(group.methods)), 4.5))
-    for axis, value, low, high, count, limit, label in (
-        (left, "mos", "mos_low", "mos_high", "scores", (0, 5.2), "MOS (5 = imperceptible)"),
-        (right, "rate", "rate_low", "rate_high", "choices", (0, 1.05), "forced-choice detection rate"),
-    ):
-        shown = [m for m in group.methods if getattr(m, value) is not None]
-        values = [getattr(m, value) for m in shown]
-        spans = [(getattr(m, low), getattr(m, high)) if getattr(m, low) is not None else (v, v)
-                 for m, v in zip(shown, values)]
-        errors = [[v - lo for v, (lo, _) in zip(values, spans)], [hi - v for v, (_, hi) in zip(values, spans)]]
-        names = [f"{LABELS.get(m.method, m.method)}\n(n={getattr(m, count)})" for m in shown]
-        axis.bar(names, values, yerr=errors, capsize=4, color="#4c78a8")
-        axis.set_ylim(*limit)
-        axis.set_ylabel(label)
-        axis.tick_params(axis="x", labelsize=8)
-    right.axhline(0.5, color="grey", linestyle="--", linewidth=1)
+def _panel(axis: Axes, group: GroupReport, value: str, count: str, unit: str) -> None:
+    """One dot per method at its `value`, with its 95 % interval where there is one, and the value written beside."""
+    shown = [m for m in group.methods if getattr(m, value) is not None]
+    for x, m in enumerate(shown):
+        v, low, high = getattr(m, value), getattr(m, f"{value}_low"), getattr(m, f"{value}_high")
+        if low is None:  # one rating: no interval, rather than a bar of zero width
+            axis.plot(x, v, "o", color="#4c78a8", markerfacecolor="white")
+            text = f"{v:{unit}}\nno interval\n(one rating)"
+        else:
+            axis.errorbar(x, v, yerr=[[v - low], [high - v]], fmt="o", color="#4c78a8", capsize=5)
+            text = f"{v:{unit}}"
+        axis.annotate(text, (x, v), xytext=(8, 0), textcoords="offset points", va="center", fontsize=8)
+    axis.set_xticks(range(len(shown)), [f"{LABELS.get(m.method, m.method)}\n(n={getattr(m, count)})" for m in shown],
+                    fontsize=8)
+    axis.set_xlim(-0.5, len(shown) - 0.3)
+    axis.grid(axis="y", alpha=0.3)
+
+
+def report_figure(group: GroupReport, title: str) -> Figure:
+    """Left: MOS on the 1–5 scale; right: forced-choice detection rate with the 50 % chance line; each with its
+    95 % interval per method.
+
+    Example:
+        >>> one = MethodResult("mnd", scores=1, mos=4.0, choices=2, detected=0, rate=0.0, rate_low=0.0, rate_high=0.66)
+        >>> [ax.get_ylabel() for ax in report_figure(GroupReport(["a"], {}, 3, [one]), "t").axes]
+        ['MOS (95 % interval)', 'changed photo found (95 % interval)']
+    """
+    fig = Figure(figsize=(max(8.0, 3.2 * len(group.methods)), 4.8), layout="constrained")
+    mos, rate = fig.subplots(1, 2)
+    _panel(mos, group, "mos", "scores", ".2f")
+    mos.set_ylim(SCALE[0] - 0.25, SCALE[1] + 0.25)  # the scale's ends, with room for the caps
+    mos.set_yticks(list(SCORE_NAMES), list(SCORE_NAMES.values()), fontsize=8)
+    mos.set(ylabel="MOS (95 % interval)", title="Impairment scores")
+    _panel(rate, group, "rate", "choices", ".0%")
+    rate.set_ylim(-0.06, 1.06)
+    rate.yaxis.set_major_formatter(PercentFormatter(1.0))
+    rate.axhline(CHANCE, color="grey", linestyle="--", linewidth=1)
+    rate.annotate("50 % = chance: the change is not seen", (0, CHANCE), xycoords=("axes fraction", "data"),
+                  xytext=(4, 3), textcoords="offset points", fontsize=8, color="grey")
+    rate.set(ylabel="changed photo found (95 % interval)", title="Which one was changed?")
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def write_chart(group: GroupReport, path: Path, title: str) -> Path:
+    """Write `report_figure(group, title)` as a PNG, atomically."""
+    buf = io.BytesIO()
+    report_figure(group, title).savefig(buf, format="png", dpi=120)
+    return atomic_write(path, buf.getvalue())
