@@ -50,7 +50,9 @@ def test_bad_files_are_named_and_the_batch_goes_on(tmp_path):
     assert good["variants"]["png"] == {"success": True, "summary": good["after"], "faces": []}
     assert all(set(v) == {"success", "summary", "faces"} for v in good["variants"].values())
     assert good["survival"].startswith("png: protected (") and "; after jpeg85: " in good["survival"]
-    assert "after jpeg85" in result.output and "after half" in result.output
+    words = " ".join(result.output.split())
+    assert "jpeg85: after JPEG quality 85" in words and "half: after a half-size resize" in words
+    assert "good.png (" in words and "It sees “" in words  # the verdict in words
 
 
 def test_never_overwrites_inputs_even_in_the_same_folder(tmp_path):

@@ -6,27 +6,26 @@ import signal
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, Iterator, Optional, Sequence
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from rich.markup import escape
 
-from .faces.verdicts import recognised
 from .images import MAX_PIXELS
 from .model_trust import TRUST_HELP
 from .obfuscate.cli import app as obfuscator_app
 from .protect import METHODS, merge_metrics
 from .protect.batch import Plan, plan_batch, protect_planned, skipped_lines
-from .protect.files import FACE_TARGET, FileReport, judge_names, make_protector
+from .protect.files import FACE_TARGET, FileReport, make_protector
 from .protect.job import ProtectJob
 from .protect.strength import strength_options
 from .serve.cli import serve_command
 from .scale.cli import batch_command
 from .study.cli import app as study_app
+from .summary import print_summary
 from .models.cli import app as models_app
 from .models.ensemble import missing_note
 
@@ -85,7 +84,8 @@ def protect_command(
         _fail("no images found in the inputs given; name image files or folders that contain some.")
     reports, interrupted = _run(plan, outdir, target=target, method=method, fmt=fmt, max_pixels=max_pixels,
                                 seed=seed, **options)
-    raise typer.Exit(_summarise(reports, outdir, interrupted))
+    attacked = [e.name for e in options.get("embedders", ())]
+    raise typer.Exit(_summarise(reports, outdir, interrupted, attacked, mode == "impersonate"))
 
 
 @app.command("demo")
@@ -153,72 +153,19 @@ def _sigterm_as_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _summarise(reports: list[FileReport], outdir: Path, interrupted: bool = False) -> int:
-    """Print the summary table and merge the metrics files; the exit code is 130 if interrupted, 1 if any file
-    failed."""
+def _summarise(reports: list[FileReport], outdir: Path, interrupted: bool = False, attacked: Sequence[str] = (),
+               impersonate: bool = False) -> int:
+    """Print the summary (`advpriv.summary`) and merge the metrics files; the exit code is 130 if interrupted, 1 if
+    any file failed. `attacked`: the face models attacked, by name."""
     if not reports:
         return 130 if interrupted else 0
-    judges = judge_names([face for r in reports for face in r.faces])
-    copies = list(dict.fromkeys(name for r in reports for name in list(r.variants)[1:]))
-    if judges:
-        table = Table(title="advpriv protect: faces still recognised per judge, as written and after re-encoding")
-        columns = ["file", "faces", "goal", *judges, *(f"after {c}" for c in copies), "face SSIM", "ΔE eyes", "s"]
-    else:
-        table = Table(title="advpriv protect")
-        columns = ["file", "protected", "model saw", "now sees", *(f"after {c}" for c in copies), "PSNR dB", "SSIM", "s"]
-    names = {"file": min(32, max(len(Path(r.input).name) for r in reports))}  # file, judge, re-encoding names unbroken
-    names |= {col: len(col) for col in columns if col in judges or col.startswith("after ")}
-    for col in columns:
-        table.add_column(escape(col), overflow="fold", no_wrap=col in judges, min_width=names.get(col))
-    for r in reports:
-        name = escape(Path(r.input).name)  # user strings are text, never markup
-        if r.error:
-            table.add_row(name, *([""] if judges else []), "[red]error[/red]", *[""] * (len(columns) - 2 - bool(judges)))
-            continue
-        quality = _face_quality(r.faces) if judges else (f"{r.metrics['psnr']:.1f}", f"{r.metrics['ssim']:.4f}")
-        quality = (*quality, f"{r.seconds:.1f}")
-        protected = "[green]yes[/green]" if r.success else "[red]no[/red]"
-        after = [_survival_cell(r.variants.get(c), judges) for c in copies]
-        if judges:
-            recognised_now = ("{}/{}".format(*recognised(r.faces, j)) for j in judges)
-            table.add_row(name, escape(r.before.split()[0]), protected, *recognised_now, *after, *quality)
-        else:
-            table.add_row(name, protected, escape(r.before), escape(r.after), *after, *quality)
-    Console().print(table)
-    if judges:
-        console.print("Per judge: faces it still matches to their clean selves (when impersonating: to the target "
-                      "identity) / faces it finds in the clean photo. after: the same per judge, in that order, on the "
-                      "written file re-encoded as a platform would (green: every judge still fooled). goal: the "
-                      "attacked models reach it on the file as written. face SSIM and ΔE eyes: the least alike face, "
-                      "inside its box and as the mean CIEDE2000 of its eyes and lips (2.3 is a just-noticeable "
-                      "difference); every face's numbers are in the metrics file.")
-    elif copies:
-        console.print("after: what the classifier sees on the written file re-encoded as a platform would "
-                      "(green: still fooled).")
+    print_summary(reports, attacked, impersonate, Console())
     json_path, csv_path = merge_metrics(reports, outdir)
     console.print(f"metrics: {escape(str(json_path))} and {escape(str(csv_path))}")
     failed = [r for r in reports if r.error or not r.success]
     if failed:
         console.print(f"[red]{len(failed)} of {len(reports)} images were not protected.[/red]")
     return 130 if interrupted else 1 if failed else 0
-
-
-def _face_quality(faces: list[dict]) -> tuple[str, str]:
-    """The worst face's SSIM in its box and CIEDE2000 in its eyes and lips, as table cells ('' when unknown)."""
-    rated = [face["quality"] for face in faces if face.get("quality")]
-    ssim = min((q["ssim"] for q in rated), default=None)
-    change = max((q["ciede2000"] for q in rated if "ciede2000" in q), default=None)
-    return ("" if ssim is None else f"{ssim:.3f}", "" if change is None else f"{change:.1f}")
-
-
-def _survival_cell(verdict: dict | None, judges: list[str]) -> str:
-    """One re-encoded copy's verdict, green when protection survives it (blank when the copy was not judged):
-    per judge in column order, "k/n" faces still recognised; for a classifier, what it sees."""
-    if verdict is None:
-        return ""
-    colour = "green" if verdict["success"] else "red"
-    text = " · ".join("{}/{}".format(*recognised(verdict["faces"], j)) for j in judges) if judges else verdict["summary"]
-    return f"[{colour}]{escape(text)}[/{colour}]"
 
 
 def _fail(message: str) -> None:
