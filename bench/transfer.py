@@ -268,38 +268,49 @@ def wild_table(state: dict, judges: list[str]) -> list[str]:
 
 
 def plot(state: dict, out: Path) -> None:
-    """Unseen-judge protection (PNG and JPEG 85) against median SSIM and PSNR, one curve per method family."""
-    import matplotlib
+    """Unseen-judge protection of each copy (PNG, JPEG 85, half size) against median SSIM and PSNR, one curve per
+    method family; colour = family, marker = copy; the clean photos' rate drawn across."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    rows = state.get("rows", {})
 
-    families = {"MND (ensemble)": "mnd-", "ensemble PGD": "pgd", "LowKey-style": "lowkey"}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for label, prefix in families.items():
-        points = []
-        for method, by_probe in state.get("rows", {}).items():
-            if not method.startswith(prefix) or method == "mnd-dlib":
-                continue
-            values = list(by_probe.values())
-            rate = lambda version: float(_rate([v["verdicts"][version][UNSEEN] for v in values], "matches"))  # noqa: E731
-            points.append((statistics.median(v["ssim"] for v in values), statistics.median(v["psnr"] for v in values),
-                           rate("png"), rate("jpeg85"), method))  # fmt: skip
-        points.sort()
+    def unseen(values: list, version: str) -> float:
+        return float(_rate([v["verdicts"][version][UNSEEN] for v in values], "matches"))
+
+    families = {"MND (ensemble)": ("mnd-", "C0", (6, -3)), "ensemble PGD": ("pgd", "C1", (4, -11)),
+                "LowKey-style": ("lowkey", "C2", (-4, 5))}  # label offsets keep pgd4 and lowkey4 apart
+    copies = {"png": ("as written (PNG)", "o", "-", "full"), "jpeg85": ("JPEG 85", "s", "--", "none"),
+              "half": ("half size", "^", ":", "none")}
+    fig = Figure(figsize=(12, 5.4), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for prefix, colour, offset in families.values():
+        chosen = [m for m in rows if m.startswith(prefix) and m != "mnd-dlib"]
+        points = sorted((statistics.median(v["ssim"] for v in rows[m].values()),
+                         statistics.median(v["psnr"] for v in rows[m].values()), m) for m in chosen)
         for ax, index in zip(axes, (0, 1)):
             xs = [p[index] for p in points]
-            line, = ax.plot(xs, [p[2] for p in points], "o-", label=f"{label}, PNG")
-            ax.plot(xs, [p[3] for p in points], "s--", color=line.get_color(), alpha=0.6, label=f"{label}, JPEG 85")
+            for version, (_, marker, style, fill) in copies.items():
+                ax.plot(xs, [unseen(list(rows[p[2]].values()), version) for p in points], marker=marker,
+                        linestyle=style, color=colour, fillstyle=fill, markersize=9 if fill == "none" else 5)
             for p, x in zip(points, xs):
-                ax.annotate(p[4], (x, p[2]), fontsize=7, textcoords="offset points", xytext=(3, 3))
-    for ax, name in zip(axes, ("median SSIM (whole photo)", "median PSNR dB (whole photo)")):
-        ax.set_xlabel(name)
-        ax.set_ylabel(f"protected against unseen {UNSEEN} (%)")
+                ax.annotate(p[2], (x, unseen(list(rows[p[2]].values()), "png")), fontsize=7, textcoords="offset points",
+                            xytext=offset, ha="right" if offset[0] < 0 else "left", color=colour,
+                            bbox=dict(boxstyle="square,pad=0.05", facecolor="white", edgecolor="none", alpha=0.8))
+    clean = unseen(list(rows["clean"].values()), "png") if "clean" in rows else None
+    for ax, name in zip(axes, ("median SSIM, whole photo (right: less visible)",
+                               "median PSNR, dB (right: less visible)")):
+        if clean is not None:
+            ax.axhline(clean, color="grey", linewidth=1, label=f"clean photos: {clean:.0f} % (the judge's own misses)")
+        ax.set(xlabel=name, ylabel=f"probes protected against unseen {UNSEEN} (%)", ylim=(-4, 106))
         ax.grid(alpha=0.3)
-    axes[0].invert_xaxis(), axes[1].invert_xaxis()
-    axes[1].legend(fontsize=7)
-    fig.suptitle("Transfer to an unseen face model: protection vs visibility (celeba-id probes)")
-    fig.tight_layout()
+    handles = [Line2D([], [], color=colour, marker="o", label=family) for family, (_, colour, _) in families.items()]
+    handles += [Line2D([], [], color="black", marker=marker, linestyle=style, fillstyle=fill, label=label)
+                for label, marker, style, fill in copies.values()]
+    handles += axes[0].get_legend_handles_labels()[0]  # the clean line
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8)
+    probes = len(next(iter(rows.values()), {}))
+    fig.suptitle(f"Transfer to an unseen face model ({UNSEEN}): protection vs visibility, {probes} celeba-id probes")
     fig.savefig(out, dpi=110)
 
 
