@@ -80,7 +80,7 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
     def options_of(fields: dict[str, str]) -> dict[str, str]:
         unknown = sorted(set(fields) - set(DEFAULTS))
         if unknown:
-            raise ServiceError(422, "bad_option", f"unknown form field(s) {shown(', '.join(unknown))}; "
+            raise ServiceError(422, "bad_option", f"unknown form field(s) {shown(', '.join(unknown), quote=False)}; "
                                                   f"the fields are image, {', '.join(DEFAULTS)}.")
         options = {**DEFAULTS, **{k: v for k, v in fields.items() if v != ""}}
         for key, allowed in {**CHOICES, "target": tuple(targets)}.items():
@@ -96,8 +96,9 @@ def create_app(settings: ServeSettings = ServeSettings()) -> FastAPI:
         """
         unknown = sorted(set(files) - {"image", "as"})
         if unknown:
-            raise ServiceError(422, "bad_option", f"unknown file field(s) {shown(', '.join(unknown))}; send the photo as "
-                                                  "`image` and, to impersonate, the target's photos as `as`.")
+            raise ServiceError(422, "bad_option", f"unknown file field(s) {shown(', '.join(unknown), quote=False)}; "
+                                                  "send the photo as `image` and, to impersonate, the target's photos "
+                                                  "as `as`.")
         image, as_photos = [u for u in files.get("image", []) if u.data], [u for u in files.get("as", []) if u.data]
         if len(image) != 1:
             raise ServiceError(422, "missing_image", "no photo received: send it in the multipart field `image`."

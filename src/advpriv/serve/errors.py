@@ -29,14 +29,16 @@ class ServiceError(Exception):
         return ServiceError, (self.status, self.code, self.message, self.headers)
 
 
-def shown(text: str, limit: int = 80) -> str:
-    """`text` quoted as an error message shows it: cut to `limit` characters (a client's 10 MB field must not come
-    back as a 10 MB error).
+def shown(text: str, limit: int = 80, quote: bool = True) -> str:
+    """`text` as an error message shows it (quoted unless `quote` is False), cut to `limit` characters: a client's
+    10 MB field must not come back as a 10 MB error.
 
-    >>> shown("tiny"), shown("x" * 1000, limit=5)
-    ("'tiny'", "'xxxxx'… (1,000 characters)")
+    >>> shown("tiny"), shown("x" * 1000, limit=5), shown("a, b", quote=False)
+    ("'tiny'", "'xxxxx'… (1,000 characters)", 'a, b')
     """
-    return repr(text) if len(text) <= limit else f"{text[:limit]!r}… ({len(text):,} characters)"
+    cut = text[:limit]
+    cut = repr(cut) if quote else cut
+    return cut if len(text) <= limit else f"{cut}… ({len(text):,} characters)"
 
 
 def problems(errors: list[dict], limit: int = 500) -> str:
