@@ -251,7 +251,7 @@ def test_progress_is_shown_and_a_new_run_or_photo_clears_the_old_result(page, se
     page.set_input_files("#image", str(first))
     page.click("#protect")
     # The worker's stage, step and time left, streamed while it works (about 0.1 s per step).
-    page.wait_for_function("/Protecting: step \\d+ of 50, about \\d+ s left at most/"
+    page.wait_for_function("/Protecting: step \\d+ of 50, about \\d+ s left at most \\(\\d+ s so far\\)/"
                            ".test(document.getElementById('progress-text').textContent)", timeout=60_000)
     assert page.get_attribute("#progress-bar", "max") == "50"
     page.wait_for_selector("#result[data-ready=true]", timeout=60_000)

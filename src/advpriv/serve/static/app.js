@@ -82,6 +82,7 @@
   }
   function syncMode() {
     modeField.hidden = form.elements.target.value !== "dlib";
+    $("ensemble").hidden = modeField.hidden || !$("ensemble").textContent;
     asField.hidden = mode() !== "impersonate";
   }
   form.elements.target.addEventListener("change", syncMode);
@@ -218,6 +219,7 @@
     protectBtn.disabled = true;
     cancelBtn.hidden = false;
     progress.hidden = false;
+    progress.scrollIntoView({ block: "nearest" });
     form.setAttribute("aria-busy", "true");
     progressReport = null;
     $("progress-recent").textContent = "";
@@ -264,7 +266,7 @@
       case "protecting": {
         if (!report.total) return "Protecting\u2026";
         const left = typeof report.eta_s === "number" ? ", about " + Math.ceil(report.eta_s) + " s left at most" : "";
-        return "Protecting: step " + report.step + " of " + report.total + left + ".";
+        return "Protecting: step " + report.step + " of " + report.total + left;
       }
       case "checking": return "Checking the result: the judges look at the file and at its re-encoded copies\u2026";
       default: return "Working\u2026";
@@ -638,7 +640,6 @@
       const unseen = (v.judges || []).filter((j) => !attacked.includes(j));
       $("ensemble").textContent = "Faces are protected against: " + attacked.join(", ") + "." +
         (unseen.length ? " The result is also checked by " + unseen.join(", ") + ", which the protection never sees." : "");
-      $("ensemble").hidden = false;
     }
     const budgets = v.face_budgets || {};
     const levels = ["medium", "high"].filter((name) => budgets[name]);
