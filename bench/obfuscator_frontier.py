@@ -29,6 +29,7 @@ from advpriv.obfuscate import AttackConfig, NoisyEncoder, TrainConfig, load_attr
 from advpriv.obfuscate.baselines import feature_rms
 from advpriv.obfuscate.data import split_indices
 from advpriv.obfuscate.checkpoint import NOPEEK
+from advpriv.obfuscate.config import PRESETS
 from advpriv.obfuscate.evaluate import average_face_ms_ssim, evaluate_encoder, frozen_features
 from advpriv.obfuscate.export import device_report
 from advpriv.obfuscate.frontier import plot_frontier
@@ -176,9 +177,28 @@ def main() -> None:
             saved["points"] = [p for p in saved["points"] if p["name"] != name] + [point]
             a.results.mkdir(parents=True, exist_ok=True)
             atomic_write(points_path, json.dumps(saved, indent=2).encode())
-    plot_frontier(saved["points"] + earlier_points(), a.results / "frontier.png", saved.get("average_face_ms_ssim"))
+    plot_frontier(saved["points"] + earlier_points(), a.results / "frontier.png", saved.get("average_face_ms_ssim"),
+                  **attribute_names(saved["points"]), presets=presets_of(saved["points"]))
     atomic_write(a.results / "points.md", table(saved["points"]).encode())
     log(f"wrote {a.results / 'frontier.png'} and points.md")
+
+
+CELEBA_NAMES = {"Male": "gender", "Smiling": "smiling"}
+
+
+def attribute_names(points: list[dict]) -> dict[str, str]:
+    """The utility task and the private attribute the points were trained for (CelebA attribute names)."""
+    configs = [p["config"] for p in points]
+    if not configs:
+        return {}
+    return {role: f"{CELEBA_NAMES.get(configs[0][role], configs[0][role])} (CelebA {configs[0][role]})"
+            for role in ("utility", "private")}
+
+
+def presets_of(points: list[dict]) -> dict[str, str]:
+    """Point name → the `TrainConfig` preset it is exactly (e.g. d8-vib0.01 → private)."""
+    presets = {name: json.loads(json.dumps(asdict(TrainConfig.preset(name)))) for name in PRESETS}
+    return {p["name"]: name for p in points for name, config in presets.items() if p["config"] == config}
 
 
 def split_text(c: dict) -> str:

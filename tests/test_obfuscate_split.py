@@ -147,12 +147,17 @@ def _point(name: str, series: str, utility: float, probe: float | None = 0.6) ->
 def test_frontier_plot_has_every_series_and_labels(tmp_path):
     points = [_point("d8", "bottleneck + noise", 0.9), _point("d8-noise1", "bottleneck + noise", 0.88),
               _point("noise σ 1.1", "noise baseline", 0.85, None), _point("α 0.5", "NoPeek", 0.88, None)]
-    fig = frontier_figure(points)
-    legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes]
-    assert legends == [["bottleneck + noise", "noise baseline", "NoPeek", "linear probe (hollow)"],
-                       ["bottleneck + noise", "noise baseline", "NoPeek"]]
-    labels = [t.get_text() for t in fig.axes[1].texts]
-    assert "d8\n1.5 ms, 16 B" in labels and any("MS-SSIM 0.35" in t for t in labels)
+    fig = frontier_figure(points, utility="smiling", private="gender", presets={"d8": "private"})
+    legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes[:2]]
+    assert legends == [["bottleneck + noise", "noise baseline", "NoPeek",
+                        "majority rate 0.550 (always guessing the commoner gender value)",
+                        "majority + 5 points (target)", "linear probe (hollow)"],
+                       ["bottleneck + noise", "noise baseline", "NoPeek", "MS-SSIM 0.35 (target)"]]
+    assert "gender" in fig.axes[0].get_ylabel() and "smiling" in fig.axes[1].get_xlabel() and fig.get_suptitle()
+    # numbered points: two at the same place share one label; the preset is named at its point and in the key
+    assert sorted(t.get_text() for t in fig.axes[1].texts) == ["1 = private", "2, 4", "3"]
+    key = "\n".join(t.get_text() for t in fig.axes[2].texts)
+    assert " 1  d8 = the `private` preset (bottleneck + noise): 1.5 ms, 16 B" in key and "B: bytes of fp16" in key
     path = plot_frontier(points, tmp_path / "f.png")
     with Image.open(path) as im:
         assert im.format == "PNG" and im.size[0] > 1000
