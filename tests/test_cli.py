@@ -126,3 +126,44 @@ def test_protect_help_fits_80_columns():
     for option in ("--outdir", "--target", "--strength", "--embedder", "--no-dlib", "--no-facenet", "--judge",
                    "--trust-model-code", "--force"):
         assert f" {option} " in result.output
+
+
+def test_a_run_reports_its_stages_and_the_view_shows_them(tmp_path):
+    from rich.console import Console
+
+    from advpriv import progress
+    from advpriv.protect.batch import plan_batch, protect_planned
+    from advpriv.protect.files import make_protector
+    from advpriv.run_view import RunView
+
+    photos = [_photo(tmp_path / "a.png"), _photo(tmp_path / "b.png")]
+    plan = plan_batch(photos, tmp_path / "out")
+    view = RunView(photos, Console(file=io.StringIO(), width=80))
+    seen = []
+
+    def listen(report):
+        seen.append(report)
+        view(report)
+        task = view.progress.tasks[0]
+        assert 0 <= task.completed - view.current <= 1 and task.description.startswith(f"{photos[view.current].name}: ")
+
+    with progress.listening(listen):
+        for k, _ in enumerate(protect_planned(plan, make_protector("toy_models:tiny_classifier", "mnd"))):
+            view.start(k + 1)
+    stages = list(dict.fromkeys(r["stage"] for r in seen))
+    assert stages == ["preparing", "protecting", "checking", "writing"]
+    steps = [r for r in seen if r["step"]]
+    assert steps and all(r["total"] == 50 and r["lam"] > 0 and r["quality"] >= 0 for r in steps)
+    assert all(r["eta_s"] >= 0 for r in steps)
+    assert view.progress.tasks[0].completed == 2
+    view.start(0)
+    view(steps[-1])
+    assert view.progress.tasks[0].description.startswith(f"a.png: optimising {steps[-1]['step']}/50 λ ")
+
+
+def test_a_second_run_with_nothing_to_do_shows_no_bar(tmp_path):
+    args = ["protect", str(_photo(tmp_path / "a.png")), "-o", str(tmp_path / "out"), *TOY]
+    assert runner.invoke(app, args).exit_code == 0
+    again = runner.invoke(app, args, env={"COLUMNS": "80"})
+    assert again.exit_code == 0 and "already protected" in again.output, again.output
+    assert "0/0" not in again.output and "━" not in again.output

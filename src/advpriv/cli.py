@@ -10,10 +10,10 @@ from typing import Annotated, Iterator, Optional, Sequence
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rich.markup import escape
 
+from . import progress
 from .images import MAX_PIXELS
 from .model_trust import TRUST_HELP
 from .obfuscate.cli import app as obfuscator_app
@@ -25,6 +25,7 @@ from .protect.strength import strength_options
 from .serve.cli import serve_command
 from .scale.cli import batch_command
 from .study.cli import app as study_app
+from .run_view import RunView
 from .summary import print_summary
 from .models.cli import app as models_app
 from .models.ensemble import missing_note
@@ -76,7 +77,8 @@ def protect_command(
                          trust_model_code=trust_model_code)
         if target == FACE_TARGET and (note := missing_note(not no_facenet)):
             console.print(f"[yellow]note[/yellow] {escape(note)}")
-        target, options = job.options()
+        with console.status("loading the models…"):
+            target, options = job.options()
     except ValueError as e:
         _fail(str(e))
     plan = plan_batch(inputs, outdir, fmt, force)
@@ -114,20 +116,23 @@ def _run(plan: Plan, outdir: Path, target: str, method: str, fmt: str, max_pixel
     if plan.done:
         console.print(f"{plan.done} input(s) already protected in {escape(str(outdir))} (their output exists and verifies) were "
                       "skipped; --force protects them again.")
+    if not plan.outputs:
+        return [], False
     try:
-        protector = make_protector(target, method, **options)
+        with console.status("loading the models…"):
+            protector = make_protector(target, method, **options)
     except (ValueError, RuntimeError, OSError) as e:
         _fail(str(e))
     reports: list[FileReport] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    view = RunView(list(plan.outputs), console)
     try:
-        with _sigterm_as_ctrl_c(), Progress(*columns, console=console) as progress:
-            task = progress.add_task("protecting", total=len(plan.outputs))
+        with _sigterm_as_ctrl_c(), view.progress, progress.listening(view):
+            view.start(0)
             for report in protect_planned(plan, protector, fmt, max_pixels, seed):
                 reports.append(report)
                 if report.error:
-                    progress.console.print(f"[red]error[/red] {escape(report.error)}")
-                progress.advance(task)
+                    view.progress.console.print(f"[red]error[/red] {escape(report.error)}")
+                view.start(len(reports))
     except KeyboardInterrupt:
         console.print(f"[red]interrupted[/red] after {len(reports)} of {len(plan.outputs)} files; the finished "
                       "files are written and recorded, run the same command again to resume.")

@@ -52,11 +52,13 @@ def stage(name: str) -> None:
         current.listener({"stage": name, "step": None, "total": None, "eta_s": None})
 
 
-def step(done: int, total: int) -> None:
+def step(done: int, total: int, details: Callable[[], dict[str, float]] | None = None) -> None:
     """`done` of `total` steps of the current stage are finished; the time left is the stage's time per step so far
-    times the steps to go (work that stops early takes less)."""
+    times the steps to go (work that stops early takes less). `details()`, called only when someone listens, adds
+    the state of the work to the report (MND: its λ and quality loss)."""
     current = _current.get()
     if current is None:
         return
     eta = (time.monotonic() - current.began) / done * (total - done) if done > 0 else None
-    current.listener({"stage": current.stage, "step": done, "total": total, "eta_s": eta})
+    extra = details() if details is not None else {}
+    current.listener({"stage": current.stage, "step": done, "total": total, "eta_s": eta, **extra})

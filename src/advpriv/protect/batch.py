@@ -33,6 +33,7 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
+from .. import progress
 from ..images import MAX_PIXELS, atomic_write, find_images
 from .api import Protected
 from .files import (FACE_TARGET, METRICS_CSV, METRICS_JSON, FileReport, make_protector, protect_one, real_path,
@@ -243,6 +244,7 @@ def protect_into(source: bytes | Path, name: str, planned: Path, protector: Call
     try:
         data, report = protect_one(source, name, protector, fmt, max_pixels, seed)
         if data is not None:
+            progress.stage("writing")
             try:
                 report.output = str(atomic_write(held.path, data))
             except OSError as e:

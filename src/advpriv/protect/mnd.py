@@ -146,7 +146,8 @@ def mnd(
         steps_run += 1
         if on_step:
             on_step(step)
-        progress.step(step + 1, config.steps)
+        progress.step(step + 1, config.steps,
+                      lambda: {"lam": float(lam[active].mean()), "quality": float(q.detach().mean())})
         if (step + 1) % config.search_every == 0:
             live = torch.zeros(n, dtype=torch.bool).index_fill_(0, active, True)
             fooled_in_window = successes_in_window > config.quorum * config.search_every
