@@ -135,8 +135,8 @@ def _dlib_without_options(spec: str, options: dict[str, str]) -> None:
 
 
 def load_embedder(spec: str, trust_code: bool = False) -> FaceEmbedder:
-    """A face model to attack, from "dlib" or "model.onnx|.pt2|.pt:threshold=T|similarity=S[,metric=cosine|l2]
-    [,size=N][,align=arcface|dlib][,range=0..1|-1..1|0..255][,name=N]". TorchScript files, and .pt2 files that
+    """A face model to attack, from `dlib` or `model.onnx|.pt2|.pt:threshold=T|similarity=S[,metric=cosine|l2]
+    [,size=N][,align=arcface|dlib][,range=0..1|-1..1|0..255][,name=N]`. TorchScript files, and .pt2 files that
     hold pickles, load only with `trust_code` (they are code; see `advpriv.model_trust`)."""
     path, options = parse_spec(spec)
     if path == DLIB:
