@@ -88,7 +88,7 @@ class TrainConfig:
         return cls(**{**PRESETS[name], **overrides})
 
     def __post_init__(self) -> None:
-        _check_bounds(self)
+        _check_types(self)
         if self.private_loss not in PRIVATE_LOSSES:
             raise ValueError(f"private_loss {self.private_loss!r} is unknown; choose one of {', '.join(PRIVATE_LOSSES)}.")
         if self.refresh_every < 0:
@@ -96,6 +96,7 @@ class TrainConfig:
         if self.vib < 0:
             raise ValueError(f"vib is {self.vib}; use 0 (off) or a positive rate weight.")
         self.split_point  # noqa: B018 (validates the split settings)
+        _check_ranges(self)
 
     @property
     def split_point(self) -> SplitPoint:
@@ -177,20 +178,35 @@ def _pair(key: str, value: object) -> tuple[int, int]:
     return tuple(value)
 
 
-def _check_bounds(cfg: TrainConfig) -> None:
-    """Refuse settings of the wrong type or outside `_BOUNDS`, before anything is allocated for them."""
+def _numbers(cfg: TrainConfig):
+    """(key, kind, low, high, value) of each numeric setting that is set."""
     for key, (kind, low, high) in _BOUNDS.items():
         value = getattr(cfg, key)
-        if value is None and key in ("pretrain_lr", "bottleneck", "limit"):
-            continue
-        ok_type = isinstance(value, int) if kind is int else isinstance(value, (int, float))
-        if isinstance(value, bool) or not ok_type or not low <= value <= high:
-            what = "an integer" if kind is int else "a number"
-            raise ValueError(f"{key} is {value!r}; it must be {what} from {low:g} to {high:g}")
+        if value is not None or key not in ("pretrain_lr", "bottleneck", "limit"):
+            yield key, kind, low, high, value
+
+
+def _check_types(cfg: TrainConfig) -> None:
+    """Refuse settings of the wrong type, before any other check compares them."""
+    for key, kind, low, high, value in _numbers(cfg):
+        if isinstance(value, bool) or not isinstance(value, int if kind is int else (int, float)):
+            raise ValueError(f"{key} is {value!r}; it must be {'an integer' if kind is int else 'a number'} "
+                             f"from {low:g} to {high:g}")
+    for key in ("image_size", "pool"):
+        if getattr(cfg, key) is not None:
+            _pair(key, getattr(cfg, key))
+
+
+def _check_ranges(cfg: TrainConfig) -> None:
+    """Refuse settings outside `_BOUNDS`, before anything is allocated for them."""
+    for key, kind, low, high, value in _numbers(cfg):
+        if not low <= value <= high:
+            raise ValueError(f"{key} is {value!r}; it must be {'an integer' if kind is int else 'a number'} "
+                             f"from {low:g} to {high:g}")
     for key, low in (("image_size", 8), ("pool", 1)):
         pair = getattr(cfg, key)
         if pair is not None and not all(isinstance(v, int) and not isinstance(v, bool) and low <= v <= MAX_SIDE
-                                        for v in _pair(key, pair)):
+                                        for v in pair):
             raise ValueError(f"{key} is {pair!r}; give two integers from {low} to {MAX_SIDE}")
 
 
