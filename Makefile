@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean facenet
+.PHONY: setup demo test bench clean facenet docs
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -42,5 +42,14 @@ chromium:
 	    { $$SUDO apt-get update -q && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; }; } || \
 	  echo "note: /usr/bin/chromium is missing and could not be installed here; the browser test will be skipped."
 
+# The site in docs/ into site/: --strict fails on any warning, a broken link or anchor included (mkdocs.yml).
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/pip install -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site
+
 clean:
-	rm -rf demo-out
+	rm -rf demo-out site
