@@ -264,7 +264,7 @@ def test_progress_is_shown_and_a_new_run_or_photo_clears_the_old_result(page, se
     page.click("#protect")
     assert page.is_hidden("#result") and page.inner_text("#verdict") == ""
     page.wait_for_function("/The last photo on this server took \\d+ s\\./"
-                           ".test(document.getElementById('progress-recent').textContent)", timeout=30_000)
+                           ".test(document.getElementById('progress-recent').textContent)", timeout=60_000)
     page.wait_for_selector("#result[data-ready=true]", timeout=60_000)
 
     # Choosing another photo clears the result too, and an error never stands above an old result.
