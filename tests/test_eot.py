@@ -104,6 +104,9 @@ def test_strength_levels_are_ordered() -> None:
     assert [o["margin"] for o in levels] == sorted(o["margin"] for o in levels)
     assert levels[0]["eot"] is None and levels[1]["eot"] is not None and levels[2]["eot"] is not None
     assert levels[1]["config"].quorum > 0
+    budgets = [o["visibility"] for o in levels]  # each level lets a face change more than the one below
+    assert [b.min_ssim for b in budgets] == sorted((b.min_ssim for b in budgets), reverse=True)
+    assert [b.max_ciede2000 for b in budgets] == sorted(b.max_ciede2000 for b in budgets)
     classifier = strength_options("medium", "efficientnet-lite0")
     assert classifier["kappa"] == 1.0 and classifier["eot"].scale is None
     with pytest.raises(ValueError, match="choose one of"):

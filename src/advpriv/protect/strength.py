@@ -1,7 +1,9 @@
 """Protection strength: how far past the decision boundary, and through which re-encodings, a photo must stay fooling.
 
-- "low": half the default success margin, judged on the image as written only. The least visible change; it fools
-  the attacked models on the PNG and does not promise to survive JPEG, resizing, or models it never saw.
+- "low": half the default success margin, judged on the image as written only. The least visible change: for
+  faces SSIM at least 0.96 inside each face's box and half a just-noticeable difference (CIEDE2000 1.15) in its
+  eyes and lips. It fools the attacked models on the PNG and does not promise to survive JPEG, resizing, or
+  models it never saw.
 - "medium" (default): the default margin, and the image must fool the models both as written and after a random
   re-encoding drawn every step (resize with another kernel and 8-bit rounding, JPEG 70–95, mild blur; see
   `advpriv.protect.eot`). For faces, within a budget a person sees per face: SSIM at least 0.92 inside each face's
@@ -51,7 +53,7 @@ class Strength:
 FACE_EOT = EOTConfig()
 FACE_EOT_HIGH = EOTConfig(scale_p=0.6, jpeg=(60.0, 90.0), jpeg_p=0.7, blur_p=0.3)
 STRENGTHS = {
-    "low": Strength(0.5, None, 50),
+    "low": Strength(0.5, None, 50, visibility=VisibilityBudget(0.96, JND / 2)),
     "medium": Strength(1.0, FACE_EOT, 60, quorum=0.5, lam=16.0, visibility=VisibilityBudget(0.92, JND)),
     "high": Strength(2.0, FACE_EOT_HIGH, 80, quorum=0.5, lam=16.0, visibility=VisibilityBudget(0.88, 4.0)),
 }
