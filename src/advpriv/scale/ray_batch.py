@@ -2,8 +2,9 @@
 
 The plan is `advpriv protect`'s (`advpriv.protect.batch.plan_batch`): the inputs, less those whose protected output
 already exists and verifies (unless forced), and every output's name. Ray Data reads the inputs as binary files; a pool of actors, each
-loading the models once, protects, writes (atomically) and reports one file per call; the driver merges the
-reports into the folder's metrics table. A file's result depends only on the file, the seed and the actor's torch
+loading the models once, protects, writes (atomically) and records one file per call in the folder's metrics table
+(under its lock), so a batch killed by a scheduler, or whose driver dies, keeps the record of every file written
+and resumes where it stopped. A file's result depends only on the file, the seed and the actor's torch
 thread count, so it is the same as `advpriv protect`'s on as many threads.
 
 On a cluster, every node must see the inputs and the output folder at the same paths (a shared file system).
@@ -37,19 +38,23 @@ THREADS = 1
 
 
 class _Protect:
-    """A Ray actor: loads the models once, then claims the output's name, protects, writes and reports one file per
-    row (`advpriv.protect.batch.protect_into`). `own`: the outputs replaced in place (`Plan.own`)."""
+    """A Ray actor: loads the models once, then claims the output's name, protects, writes, records in `outdir`'s
+    metrics table and reports one file per row (`advpriv.protect.batch.protect_into`). `own`: the outputs replaced
+    in place (`Plan.own`)."""
 
-    def __init__(self, job: ProtectJob, outputs: dict[str, str], own: set[str], fmt: str, max_pixels: int, seed: int,
-                 threads: int) -> None:
+    def __init__(self, job: ProtectJob, outdir: str, outputs: dict[str, str], own: set[str], fmt: str,
+                 max_pixels: int, seed: int, threads: int) -> None:
         torch.set_num_threads(threads)
         self.protector = job.protector()
-        self.outputs, self.own, self.fmt, self.max_pixels, self.seed = outputs, own, fmt, max_pixels, seed
+        self.outdir, self.outputs, self.own = outdir, outputs, own
+        self.fmt, self.max_pixels, self.seed = fmt, max_pixels, seed
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        reports = [protect_into(bytes(data), path, Path(self.outputs[path]), self.protector, self.fmt,
-                                self.max_pixels, self.seed, self.outputs[path] in self.own)
-                   for path, data in zip(batch["path"], batch["bytes"])]
+        reports = []
+        for path, data in zip(batch["path"], batch["bytes"]):
+            reports.append(protect_into(bytes(data), path, Path(self.outputs[path]), self.protector, self.fmt,
+                                        self.max_pixels, self.seed, self.outputs[path] in self.own))
+            merge_metrics(reports[-1:], self.outdir)
         return {"report": np.array([json.dumps(asdict(r)) for r in reports], dtype=object)}
 
 
@@ -65,7 +70,8 @@ def protect_on_ray(plan: Plan, outdir: str | os.PathLike, job: ProtectJob, fmt: 
                    max_pixels: int = MAX_PIXELS, seed: int = 0, actors: int | None = None,
                    threads: int = THREADS) -> list[FileReport]:
     """Protect the inputs of `plan` (see `advpriv.protect.batch.plan_batch`) into `outdir` on the connected Ray
-    cluster, merge the reports into the folder's metrics table and return them, in input order.
+    cluster, each file recorded in the folder's metrics table as soon as it is written; return the reports, in input
+    order.
 
     actors: how many model-holding actors (default: the cluster's CPUs // threads); threads: torch threads each.
     """
@@ -78,10 +84,7 @@ def protect_on_ray(plan: Plan, outdir: str | os.PathLike, job: ProtectJob, fmt: 
     rows = (ray.data.read_binary_files(todo, include_paths=True, num_cpus=0)  # I/O: must not wait for actors' CPUs
             .map_batches(_Protect, batch_size=1, batch_format="numpy", num_cpus=threads,
                          compute=ray.data.ActorPoolStrategy(size=min(actors, len(todo))),
-                         fn_constructor_kwargs=dict(job=job, outputs=outputs, own=set(map(str, plan.own)), fmt=fmt,
+                         fn_constructor_kwargs=dict(job=job, outdir=str(outdir), outputs=outputs, own=set(map(str, plan.own)), fmt=fmt,
                                                     max_pixels=max_pixels, seed=seed, threads=threads)))
     order = {p: i for i, p in enumerate(todo)}
-    reports = sorted((FileReport(**json.loads(row["report"])) for row in rows.iter_rows()),
-                     key=lambda r: order[r.input])
-    merge_metrics(reports, outdir)
-    return reports
+    return sorted((FileReport(**json.loads(row["report"])) for row in rows.iter_rows()), key=lambda r: order[r.input])
