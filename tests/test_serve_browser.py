@@ -263,7 +263,7 @@ def test_progress_is_shown_and_a_new_run_or_photo_clears_the_old_result(page, se
     # A second run: the first result leaves the screen at once; the wait is told from this server's last job.
     page.click("#protect")
     assert page.is_hidden("#result") and page.inner_text("#verdict") == ""
-    page.wait_for_function("/The last photo on this server took \\d+ s\\./"
+    page.wait_for_function("/The last (photo|\\d+ photos) on this server took /"
                            ".test(document.getElementById('progress-recent').textContent)", timeout=60_000)
     page.wait_for_selector("#result[data-ready=true]", timeout=60_000)
 
