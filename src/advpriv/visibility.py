@@ -138,6 +138,13 @@ def _crop(image: torch.Tensor, box: Box) -> torch.Tensor:
     return image[..., top : bottom + 1, left : right + 1]
 
 
+def eyes_lips_ciede2000(x: torch.Tensor, y: torch.Tensor, parts: FaceParts) -> torch.Tensor:
+    """Per image (N,), the mean CIEDE2000 over the eyes' and lips' boxes of one face of images (N,3,H,W) against
+    `x` (N or 1,3,H,W); only those boxes are converted to CIELAB. The report and the budget both read it."""
+    changes = [ciede2000(lab(_crop(x, box)), lab(_crop(y, box))).flatten(1) for box in parts.features]
+    return torch.cat(changes, 1).mean(1)
+
+
 def face_visibility(x: torch.Tensor, y: torch.Tensor, parts: FaceParts) -> dict[str, float]:
     """What a person comparing two (3,H,W) images sees of one face: PSNR, SSIM and VIF (when the box is at least
     41 pixels a side) inside its box, the mean CIEDE2000 over its eyes' and lips' boxes (`ciede2000`), and the mean
@@ -147,10 +154,9 @@ def face_visibility(x: torch.Tensor, y: torch.Tensor, parts: FaceParts) -> dict[
         out = {"psnr": float(psnr(face_x, face_y)[0]), "ssim": float(ssim(face_x, face_y)[0])}
         if min(face_x.shape[-2:]) >= VIF_MIN_SIDE:
             out["vif"] = float(vif(face_x, face_y)[0])
-        delta = ciede2000(lab(x[None]), lab(y[None]))[0]
-        out["ciede2000_face"] = float(_crop(delta, parts.box).mean())
+        out["ciede2000_face"] = float(ciede2000(lab(face_x), lab(face_y)).mean())
         if parts.features:
-            out["ciede2000"] = float(torch.cat([_crop(delta, b).flatten() for b in parts.features]).mean())
+            out["ciede2000"] = float(eyes_lips_ciede2000(x[None], y[None], parts)[0])
     return out
 
 
@@ -198,8 +204,7 @@ class VisibilityLoss:
 
     def __init__(self, x: torch.Tensor, parts: Sequence[FaceParts], weights: QualityWeights = QualityWeights(),
                  budget: VisibilityBudget | None = None) -> None:
-        self.structure, self.weights = QualityLoss(x, weights), weights
-        self.x, self.parts, self.budget = x, list(parts), budget
+        self.structure, self.parts, self.budget = QualityLoss(x, weights), list(parts), budget
         self.lab = lab(x)
         where = visibility_weights(tuple(x.shape[-2:]), parts).to(x) / LIGHTNESS_STEP**2
         self.light = where / (1 + _local_std(self.lab[:, :1]) / TEXTURE).pow(2)[:, 0]
@@ -208,8 +213,7 @@ class VisibilityLoss:
     def select(self, index: torch.Tensor) -> VisibilityLoss:
         """The same loss against the clean images `index` only."""
         chosen = object.__new__(VisibilityLoss)
-        chosen.structure, chosen.weights = self.structure.select(index), self.weights
-        chosen.x, chosen.parts, chosen.budget = self.x[index], self.parts, self.budget
+        chosen.structure, chosen.parts, chosen.budget = self.structure.select(index), self.parts, self.budget
         chosen.lab, chosen.light, chosen.chroma = self.lab[index], self.light[index], self.chroma
         return chosen
 
@@ -219,14 +223,12 @@ class VisibilityLoss:
         return None if self.budget is None else self._inside
 
     def _inside(self, y: torch.Tensor) -> torch.Tensor:
-        ok = torch.ones(y.shape[0], dtype=torch.bool)
+        ok, x = torch.ones(y.shape[0], dtype=torch.bool), self.structure.x
         with torch.no_grad():
-            delta = ciede2000(self.lab, lab(y))
             for face in self.parts:
-                ok &= ssim(_crop(self.x, face.box), _crop(y, face.box)) >= self.budget.min_ssim
+                ok &= ssim(_crop(x, face.box), _crop(y, face.box)) >= self.budget.min_ssim
                 if face.features:
-                    eyes_lips = torch.cat([_crop(delta, b).flatten(1) for b in face.features], 1)
-                    ok &= eyes_lips.mean(1) <= self.budget.max_ciede2000
+                    ok &= eyes_lips_ciede2000(x, y, face) <= self.budget.max_ciede2000
         return ok
 
     def colour(self, y: torch.Tensor) -> torch.Tensor:
@@ -235,5 +237,6 @@ class VisibilityLoss:
         return (self.light * d[:, 0].pow(2) + self.chroma * d[:, 1:].pow(2).sum(1)).flatten(1).mean(1)
 
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
-        w, structure = self.weights, self.structure
+        structure = self.structure
+        w = structure.weights
         return self.colour(y) + w.beta * (1 - structure.ssim(y)) + w.gamma * structure.gmsd(y)

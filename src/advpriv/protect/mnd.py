@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -87,7 +86,6 @@ def mnd(
     x: torch.Tensor,
     objective: Objective,
     config: MNDConfig = MNDConfig(),
-    on_step: Callable[[int], None] | None = None,
     sizes: Sizes | None = None,
     quality: QualityLoss | None = None,
     basis: torch.Tensor | None = None,
@@ -134,18 +132,17 @@ def mnd(
         q = quality(x_adv)
         with torch.no_grad():
             last = (active, x_adv.detach())
-            allowed = within(x_adv) if within is not None else torch.ones_like(success)
+            allowed = torch.ones_like(success) if within is None else within(x_adv)
             better = success & allowed & (q < best_q[active])
             best[active[better]], best_q[active[better]] = x_adv[better].detach(), q[better].detach()
-            nearer = allowed & (adv.detach() < closest_adv[active])
-            closest[active[nearer]], closest_adv[active[nearer]] = x_adv[nearer].detach(), adv.detach()[nearer]
+            if within is not None:
+                nearer = allowed & (adv.detach() < closest_adv[active])
+                closest[active[nearer]], closest_adv[active[nearer]] = x_adv[nearer].detach(), adv.detach()[nearer]
             successes_in_window[active] += (success | ~allowed).float()
         opt.zero_grad()
         (adv + lam[active] * q).sum().backward()
         opt.step()
         steps_run += 1
-        if on_step:
-            on_step(step)
         progress.step(step + 1, config.steps,
                       lambda: {"lam": float(lam[active].mean()), "quality": float(q.detach().mean())})
         if (step + 1) % config.search_every == 0:
@@ -167,10 +164,10 @@ def mnd(
             active = active[~settled[active]]
             goal, quality = select(active), all_quality.select(active)
     success = torch.isfinite(best_q)
-    if last is not None:  # an image that never succeeded searched to the end, so it was in the latest step
+    if within is not None:  # the closest candidate inside the budget, or the image itself if none was
+        best[~success] = closest[~success]
+    elif last is not None:  # an image that never succeeded searched to the end, so it was in the latest step
         still, candidates = last
         failed = ~success[still]
         best[still[failed]] = candidates[failed]
-    if within is not None:  # the closest candidate inside the budget, or the image itself if none was
-        best[~success] = closest[~success]
     return MNDResult(images=best, success=success, lam=lam, steps=steps_run)
