@@ -90,6 +90,17 @@ def test_an_output_outside_the_folder_is_not_honoured(tmp_path):
         assert plan.done == 0 and list(plan.outputs) == [tmp_path / "in" / "a.png"], output
 
 
+def test_a_record_naming_a_file_advpriv_never_writes_cannot_choose_what_is_overwritten(tmp_path):
+    _photo(tmp_path / "in" / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.png").write_bytes(b"the user's own file")
+    (out / "advpriv-metrics.json").write_text(json.dumps(_record(tmp_path, out / "notes.png", "0" * 64)))
+    plan = plan_batch([tmp_path / "in"], out)
+    assert plan.own == set() and plan.outputs[tmp_path / "in" / "a.png"].name == "a.protected.png"
+    assert (out / "notes.png").read_bytes() == b"the user's own file"
+
+
 @pytest.mark.parametrize("kind", ["fifo", "device", "huge"])
 def test_an_output_that_is_not_a_bounded_regular_file_is_not_read(tmp_path, kind, monkeypatch):
     out = tmp_path / "out"

@@ -167,14 +167,14 @@ def completed(outdir: str | os.PathLike) -> dict[str, FileReport]:
     return {real_path(r.input): r for r in records(outdir) if _verified(r, folder)}
 
 
-def _own_outputs(earlier: list[FileReport], sources: list[str], outdir: str | os.PathLike,
+def _own_outputs(earlier: list[FileReport], sources: list[str], outdir: str | os.PathLike, folder: tuple[int, int],
                  todo: set[str]) -> dict[str, Path]:
     """For each input in `todo` (real paths; `sources`: the real input of each record), its recorded output when
-    that is a file in `outdir` that no other record names."""
+    that is a file in `outdir` (`folder`: its `_folder`) with a name advpriv writes and no other record names."""
     names = Counter(os.path.basename(r.output) for r in earlier if r.output)
-    folder = _folder(outdir)
     return {source: Path(outdir) / os.path.basename(r.output) for source, r in zip(sources, earlier)
-            if source in todo and r.output and names[os.path.basename(r.output)] == 1 and _in_folder(r.output, folder)}
+            if source in todo and r.output and names[os.path.basename(r.output)] == 1
+            and OWN_OUTPUT.search(os.path.basename(r.output)) and _in_folder(r.output, folder)}
 
 
 @dataclass
@@ -204,7 +204,7 @@ def plan_batch(inputs: list[str | os.PathLike], outdir: str | os.PathLike, fmt: 
     folder = _folder(outdir)
     done = {} if force else {source: r for source, r in zip(sources, earlier) if _verified(r, folder)}
     todo = [p for p in paths if real_path(p) not in done]
-    own = _own_outputs(earlier, sources, outdir, {real_path(p) for p in todo})
+    own = _own_outputs(earlier, sources, outdir, folder, {real_path(p) for p in todo})
     namer = OutputNamer(Path(outdir), paths + [Path(r.output) for r in done.values()], fmt, own)
     outputs = {p: namer(p) for p in todo}
     return Plan(outputs, len(paths) - len(todo), skipped, {out for p, out in outputs.items()
