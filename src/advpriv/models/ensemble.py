@@ -60,23 +60,27 @@ def _joining(facenet: bool) -> list[ModelEntry]:
     return [e for e in REGISTRY.values() if e.loader is not None and (facenet or e.name != FACENET)]
 
 
+def _fetched(facenet: bool) -> list[ModelEntry]:
+    """The joining registry models whose files are fetched (the others are left out; see `missing_note`)."""
+    return [e for e in _joining(facenet) if model_path(e).is_file()]
+
+
 def ensemble(dlib: bool = True, facenet: bool = True) -> list[Member]:
     """The models attacked by default, in order; `dlib` / `facenet` False leave those out (--no-dlib, --no-facenet).
-    A joining registry model whose files are not fetched is left out (see `missing_note`)."""
-    fetched = [Member(e.name, FETCHED, contract_text(e.contract), e.licence, spec=e.name)
-               for e in _joining(facenet) if model_path(e).is_file()]
+    Each added model's file is hashed, to warn when it changed since it was added."""
+    fetched = [Member(e.name, FETCHED, contract_text(e.contract), e.licence, spec=e.name) for e in _fetched(facenet)]
     added = [Member(m.name, m.path, contract_text(m.options), m.licence, m.problem(), m.spec) for m in read_models()]
     return [DLIB] * dlib + fetched + added
 
 
 def default_specs(dlib: bool = True, facenet: bool = True) -> list[str]:
-    """The specs of `ensemble(dlib, facenet)`, to load. An added model whose file is gone is an error: it is never
-    dropped from the ensemble silently."""
-    members = ensemble(dlib, facenet)
-    for m in members:
-        if m.origin not in (BUILT_IN, FETCHED) and not Path(m.origin).is_file():
-            raise UserModelsError(f"the added model {m.name}: {m.warning}")
-    return [m.spec for m in members]
+    """The specs of `ensemble(dlib, facenet)`, to load, without hashing any file (that is `ensemble`'s warning). An
+    added model whose file is gone is an error: it is never dropped from the ensemble silently."""
+    added = read_models()
+    for m in added:
+        if not Path(m.path).is_file():
+            raise UserModelsError(f"the added model {m.name}: {m.problem()}")
+    return [DLIB_SPEC] * dlib + [e.name for e in _fetched(facenet)] + [m.spec for m in added]
 
 
 def missing_note(facenet: bool = True) -> str | None:
