@@ -133,8 +133,8 @@ def report_command(
     from .report import format_raters, format_report, study_report, write_chart
 
     try:
+        known = set(study_report(folder).all_raters()) | set(Invites.load(folder).digests) if drop else set()
         for rater in drop or []:
-            known = set(study_report(folder).all_raters()) | set(Invites.load(folder).digests)
             if rater not in known:
                 _fail(f"no rater named {rater[:60]!r} in this study; `advpriv study report {folder} --raters` "
                       "lists them.")
