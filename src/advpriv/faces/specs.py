@@ -35,8 +35,8 @@ from pathlib import Path
 
 from advpriv.faces.align import ALIGNMENTS
 from advpriv.faces.embedders import MAX_SIZE, METRICS, MIN_SIZE, RANGES, FaceEmbedder, dlib_embedder, file_embedder
-from advpriv.faces.facenet import INPUT_SIZE as FACENET_SIZE, MATCH_SIMILARITY, load_facenet
 from advpriv.faces.judges import DlibJudge, Judge, OnnxJudge
+from advpriv.models.registry import REGISTRY, resolve
 
 DLIB = "dlib"
 FACENET = "facenet"
@@ -142,11 +142,12 @@ def load_embedder(spec: str, trust_code: bool = False) -> FaceEmbedder:
     if path == DLIB:
         _dlib_without_options(spec, options)
         return dlib_embedder()
-    if path == FACENET:
+    entry = REGISTRY.get(path)
+    if entry is not None and entry.loader is not None:  # a registry model with its own loader, such as facenet
         if options:
-            raise SpecError(f"{spec!r}: facenet takes no options (ArcFace chips of {FACENET_SIZE} pixels, match at cosine "
-                            f"≥ {MATCH_SIMILARITY})")
-        return load_facenet()
+            contract = " ".join(f"{k}={v}" for k, v in entry.contract.items())
+            raise SpecError(f"{spec!r}: {path} takes no options (its contract is fixed: {contract})")
+        return resolve(entry.loader)()
     _check_keys(spec, options)
     kinds = {".onnx": "ONNX", ".pt2": "torch.export .pt2"}
     file = _existing(spec, path, kinds.get(Path(path).suffix.lower(), "TorchScript"))
