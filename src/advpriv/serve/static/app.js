@@ -642,7 +642,7 @@
         (unseen.length ? " The result is also checked by " + unseen.join(", ") + ", which the protection never sees." : "");
     }
     const budgets = v.face_budgets || {};
-    const levels = ["medium", "high"].filter((name) => budgets[name]);
+    const levels = ["low", "medium", "high"].filter((name) => budgets[name]);
     if (levels.length) {
       $("budget-hint").textContent = ": " + levels.map((name) => name[0].toUpperCase() + name.slice(1) + " keeps each face's SSIM at least " +
         budgets[name].min_ssim + " and its eyes' and lips' colour change at most \u0394E " +
