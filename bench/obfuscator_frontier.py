@@ -30,7 +30,7 @@ from advpriv.obfuscate.baselines import feature_rms
 from advpriv.obfuscate.data import split_indices
 from advpriv.obfuscate.checkpoint import NOPEEK
 from advpriv.obfuscate.config import PRESETS
-from advpriv.obfuscate.evaluate import average_face_ms_ssim, evaluate_encoder, frozen_features
+from advpriv.obfuscate.evaluate import average_face_ms_ssim, evaluate_encoder, knn_accuracy
 from advpriv.obfuscate.export import device_report
 from advpriv.obfuscate.frontier import plot_frontier
 
@@ -94,23 +94,6 @@ def prepare(name: str, data, work: Path) -> tuple[dict, TrainConfig]:
             train_nopeek(data, run.config, folder, alpha=baseline[1])
         parts = load_run(folder).parties("nopeek")
     return parts, run.config
-
-
-@torch.no_grad()
-def knn_accuracy(encoder: torch.nn.Module, data, splits: dict, labels: torch.Tensor) -> float:
-    """Test accuracy of a k-nearest-neighbour attacker on standardised features, k chosen on validation."""
-    features = frozen_features(encoder, data, torch.cat(list(splits.values())))
-    z = {k: features(v).flatten(1) for k, v in splits.items()}
-    mean, std = z["train"].mean(0), z["train"].std(0) + 1e-6
-    z = {k: (v - mean) / std for k, v in z.items()}
-    y = labels[splits["train"]]
-
-    def votes(part: str, k: int) -> torch.Tensor:
-        near = torch.cat([torch.cdist(b, z["train"]).topk(k, largest=False).indices for b in z[part].split(250)])
-        return (y[near].mean(1) > 0.5).float()
-
-    k = max((5, 25, 101), key=lambda k: float((votes("val", k) == labels[splits["val"]]).float().mean()))
-    return float((votes("test", k) == labels[splits["test"]]).float().mean())
 
 
 def measure(name: str, data, attack: AttackConfig, work: Path) -> dict:

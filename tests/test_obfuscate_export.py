@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from test_obfuscate_data import one_thread  # noqa: F401 (autouse fixture)
 
-from advpriv.obfuscate.export import ExportError, check_executorch, check_onnx, count_macs, device_report, export_executorch, export_onnx
-from advpriv.obfuscate.networks import Encoder, Widths
+from advpriv.obfuscate.export import (
+    NOISE_TOLERANCE, ExportError, check_executorch, check_onnx, check_onnx_noise, count_macs, device_report,
+    export_executorch, export_onnx, noise_free, noise_std,
+)
+from advpriv.obfuscate.networks import Encoder, SplitPoint, Widths
 
 
 @pytest.fixture
@@ -55,3 +60,46 @@ def test_executorch_export_or_a_clear_reason(encoder, tmp_path):
         assert "pip install executorch" in str(e)
     else:
         assert check_executorch(path, encoder, torch.rand(1, 3, 36, 32)) < 1e-4
+
+
+@pytest.fixture
+def noisy_encoder():
+    torch.manual_seed(0)
+    E = Encoder(Widths(width=1 / 16), SplitPoint(4, 4, (1, 1), noise=0.5, learn_noise=True))
+    with torch.no_grad():
+        E.bottleneck.log_std.copy_(torch.log(torch.tensor([0.2, 0.5, 1.0, 2.0])).view(4, 1, 1))
+    return E.eval()
+
+
+def test_exported_noise_is_drawn_per_run_with_the_documented_std(noisy_encoder, tmp_path):
+    import onnxruntime as ort
+
+    path = export_onnx(noisy_encoder, (36, 32), tmp_path / "e.onnx")
+    x = torch.rand(1, 3, 36, 32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    first, second = (session.run(None, {"image": x.numpy()})[0] for _ in range(2))
+    assert not (first == second).any()  # every feature redrawn
+    diffs = torch.stack([torch.from_numpy(session.run(None, {"image": x.numpy()})[0]) for _ in range(400)])
+    with torch.no_grad():
+        diffs -= noisy_encoder.clean(x)
+    std = diffs.squeeze(1).flatten(1).std(0)  # per channel, over 400 runs of one image
+    assert torch.allclose(std, noise_std(noisy_encoder), rtol=0.15)
+    assert check_onnx_noise(path, noisy_encoder, torch.rand(4, 3, 36, 32)) < NOISE_TOLERANCE
+
+
+def test_export_check_fails_when_the_noise_node_is_missing(noisy_encoder, tmp_path, monkeypatch):
+    import advpriv.obfuscate.export as export
+
+    real = export.export_onnx
+    monkeypatch.setattr(export, "export_onnx", lambda encoder, size, path: real(noise_free(encoder), size, path))
+    with pytest.raises(ExportError, match="noise is missing"):
+        export.export_checked(noisy_encoder, (36, 32), tmp_path / "e.onnx", torch.rand(4, 3, 36, 32))
+    monkeypatch.undo()
+    with torch.no_grad():  # noise present but at a tenth of its documented std
+        noisy_encoder.bottleneck.log_std.sub_(math.log(10))
+    path = export_onnx(noisy_encoder, (36, 32), tmp_path / "e.onnx")
+    with torch.no_grad():
+        noisy_encoder.bottleneck.log_std.add_(math.log(10))
+    with pytest.raises(ExportError, match="not the encoder's"):
+        check_onnx_noise(path, noisy_encoder, torch.rand(4, 3, 36, 32))
+    assert export.export_checked(noisy_encoder, (36, 32), tmp_path / "ok.onnx", torch.rand(4, 3, 36, 32)) < 1e-4

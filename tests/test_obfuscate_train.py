@@ -132,7 +132,7 @@ def test_resume_refuses_a_different_config_and_restart_clears(data, tmp_path):
 def test_bad_attribute_choices_are_refused(data, tmp_path):
     with pytest.raises(DataError, match="no attribute named 'Happy'"):
         train(data, TrainConfig(**TINY, utility="Happy"), tmp_path / "a")
-    with pytest.raises(DataError, match="both 'Male'"):
+    with pytest.raises(DataError, match="'Male' is both a utility and the private"):
         train(data, TrainConfig(**TINY, utility="Male", private="Male"), tmp_path / "b")
     assert not (tmp_path / "a").exists()
     small = load_attributes(write_dataset(tmp_path / "small", n=4, size=(24, 24)))

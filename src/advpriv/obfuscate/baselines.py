@@ -35,15 +35,49 @@ class NoisyEncoder(nn.Module):
         return self.add_noise(self.clean(x))
 
 
+class Averaged(nn.Module):
+    """The averaging attack: the mean of `k` noisy copies of each image's features, as an attacker who receives
+    the same face `k` times gets (its noise std falls by √k). A deterministic encoder is unchanged.
+
+    >>> from advpriv.obfuscate.networks import Encoder, SplitPoint, Widths
+    >>> E = Encoder(Widths(0.125), SplitPoint(4, 8, (1, 1), noise=1.0)).eval()
+    >>> z = torch.zeros(4000, 8, 1, 1)
+    >>> 0.23 < float(Averaged(E, 16).add_noise(z).std()) < 0.27   # 1/√16
+    True
+    """
+
+    def __init__(self, encoder: nn.Module, k: int) -> None:
+        super().__init__()
+        self.encoder, self.k = encoder, k
+
+    def clean(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(self.encoder, "clean", self.encoder)(x)
+
+    def add_noise(self, z: torch.Tensor) -> torch.Tensor:
+        noisy = getattr(self.encoder, "add_noise", None)
+        return z if noisy is None else sum(noisy(z) for _ in range(self.k)) / self.k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.add_noise(self.clean(x))
+
+
 @torch.no_grad()
-def accuracy(encoder: nn.Module, head: nn.Module, data: AttributeData, idx: torch.Tensor, labels: torch.Tensor,
-             batch_size: int = 128) -> float:
-    """Accuracy of sigmoid(head(encoder(x))) > 0.5 against 0/1 `labels` over the images `idx`."""
+def task_accuracies(encoder: nn.Module, head: nn.Module, data: AttributeData, idx: torch.Tensor,
+                    labels: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
+    """Accuracy of sigmoid(head(encoder(x))) > 0.5 against 0/1 `labels` (N,) or (N,k) over the images `idx`:
+    one number per task (a tensor of 1 or k)."""
     encoder.eval(), head.eval()
     correct = 0
     for b in idx.split(batch_size):
-        correct += int(((head(encoder(data.batch(b))) > 0) == (labels[b] > 0.5)).sum())
+        hits = (head(encoder(data.batch(b))) > 0) == (labels[b] > 0.5)
+        correct = correct + hits.reshape(len(b), -1).sum(0)
     return correct / len(idx)
+
+
+def accuracy(encoder: nn.Module, head: nn.Module, data: AttributeData, idx: torch.Tensor, labels: torch.Tensor,
+             batch_size: int = 128) -> float:
+    """`task_accuracies` averaged over the tasks."""
+    return float(task_accuracies(encoder, head, data, idx, labels, batch_size).mean())
 
 
 @torch.no_grad()

@@ -40,7 +40,8 @@ class RunError(ValueError):
 def build_parties(cfg: TrainConfig) -> dict[str, torch.nn.Module]:
     """Fresh E, C, R, P for a config whose image_size is set."""
     w, size, cut = cfg.widths, cfg.image_size, cfg.split_point
-    return {"E": Encoder(w, cut), "C": Classifier(w, size, split=cut), "R": Decoder(w, size, split=cut),
+    return {"E": Encoder(w, cut), "C": Classifier(w, size, split=cut, outputs=cfg.utility_count),
+            "R": Decoder(w, size, split=cut),
             "P": Classifier(w, size, split=cut)}
 
 

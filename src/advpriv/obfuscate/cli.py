@@ -16,12 +16,13 @@ from rich.table import Table
 from advpriv.images import ImageError, atomic_write
 from advpriv.obfuscate.checkpoint import NOPEEK, RunError, load_run
 from advpriv.obfuscate.config import DEFAULT_PRESET, ConfigError, PRESETS, PRIVATE_LOSSES, TrainConfig
-from advpriv.obfuscate.data import DataError, load_attributes
+from advpriv.obfuscate.data import CELEBA_IDENTITY, DataError, load_attributes
 from advpriv.obfuscate.distributed import Distributed, DistributedError
 from advpriv.obfuscate.evaluate import ENCODER_NAMES, AttackConfig, evaluate_run
 from advpriv.obfuscate.export import (
     ExportError, check_executorch, device_report, export_checked, export_executorch,
 )
+from advpriv.obfuscate.identity import PSEUDO_IDENTITIES, pseudo_identities
 from advpriv.obfuscate.montage import save_montage
 from advpriv.obfuscate.nopeek import train_nopeek
 from advpriv.obfuscate.train import ConfigMismatch, train as train_run
@@ -73,9 +74,17 @@ def _config(preset: str, given: dict) -> TrainConfig:
         raise typer.BadParameter(str(e)) from None
 
 
-def _load(data: Path, cfg: TrainConfig):
+def _load(data: Path, cfg: TrainConfig, run: Path):
+    """The dataset; for a split by identity without an identity file, with pseudo-identities kept in RUN."""
     console.print(f"loading {escape(str(data))} ...")
-    return load_attributes(data, cfg.image_size, cfg.limit)
+    dataset = load_attributes(data, cfg.image_size, cfg.limit)
+    if cfg.split_by == "identity" and dataset.identities is None:
+        cache = run / PSEUDO_IDENTITIES
+        if not cache.is_file():
+            console.print(f"no {CELEBA_IDENTITY} in the data: grouping the faces by dlib's face recogniser "
+                          f"(kept in {escape(str(cache))}) ...")
+        dataset.identities = pseudo_identities(dataset, cache)
+    return dataset
 
 
 @app.command()
@@ -112,6 +121,10 @@ def train(
                                       "adversaries for an epoch on the frozen encoder first (0: never, as in the paper)."),
     limit: int = typer.Option(None, min=1, help="Use only the first N images."),
     seed: int = typer.Option(None),
+    split_by: str = typer.Option(None, help="Shuffle 'image's or 'identity' (people: no face in two splits; "
+                                 f"from the data's {CELEBA_IDENTITY}, else grouped by face recognition)."),
+    test_fraction: float = typer.Option(None, min=0.01, max=0.9, help="Share of the images in the test split "
+                                        "(default 0.1; validation keeps 0.1, training the rest)."),
     threads: int = typer.Option(None, min=1, help="CPU threads for PyTorch."),
     restart: bool = typer.Option(False, help="Discard an existing checkpoint in --out and start over."),
     nopeek: float = typer.Option(None, help="Also train the NoPeek baseline with this distance-correlation weight."),
@@ -129,9 +142,10 @@ def train(
         bottleneck=bottleneck, pool=pool, noise=noise, vib=vib, pretrain_epochs=pretrain_epochs,
         attacker_epochs=attacker_epochs, epochs=epochs, lam=lam, lam_hold=lam_hold, lam_decay=lam_decay,
         batch_size=batch_size, lr=lr, pretrain_lr=pretrain_lr, private_loss=private_loss,
-        refresh_every=refresh_every, limit=limit, seed=seed))
+        refresh_every=refresh_every, limit=limit, seed=seed, split_by=split_by,
+        fractions=None if test_fraction is None else (round(0.9 - test_fraction, 6), 0.1)))
     with _user_errors():
-        dataset = _load(data, cfg)
+        dataset = _load(data, cfg, out)
         console.print(f"{len(dataset)} images of {dataset.image_size[0]}x{dataset.image_size[1]}")
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                    TextColumn("{task.fields[losses]}"))
@@ -176,7 +190,7 @@ def evaluate(
         torch.set_num_threads(threads)
     with _user_errors():
         opened = load_run(run)
-        dataset = _load(data, opened.config)
+        dataset = _load(data, opened.config, run)
         names = ENCODER_NAMES + (("nopeek",) if (run / NOPEEK).is_file() else ())
         if only:
             unknown = [n for n in only if n not in names]

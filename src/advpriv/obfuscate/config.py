@@ -22,17 +22,24 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import torch
+
+from advpriv.obfuscate.data import AttributeData, split_indices
 from advpriv.obfuscate.networks import SplitPoint, Widths
 
 PRIVATE_LOSSES = ("negative_bce", "entropy")
 """How the encoder fights the attribute adversary (see `TrainConfig.private_loss`)."""
+SPLITS_BY = ("image", "identity")
+"""What the train/val/test split shuffles (see `TrainConfig.split_by`)."""
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides what a training run computes.
 
-    utility / private: attribute names of the cloud task and of the secret (CelebA: Smiling, Male).
+    utility / private: attribute names of the cloud task and of the secret (CelebA: Smiling, Male); `utility` may
+        name several tasks, comma-separated (e.g. "Smiling,Heavy_Makeup"): the cloud classifier then has one output
+        each.
     width, fc: VGG channel multiplier and FC hidden size (paper: 1.0 and 4096).
     image_size: (H, W) the images are resized to; None keeps their native size.
     pretrain_epochs: epochs of E+C utility pretraining; attacker_epochs: epochs of R and of P pretraining
@@ -54,6 +61,8 @@ class TrainConfig:
     vib: weight β of a variational-information-bottleneck rate term KL(N(z, σ²) ‖ N(0, 1)) added to every encoder
         loss; with vib > 0 the noise std is learned per channel, starting at `noise`.
     limit: use only the first `limit` images of the dataset (None: all). seed: fixes splits, init and shuffling.
+    split_by: "image" shuffles images into train/val/test; "identity" shuffles people (the data needs identities),
+        so that no face is in two splits. fractions: train's and val's share of the images (test: the rest).
     """
 
     utility: str = "Smiling"
@@ -79,6 +88,8 @@ class TrainConfig:
     vib: float = 0.0
     limit: int | None = None
     seed: int = 0
+    split_by: str = "image"
+    fractions: tuple[float, float] = (0.8, 0.1)
 
     @classmethod
     def preset(cls, name: str, **overrides) -> TrainConfig:
@@ -95,6 +106,13 @@ class TrainConfig:
             raise ValueError(f"refresh_every is {self.refresh_every}; use 0 (never) or a positive number of epochs.")
         if self.vib < 0:
             raise ValueError(f"vib is {self.vib}; use 0 (off) or a positive rate weight.")
+        if self.split_by not in SPLITS_BY:
+            raise ValueError(f"split_by {self.split_by!r} is unknown; choose one of {', '.join(SPLITS_BY)}.")
+        if not (isinstance(self.fractions, (tuple, list)) and len(self.fractions) == 2
+                and all(isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f < 1 for f in self.fractions)
+                and sum(self.fractions) < 1):
+            raise ValueError(f"fractions is {self.fractions!r}; give train's and val's share, each above 0, "
+                             "summing to less than 1 (e.g. 0.6, 0.1)")
         self.split_point  # noqa: B018 (validates the split settings)
         _check_ranges(self)
 
@@ -106,6 +124,15 @@ class TrainConfig:
     @property
     def widths(self) -> Widths:
         return Widths(self.width, self.fc)
+
+    @property
+    def utility_count(self) -> int:
+        """How many cloud tasks `utility` names."""
+        return len(self.utility.split(","))
+
+    def splits(self, data: AttributeData) -> dict[str, torch.Tensor]:
+        """This run's train/val/test indices of `data` (see `split_by`, `fractions` and `seed`)."""
+        return split_indices(data, self.seed, tuple(self.fractions), by_identity=self.split_by == "identity")
 
     def lam_at(self, epoch: int) -> float:
         """λ in adversarial epoch `epoch` (0-based)."""
@@ -132,7 +159,7 @@ class TrainConfig:
         if not isinstance(raw, dict):
             raise ValueError(f"holds a JSON {type(raw).__name__}, not an object of settings")
         known = {f.name for f in fields(cls)}
-        for key in ("image_size", "pool"):
+        for key in ("image_size", "pool", "fractions"):
             if raw.get(key) is not None:
                 raw[key] = _pair(key, raw[key])
         return cls(**{k: v for k, v in raw.items() if k in known})

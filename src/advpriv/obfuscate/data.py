@@ -1,7 +1,9 @@
 """Face-attribute datasets: CelebA's own layout, the shared 89×109 subset, or any image folder with a CSV.
 
 Images are decoded once, resized, and kept in memory as uint8 (N,3,H,W); `batch` returns float RGB in [0,1].
-Labels are 0/1 (CelebA's -1 becomes 0). Splits are fixed by the seed, or by list_eval_partition.txt when present.
+Labels are 0/1 (CelebA's -1 becomes 0). Splits are fixed by the seed, or by list_eval_partition.txt when present;
+with identities (CelebA's identity_CelebA.txt, or `advpriv.obfuscate.identity.pseudo_identities`) they can keep
+each person in one split.
 
 Example:
     >>> data = load_attributes("../shared/data/celeba-attr", limit=100)   # doctest: +SKIP
@@ -22,6 +24,7 @@ from advpriv.images import IMAGE_SUFFIXES, load_image
 
 CELEBA_TABLE = "list_attr_celeba.txt"
 CELEBA_PARTITION = "list_eval_partition.txt"
+CELEBA_IDENTITY = "identity_CelebA.txt"
 FILE_COLUMNS = ("file", "filename", "image", "image_id", "path", "name")
 TRUE_VALUES = {"1", "true", "yes", "y", "t"}
 FALSE_VALUES = {"-1", "0", "false", "no", "n", "f"}
@@ -33,13 +36,15 @@ class DataError(ValueError):
 
 @dataclass
 class AttributeData:
-    """Images (uint8, N×3×H×W), binary labels (N×A, 0/1), attribute names, file names, optional CelebA partition."""
+    """Images (uint8, N×3×H×W), binary labels (N×A, 0/1), attribute names, file names, optional CelebA partition,
+    optional person of each image (N integers)."""
 
     images: torch.Tensor
     labels: torch.Tensor
     names: list[str]
     files: list[str]
     partition: torch.Tensor | None = None
+    identities: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -49,11 +54,14 @@ class AttributeData:
         return tuple(self.images.shape[-2:])
 
     def labels_of(self, name: str) -> torch.Tensor:
-        """The 0/1 float labels of attribute `name` (case-insensitive)."""
+        """The 0/1 float labels of attribute `name` (case-insensitive): (N,), or (N,k) for k comma-separated names."""
         lookup = {n.lower(): i for i, n in enumerate(self.names)}
-        if name.lower() not in lookup:
-            raise DataError(f"no attribute named {name!r}; this dataset has: {', '.join(self.names)}.")
-        return self.labels[:, lookup[name.lower()]].float()
+        wanted = [n.strip() for n in name.split(",")]
+        unknown = [n for n in wanted if n.lower() not in lookup]
+        if unknown:
+            raise DataError(f"no attribute named {unknown[0]!r}; this dataset has: {', '.join(self.names)}.")
+        columns = [lookup[n.lower()] for n in wanted]
+        return self.labels[:, columns[0] if len(columns) == 1 else columns].float()
 
     def batch(self, idx: torch.Tensor) -> torch.Tensor:
         """Float RGB images in [0,1] for the given indices."""
@@ -93,7 +101,32 @@ def load_attributes(root: str | Path, image_size: tuple[int, int] | None = None,
     images = _decode(image_dir, [f for f, _ in rows], image_size)
     labels = torch.tensor([v for _, v in rows], dtype=torch.uint8)
     files = [f for f, _ in rows]
-    return AttributeData(images, labels, names, files, _partition(folder / CELEBA_PARTITION, files))
+    identity_file = folder / CELEBA_IDENTITY
+    identities = read_identities(identity_file, files) if identity_file.is_file() else None
+    return AttributeData(images, labels, names, files, _partition(folder / CELEBA_PARTITION, files), identities)
+
+
+def read_identities(path: Path, files: list[str]) -> torch.Tensor:
+    """The person of each of `files` from a file of `image identity` lines (CelebA's identity_CelebA.txt format).
+
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "ids.txt"; _ = p.write_text("a.jpg 7\\nb.jpg 3\\n")
+    >>> read_identities(p, ["b.jpg", "a.jpg"]).tolist()
+    [3, 7]
+    """
+    known: dict[str, int] = {}
+    for n, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+            raise DataError(f"{path}, line {n}: expected 'image identity' (e.g. '000001.jpg 2880'); fix the line.")
+        known[parts[0]] = int(parts[1])
+    missing = [f for f in files if f not in known]
+    if missing:
+        raise DataError(f"{path}: {len(missing)} image(s) have no identity (e.g. {missing[0]}); add them, or move "
+                        "the file away to split by image.")
+    return torch.tensor([known[f] for f in files])
 
 
 def _read_celeba(path: Path) -> tuple[list[str], list[tuple[str, list[int]]]]:
@@ -202,16 +235,23 @@ def _partition(path: Path, files: list[str]) -> torch.Tensor | None:
     return torch.tensor([int(split[f]) for f in files])
 
 
-def split_indices(data: AttributeData, seed: int = 0,
-                  fractions: tuple[float, float] = (0.8, 0.1)) -> dict[str, torch.Tensor]:
-    """Fixed train/val/test indices: CelebA's own partition when present, else a seeded shuffle (80/10/10).
+def split_indices(data: AttributeData, seed: int = 0, fractions: tuple[float, float] = (0.8, 0.1),
+                  by_identity: bool = False) -> dict[str, torch.Tensor]:
+    """Fixed train/val/test indices: CelebA's own partition when present, else a seeded shuffle (80/10/10 by
+    default; `fractions` are train's and val's). `by_identity`: shuffle people, not images, so that no person is
+    in two splits; each split then takes whole people until it holds its fraction of the images.
 
     >>> d = AttributeData(torch.zeros(10, 3, 4, 4, dtype=torch.uint8), torch.zeros(10, 1), ["a"], list("abcdefghij"))
     >>> [len(v) for v in split_indices(d).values()]
     [8, 1, 1]
+    >>> d.identities = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
+    >>> [len(v) for v in split_indices(d, fractions=(0.6, 0.2), by_identity=True).values()]
+    [6, 2, 2]
     """
     if data.partition is not None:
         splits = {name: torch.nonzero(data.partition == k).flatten() for k, name in enumerate(("train", "val", "test"))}
+    elif by_identity:
+        splits = _split_people(data, seed, fractions)
     else:
         perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
         n_train = int(round(fractions[0] * len(data)))
@@ -221,3 +261,17 @@ def split_indices(data: AttributeData, seed: int = 0,
     if empty:
         raise DataError(f"the {' and '.join(empty)} split is empty ({len(data)} images); use more images.")
     return splits
+
+
+def _split_people(data: AttributeData, seed: int, fractions: tuple[float, float]) -> dict[str, torch.Tensor]:
+    if data.identities is None:
+        raise DataError("splitting by identity needs each image's person: put CelebA's identity_CelebA.txt in the "
+                        "data folder, or group the faces with advpriv.obfuscate.identity.pseudo_identities.")
+    people, of_image = torch.unique(data.identities, return_inverse=True)
+    order = torch.randperm(len(people), generator=torch.Generator().manual_seed(seed))
+    ends = torch.cumsum(torch.bincount(of_image, minlength=len(people))[order], 0)
+    n_train, n_val = round(fractions[0] * len(data)), round((fractions[0] + fractions[1]) * len(data))
+    part = torch.empty(len(people), dtype=torch.long)
+    part[order] = (ends > n_train).long() + (ends > n_val).long()
+    image_part = part[of_image]
+    return {name: torch.nonzero(image_part == k).flatten() for k, name in enumerate(("train", "val", "test"))}

@@ -3,7 +3,9 @@ from scratch on the training split's features until their validation loss stops 
 split.
 
 Reported per encoder: reconstruction MS-SSIM / SSIM / PSNR, private-attribute accuracy of the classifier and of the
-linear probe next to the majority-class rate, and the cloud classifier's utility accuracy. `evaluate_run` does this for the utility-only encoder, the
+linear probe next to the majority-class rate, of the classifier against the mean of K noisy copies of each face (the
+averaging attack; K = 16), optionally of attackers of another family (`advpriv.obfuscate.attackers`), and the
+cloud classifier's utility accuracy per task. `evaluate_run` does this for the utility-only encoder, the
 DeepObfuscator encoder, Gaussian noise on the utility-only features at matched utility accuracy, and NoPeek.
 
 Example:
@@ -23,14 +25,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advpriv.obfuscate.baselines import NoisyEncoder, accuracy, calibrate_noise
+from advpriv.obfuscate.attackers import ResNetAttacker, UpsamplingDecoder, ssim_loss
+from advpriv.obfuscate.baselines import Averaged, NoisyEncoder, accuracy, calibrate_noise, task_accuracies
 from advpriv.obfuscate.checkpoint import Run
-from advpriv.obfuscate.data import AttributeData, split_indices
+from advpriv.obfuscate.data import AttributeData
 from advpriv.obfuscate.networks import Classifier, Decoder, SplitPoint, Widths
 from advpriv.obfuscate.train import reconstruction_loss
 from advpriv.quality import ms_ssim, psnr, ssim
 
 ENCODER_NAMES = ("utility_only", "obfuscator", "noise")
+AVERAGING_K = 16
+"""Noisy copies of each face the averaging attacker receives and averages."""
 Progress = Callable[[str], None]
 
 
@@ -82,6 +87,11 @@ class EncoderReport:
     noise_std: float | None = None
     linear_probe_accuracy: float | None = None
     attacker_epochs: dict[str, int] | None = None
+    utility_accuracies: list[float] | None = None
+    averaging_accuracy: float | None = None
+    averaging_k: int | None = None
+    resnet_accuracy: float | None = None
+    ssim_decoder_ms_ssim: float | None = None
 
     def as_dict(self) -> dict[str, float | str | None]:
         return asdict(self)
@@ -179,6 +189,10 @@ def _bce(labels: torch.Tensor) -> LossFn:
     return lambda out, data, b: F.binary_cross_entropy_with_logits(out, labels[b])
 
 
+def _ssim_reconstruction(out: torch.Tensor, data: AttributeData, b: torch.Tensor) -> torch.Tensor:
+    return ssim_loss(out, data.batch(b))
+
+
 class LinearProbe(nn.Module):
     """The simplest attacker: one linear layer on the flattened features; returns logits (N,).
 
@@ -214,6 +228,20 @@ def train_classifier(encoder: nn.Module | Features, data: AttributeData, idx: to
     model = (LinearProbe(shape) if linear else
              Classifier(attack.widths(widths), data.image_size, in_channels=shape[0], split=split))
     return _fit(model, features, data, idx, val_idx, _bce(labels), attack, attack.epochs)
+
+
+def train_other_family(encoder: nn.Module | Features, data: AttributeData, idx: torch.Tensor, labels: torch.Tensor,
+                       attack: AttackConfig, val_idx: torch.Tensor | None = None) -> tuple[nn.Module, nn.Module]:
+    """A `ResNetAttacker` (BCE on `labels`) and an `UpsamplingDecoder` (1 − SSIM) trained from scratch on the
+    frozen features, early-stopped as the VGG attackers are; returns both, in eval mode."""
+    features, _ = _as_features(encoder, data, idx, attack)
+    shape = tuple(features(idx[:1]).shape[1:])
+    torch.manual_seed(attack.seed + 3)
+    resnet, _ = _fit(ResNetAttacker(shape[0]), features, data, idx, val_idx, _bce(labels), attack, attack.epochs)
+    torch.manual_seed(attack.seed + 4)
+    decoder, _ = _fit(UpsamplingDecoder(shape, data.image_size), features, data, idx, val_idx, _ssim_reconstruction,
+                      attack, attack.decoder_epochs or attack.epochs)
+    return resnet, decoder
 
 
 def fresh_decoder(encoder: nn.Module | Features, data: AttributeData, idx: torch.Tensor, widths: Widths,
@@ -263,29 +291,86 @@ def majority_rate(train_labels: torch.Tensor, test_labels: torch.Tensor) -> floa
     return float((test_labels == majority).float().mean())
 
 
+@torch.no_grad()
+def knn_accuracy(encoder: nn.Module, data: AttributeData, splits: dict[str, torch.Tensor], labels: torch.Tensor) -> float:
+    """Test accuracy of a k-nearest-neighbour attacker on standardised features, k chosen on validation."""
+    features = frozen_features(encoder, data, torch.cat(list(splits.values())))
+    z = {k: features(v).flatten(1) for k, v in splits.items()}
+    mean, std = z["train"].mean(0), z["train"].std(0) + 1e-6
+    z = {k: (v - mean) / std for k, v in z.items()}
+    y = labels[splits["train"]]
+
+    def votes(part: str, k: int) -> torch.Tensor:
+        near = torch.cat([torch.cdist(b, z["train"]).topk(k, largest=False).indices for b in z[part].split(250)])
+        return (y[near].mean(1) > 0.5).float()
+
+    k = max((5, 25, 101), key=lambda k: float((votes("val", k) == labels[splits["val"]]).float().mean()))
+    return float((votes("test", k) == labels[splits["test"]]).float().mean())
+
+
+@torch.no_grad()
+def is_noisy(encoder: nn.Module, x: torch.Tensor) -> bool:
+    """Whether two runs of the encoder on `x` differ (it draws noise)."""
+    encoder.eval()
+    return not torch.equal(encoder(x), encoder(x))
+
+
 def evaluate_encoder(name: str, encoder: nn.Module, cloud: nn.Module, data: AttributeData,
                      splits: dict[str, torch.Tensor], utility: torch.Tensor, private: torch.Tensor, widths: Widths,
-                     attack: AttackConfig, split: SplitPoint = SplitPoint()) -> tuple[EncoderReport, Decoder]:
-    """Fresh attackers against one frozen encoder; returns its report and the fresh decoder."""
+                     attack: AttackConfig, split: SplitPoint = SplitPoint(), decoder: bool = True,
+                     averaging_k: int = AVERAGING_K, other_family: bool = False,
+                     ) -> tuple[EncoderReport, Decoder | None]:
+    """Fresh attackers against one frozen encoder; returns its report and the fresh decoder.
+
+    decoder: train the VGG decoder (the most costly attacker; without it the reconstruction scores are NaN).
+    averaging_k: a noisy encoder is also attacked by a classifier trained and tested on the mean of this many noisy
+    copies of each face (0: not); a deterministic one's averaging accuracy is its classifier's. other_family: also
+    the ResNet-18-style classifier and the SSIM-trained upsampling decoder.
+    """
     train_idx, val_idx, test_idx = splits["train"], splits["val"], splits["test"]
     features = frozen_features(encoder, data, torch.cat([train_idx, val_idx]), attack.cache_mb)
-    decoder, dec_epochs = train_decoder(features, data, train_idx, widths, attack, split, val_idx)
-    attribute, cls_epochs = train_classifier(features, data, train_idx, private, widths, attack, split, val_idx)
-    probe, probe_epochs = train_classifier(features, data, train_idx, private, widths, attack, split, val_idx,
-                                           linear=True)
+    epochs: dict[str, int] = {}
+    rec = {"ms_ssim": math.nan, "ssim": math.nan, "psnr": math.nan}
+    fresh = None
+    if decoder:
+        fresh, epochs["decoder"] = train_decoder(features, data, train_idx, widths, attack, split, val_idx)
+        torch.manual_seed(attack.seed + 2)
+        rec = reconstruction_scores(encoder, fresh, data, test_idx)
+    attribute, epochs["classifier"] = train_classifier(features, data, train_idx, private, widths, attack, split,
+                                                       val_idx)
+    probe, epochs["linear_probe"] = train_classifier(features, data, train_idx, private, widths, attack, split,
+                                                     val_idx, linear=True)
     torch.manual_seed(attack.seed + 2)
-    rec = reconstruction_scores(encoder, decoder, data, test_idx)
+    private_accuracy = accuracy(encoder, attribute, data, test_idx, private)
+    averaged = None
+    if averaging_k:
+        averaged = private_accuracy
+        if is_noisy(encoder, data.batch(test_idx[:8])):
+            mean_of_k = Averaged(encoder, averaging_k)
+            model, epochs["averaging"] = train_classifier(mean_of_k, data, train_idx, private, widths, attack,
+                                                          split, val_idx)
+            averaged = accuracy(mean_of_k, model, data, test_idx, private)
+    extra: dict[str, float] = {}
+    if other_family:
+        resnet, ssim_decoder = train_other_family(features, data, train_idx, private, attack, val_idx)
+        extra = {"resnet_accuracy": accuracy(encoder, resnet, data, test_idx, private),
+                 "ssim_decoder_ms_ssim": reconstruction_scores(encoder, ssim_decoder, data, test_idx)["ms_ssim"]}
+    per_task = task_accuracies(encoder, cloud, data, test_idx, utility).tolist()
     report = EncoderReport(
         name=name,
-        utility_accuracy=accuracy(encoder, cloud, data, test_idx, utility),
-        private_accuracy=accuracy(encoder, attribute, data, test_idx, private),
+        utility_accuracy=sum(per_task) / len(per_task),
+        private_accuracy=private_accuracy,
         majority_rate=majority_rate(private[train_idx], private[test_idx]),
         noise_std=getattr(encoder, "std", None),
         linear_probe_accuracy=accuracy(encoder, probe, data, test_idx, private),
-        attacker_epochs={"decoder": dec_epochs, "classifier": cls_epochs, "linear_probe": probe_epochs},
+        attacker_epochs=epochs,
+        utility_accuracies=per_task,
+        averaging_accuracy=averaged,
+        averaging_k=averaging_k or None,
+        **extra,
         **rec,
     )
-    return report, decoder
+    return report, fresh
 
 
 def evaluate_run(run: Run, data: AttributeData, attack: AttackConfig = AttackConfig(),
@@ -299,7 +384,7 @@ def evaluate_run(run: Run, data: AttributeData, attack: AttackConfig = AttackCon
     """
     cfg = run.config
     say = progress or (lambda _: None)
-    splits = split_indices(data, cfg.seed)
+    splits = cfg.splits(data)
     utility, private = data.labels_of(cfg.utility), data.labels_of(cfg.private)
     encoders: dict[str, tuple[nn.Module, nn.Module]] = {}
     for name in names:

@@ -154,11 +154,11 @@ class Classifier(nn.Module):
 
     `image_size` (H, W) of the images given to the encoder and `split` fix the input's size. `in_channels`
     (default: the split's feature channels at `widths`) lets an attacker of another width read a given encoder's
-    features.
+    features. `outputs`: one logit per task; with more than one, it returns (N, outputs).
     """
 
     def __init__(self, widths: Widths, image_size: tuple[int, int], dropout: float = 0.5,
-                 in_channels: int | None = None, split: SplitPoint = SplitPoint()) -> None:
+                 in_channels: int | None = None, split: SplitPoint = SplitPoint(), outputs: int = 1) -> None:
         super().__init__()
         c_in, h, w = split.feature_shape(widths, image_size)
         if h < 1 or w < 1:
@@ -175,11 +175,12 @@ class Classifier(nn.Module):
             nn.Flatten(),
             nn.Linear(channels[-1] * h * w, widths.fc), nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Linear(widths.fc, widths.fc), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(widths.fc, 1),
+            nn.Linear(widths.fc, outputs),
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(z)).squeeze(1)
+        logits = self.head(self.features(z))
+        return logits.squeeze(1) if logits.shape[1] == 1 else logits
 
 
 def clamp01(x: torch.Tensor) -> torch.Tensor:

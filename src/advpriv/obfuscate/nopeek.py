@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from advpriv.obfuscate.checkpoint import NOPEEK, build_parties, save_weights
 from advpriv.obfuscate.config import TrainConfig
-from advpriv.obfuscate.data import AttributeData, split_indices
+from advpriv.obfuscate.data import AttributeData
 from advpriv.obfuscate.train import resolve_config
 
 
@@ -41,7 +41,7 @@ def train_nopeek(data: AttributeData, cfg: TrainConfig, out_dir: str | Path, alp
     nets = build_parties(cfg)
     E, C = nets["E"].train(), nets["C"].train()
     opt = torch.optim.Adam([*E.parameters(), *C.parameters()], lr=cfg.lr_of("utility"))
-    train_idx, y = split_indices(data, cfg.seed)["train"], data.labels_of(cfg.utility)
+    train_idx, y = cfg.splits(data)["train"], data.labels_of(cfg.utility)
     for epoch in range(cfg.pretrain_epochs):
         batches = train_idx[torch.randperm(len(train_idx))].split(cfg.batch_size)
         for i, idx in enumerate(batches):

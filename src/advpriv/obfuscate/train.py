@@ -36,7 +36,7 @@ from advpriv.obfuscate.checkpoint import (
     save_weights,
 )
 from advpriv.obfuscate.config import TrainConfig
-from advpriv.obfuscate.data import AttributeData, DataError, split_indices
+from advpriv.obfuscate.data import AttributeData, DataError
 from advpriv.obfuscate.distributed import Distributed
 from advpriv.obfuscate.networks import Encoder
 from advpriv.quality import ms_ssim
@@ -112,8 +112,10 @@ class Parties:
                 group["lr"] = lr
 
     def restart_P(self) -> None:
-        """P starts again from the current C, with a fresh optimiser, as in its pretraining."""
-        self.P.load_state_dict(self.C.state_dict())
+        """P starts again from the current C (but for C's last layer when C has several tasks), with a fresh
+        optimiser, as in its pretraining."""
+        own = self.P.state_dict()
+        self.P.load_state_dict({k: v for k, v in self.C.state_dict().items() if v.shape == own[k].shape}, strict=False)
         self.opts["P"] = torch.optim.Adam(self.P.parameters(), lr=self.opts["P"].param_groups[0]["lr"])
 
     def _frozen_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -174,8 +176,8 @@ class Parties:
 
 def resolve_config(cfg: TrainConfig, data: AttributeData) -> TrainConfig:
     """Check the attribute names against the data and fix image_size to the data's size."""
-    if cfg.utility.lower() == cfg.private.lower():
-        raise DataError(f"the utility and the private attribute are both {cfg.utility!r}; choose two different ones.")
+    if cfg.private.lower() in [u.strip().lower() for u in cfg.utility.split(",")]:
+        raise DataError(f"{cfg.private!r} is both a utility and the private attribute; choose different ones.")
     data.labels_of(cfg.utility), data.labels_of(cfg.private)
     if min(data.image_size) < 32:
         raise DataError(f"the images are {data.image_size[0]}×{data.image_size[1]}; the networks need at least "
@@ -221,7 +223,7 @@ def _train(data: AttributeData, cfg: TrainConfig, out: Path, on_step: StepHook |
         out.mkdir(parents=True, exist_ok=True)
         cfg.save(out / CONFIG)
 
-    train_idx = split_indices(data, cfg.seed)["train"]
+    train_idx = cfg.splits(data)["train"]
     y_u, y_p = data.labels_of(cfg.utility), data.labels_of(cfg.private)
     epochs = dict(zip(STAGES, (cfg.pretrain_epochs, cfg.attacker_epochs, cfg.attacker_epochs, cfg.epochs)))
 
