@@ -108,7 +108,9 @@ def test_strength_levels_are_ordered() -> None:
     assert [b.min_ssim for b in budgets] == sorted((b.min_ssim for b in budgets), reverse=True)
     assert [b.max_ciede2000 for b in budgets] == sorted(b.max_ciede2000 for b in budgets)
     classifier = strength_options("medium", "efficientnet-lite0")
-    assert classifier["kappa"] == 1.0 and classifier["eot"].scale is None
+    assert classifier["kappa"] == 1.0 and classifier["views"] == (70, 95) and "eot" not in classifier
+    kappas = [strength_options(name, "efficientnet-lite0")["kappa"] for name in ("low", "medium", "high")]
+    assert kappas == sorted(kappas) and strength_options("low", "efficientnet-lite0")["views"] is None
     with pytest.raises(ValueError, match="choose one of"):
         strength_options("max", "dlib")
     assert set(STRENGTHS) == {"low", "medium", "high"}

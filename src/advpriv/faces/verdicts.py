@@ -155,7 +155,9 @@ def judge_names(faces: Sequence[dict]) -> list[str]:
 
 
 Case = Literal["all", "attacked", "none"]
-COPIES = {"jpeg85": "after JPEG quality 85", "half": "after a half-size resize"}
+COPIES = {"jpeg85": "after JPEG quality 85", "half": "after a half-size resize",
+          "pil-bilinear": "through the deployment's Pillow bilinear resize",
+          "pil-bicubic": "through the deployment's Pillow bicubic resize"}
 """How a person reads each re-encoded copy's name (`advpriv.protect.reencode`)."""
 CLASSIFIER = "the classifier"
 

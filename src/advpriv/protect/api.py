@@ -26,7 +26,8 @@ from .eot import EOT, EOTConfig, Robust
 from .mnd import MNDConfig, mnd
 from .objectives import Misclassify
 from .ragged import RaggedClassifier, pack, unpack
-from .reencode import judge_reencoded
+from .reencode import deployment_views, judge_reencoded
+from .views import Views, ViewsConfig
 
 METHODS = ("mnd", *ANCHOR_DEFAULTS)
 
@@ -87,6 +88,7 @@ def protect(
     kappa: float = 1.0,
     config: MNDConfig = MNDConfig(),
     eot: EOTConfig | None = None,
+    views: tuple[int, int] | None = None,
     batch_size: int = 8,
     on_image: Callable[[Protected], None] | None = None,
     trust_code: bool = False,
@@ -99,13 +101,19 @@ def protect(
     images are batched by size.
     Untargeted by default: the label to move away from is `labels`, else the target's own clean prediction.
     `method` is "mnd" or an anchor ("fgsm", "pgd", "cw", with torchattacks `budget` overrides).
-    eot: with MND, the image must also fool the model after a random re-encoding drawn every step (see
-    `advpriv.protect.eot`; `advpriv.protect.strength` names the usual settings).
+    views: with MND, the image must fool the model by κ on the deployment's views every step: its resize with
+    each Pillow kernel, and that resize of a JPEG at a quality drawn in this range (`advpriv.protect.views`;
+    `advpriv.protect.strength` names the usual settings).
+    eot: with MND, the image must also fool the model after a random re-encoding drawn every step
+    (`advpriv.protect.eot`); not with `views`.
     trust_code: load a TorchScript `target` file, which is code (see `advpriv.model_trust`).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+    if eot is not None and views is not None:
+        raise ValueError("choose one of eot and views: both make the image hold through re-encodings.")
     model = load_target(target, trust_code)
+    seen = None if views is None else ViewsConfig(getattr(model, "short_side", None), jpeg=views)
     if eot is not None and eot.resize_to is None and getattr(model, "short_side", None):
         eot = replace(eot, resize_to=model.short_side)
     items = list(images.unbind(0)) if isinstance(images, torch.Tensor) else list(images)
@@ -113,7 +121,7 @@ def protect(
         if im.ndim != 3 or im.shape[0] != 3:
             raise ValueError(f"image {i} has shape {tuple(im.shape)}; expected (3,H,W) float RGB in [0,1].")
     given = None if labels is None else torch.as_tensor(labels, dtype=torch.long)
-    ragged = method == "mnd" and eot is None and isinstance(model, ClassifierTarget)
+    ragged = method == "mnd" and eot is None and seen is None and isinstance(model, ClassifierTarget)
     results: list[Protected | None] = [None] * len(items)
     for idx in _batches(items, batch_size, ragged):
         clean = [items[i].float().clamp(0, 1) for i in idx]
@@ -121,7 +129,7 @@ def protect(
         if all(image.shape == clean[0].shape for image in clean):
             x = torch.stack(clean)
             y = model.predict(x) if given is None else given[idx]
-            adv = _attack(model, method, x, y, target_class, kappa, config, eot, budget)
+            adv = _attack(model, method, x, y, target_class, kappa, config, eot, seen, budget)
             per_image = (time.perf_counter() - start) / len(idx)
             (success, after), reports = verify(model, adv, y, target_class), quality_report(x, adv)
         else:
@@ -183,19 +191,24 @@ def _attack(
     kappa: float,
     config: MNDConfig,
     eot: EOTConfig | None,
+    views: ViewsConfig | None,
     budget: dict[str, float],
 ) -> torch.Tensor:
     """Returns 8-bit-exact adversarial images."""
     objective = _objective(model, y, target_class, kappa)
     if method == "mnd":
-        return mnd(x, objective if eot is None else Robust(objective, EOT(eot)), config).images
+        goal = Views(objective, views) if views else objective if eot is None else Robust(objective, EOT(eot))
+        return mnd(x, goal, config).images
     return quantize(anchor_attack(method, model, x, y, objective.target_class, **budget))
 
 
 def _recheck(model: nn.Module, label: int, target_class: int | None, decoded: torch.Tensor) -> Check:
-    """The classifier's verdict on `decoded` and on each of its re-encodings."""
+    """The classifier's verdict on `decoded`, on each of its re-encodings and, when the model states its
+    deployment's resize, through that resize done by Pillow with each kernel."""
     check = _classify(model, label, target_class, decoded)
-    check.variants = judge_reencoded(partial(_classify, model, label, target_class), decoded)
+    short = getattr(model, "short_side", None)
+    check.variants = judge_reencoded(partial(_classify, model, label, target_class), decoded,
+                                     deployment_views(short) if short else None)
     return check
 
 

@@ -1,23 +1,27 @@
 """Protection strength: how far past the decision boundary, and through which re-encodings, a photo must stay fooling.
 
-- "low": half the default success margin, judged on the image as written only. The least visible change: for
+- "low": half the default success margin, judged on the image as written only (for classifiers: κ 0.5). The least visible change: for
   faces SSIM at least 0.96 inside each face's box and half a just-noticeable difference (CIEDE2000 1.15) in its
   eyes and lips. It fools the attacked models on the PNG and does not promise to survive JPEG, resizing, or
   models it never saw.
 - "medium" (default): the default margin, and the image must fool the models both as written and after a random
   re-encoding drawn every step (resize with another kernel and 8-bit rounding, JPEG 70–95, mild blur; see
-  `advpriv.protect.eot`). For faces, within a budget a person sees per face: SSIM at least 0.92 inside each face's
+  `advpriv.protect.eot`). For classifiers, the image must instead fool the model by κ 1 on the deployment's views
+  every step: the Pillow-style resize to the model's input with each kernel, and a Pillow JPEG at quality 70–95
+  before it (`advpriv.protect.views`). For faces, within a budget a person sees per face: SSIM at least 0.92 inside each face's
   box and at most one just-noticeable difference (CIEDE2000 2.3) in its eyes and lips. Where the goal needs more
   change than that, the face keeps to the budget and the goal is reported as not reached.
 - "high": twice the margin, re-encodings drawn more often and harsher (JPEG 60–90), more steps; for faces a
   budget of SSIM 0.88 and CIEDE2000 4 (about two just-noticeable differences) in the eyes and lips.
 
 For faces the margin is the distance beyond each model's match threshold, as a fraction of it; for classifiers it
-is κ on the logits. What each level buys on real data is measured in bench/results/transfer.md.
+is κ on the logits. What each level buys on real data is measured in bench/results/transfer.md (faces) and
+bench/results/classifier_robust.md (classifiers).
 
 Example:
-    >>> strength_options("high", target="efficientnet-lite0")["kappa"]
-    2.0
+    >>> options = strength_options("high", target="efficientnet-lite0")
+    >>> options["kappa"], options["views"], options["config"].steps
+    (2.0, (60, 90), 30)
     >>> options = strength_options("low", target="dlib", mode="dodge")
     >>> round(options["margin"], 4), options["eot"], options["config"].steps
     (0.1667, None, 50)
@@ -32,9 +36,6 @@ from .eot import EOTConfig
 from .files import FACE_TARGET
 from .mnd import MNDConfig
 from ..visibility import JND, VisibilityBudget
-
-CLASSIFIER_KAPPA = 1.0
-
 
 @dataclass(frozen=True)
 class Strength:
@@ -59,33 +60,41 @@ STRENGTHS = {
 }
 
 
-def classifier_eot(eot: EOTConfig) -> EOTConfig:
-    """A face EOT made a classifier's: small shifts of the crop instead of resize round trips (`advpriv.protect`
-    adds the deployment's Pillow-style resize when the target states its `short_side`), and JPEG in every draw.
-    A classifier's logit margin is thin: with JPEG in half the draws, MND kept images that had passed a JPEG-free
-    draw, and only 1 in 8 of medium's survived JPEG 85 (bench/results/classifier_robust_jpeg-half.json).
+@dataclass(frozen=True)
+class ClassifierLevel:
+    """One level for classifiers: the logit margin κ, the JPEG qualities drawn for the deployment's views (None:
+    judged as written only; see `advpriv.protect.views`), and MND's search. The views' levels search fewer, cheaper
+    steps than faces' (each step already shows the model two views) with finer λ windows, chosen on 16 images of
+    imagenet-val (bench/results/classifier_robust.md lists the settings tried)."""
 
-    >>> classifier_eot(FACE_EOT).scale, classifier_eot(FACE_EOT).shift, classifier_eot(FACE_EOT).jpeg_p
-    (None, 2.0, 1.0)
-    """
-    return replace(eot, scale=None, shift=2.0, jpeg_p=1.0)
+    kappa: float
+    jpeg: tuple[int, int] | None
+    config: MNDConfig
+
+
+CLASSIFIER_LEVELS = {
+    "low": ClassifierLevel(0.5, None, MNDConfig(steps=50)),
+    "medium": ClassifierLevel(1.0, (70, 95), MNDConfig(steps=24, lam=16.0, search_every=4, stop_tol=0.05,
+                                                        quorum=0.5)),
+    "high": ClassifierLevel(2.0, (60, 90), MNDConfig(steps=30, lam=16.0, search_every=5, stop_tol=0.02, quorum=0.5)),
+}
 
 
 def strength_options(strength: str, target: str, mode: str = "dodge", config: MNDConfig = MNDConfig()) -> dict:
     """The protect options a strength stands for: `margin` (faces) or `kappa` (classifiers), `eot` and `config`.
 
-    `config` gives the settings a strength does not decide (time limit, learning rate); its steps, quorum and λ
-    are the strength's.
+    `config` gives the settings a strength does not decide (time limit, learning rate); its search settings
+    (steps, quorum, λ and for classifiers the λ windows) are the strength's.
     """
     if strength not in STRENGTHS:
         raise ValueError(f"unknown strength {strength!r}; choose one of {', '.join(STRENGTHS)}.")
+    if target != FACE_TARGET:
+        chosen = CLASSIFIER_LEVELS[strength]
+        search = chosen.config
+        return {"kappa": chosen.kappa, "views": chosen.jpeg,
+                "config": replace(config, steps=search.steps, quorum=search.quorum, lam=search.lam,
+                                  search_every=search.search_every, stop_tol=search.stop_tol)}
     level = STRENGTHS[strength]
-    options: dict = {"config": replace(config, steps=level.steps, quorum=level.quorum, lam=level.lam)}
-    if target == FACE_TARGET:
-        options["margin"] = level.scale * (DODGE_MARGIN if mode == "dodge" else IMPERSONATE_MARGIN)
-        options["eot"] = level.eot
-        options["visibility"] = level.visibility
-    else:
-        options["kappa"] = level.scale * CLASSIFIER_KAPPA
-        options["eot"] = None if level.eot is None else classifier_eot(level.eot)
-    return options
+    return {"config": replace(config, steps=level.steps, quorum=level.quorum, lam=level.lam),
+            "margin": level.scale * (DODGE_MARGIN if mode == "dodge" else IMPERSONATE_MARGIN),
+            "eot": level.eot, "visibility": level.visibility}
