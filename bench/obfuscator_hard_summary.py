@@ -128,8 +128,9 @@ def frontier(agg: dict) -> Figure:
         y = [s["mean"]["worst"] for _, s in members]
         ax.errorbar(x, y, xerr=[s["std"]["utility"] for _, s in members], yerr=[s["std"]["worst"] for _, s in members],
                     color=f"C{i}", marker="o", capsize=3, label=label)
-        for (name, _), u, g in zip(members, x, y):
-            ax.annotate(name, (u, g), fontsize=8, xytext=(5, 3), textcoords="offset points", color=f"C{i}")
+        for (name, s), u, g in zip(members, x, y):
+            seeds = "" if len(s["seeds"]) >= 3 else f" ({len(s['seeds'])} seed{'s' if len(s['seeds']) > 1 else ''})"
+            ax.annotate(name + seeds, (u, g), fontsize=8, xytext=(5, 3), textcoords="offset points", color=f"C{i}")
     if rows:
         means = [s["mean"] for s in rows.values()]
         majority, bayes = statistics.fmean(m["majority"] for m in means), statistics.fmean(m["bayes"] for m in means)
@@ -141,7 +142,8 @@ def frontier(agg: dict) -> Figure:
            ylabel="gender accuracy of the strongest fresh attacker (test)",
            title="Correlated utility, split by pseudo-identity, mean ± std over 3 seeds: the strongest of classifier, "
                  "linear probe, kNN and averaging (K = 16)")
-    ax.legend(fontsize=8, loc="upper left")
+    if rows:
+        ax.legend(fontsize=8, loc="upper left")
     return fig
 
 

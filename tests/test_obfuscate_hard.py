@@ -152,3 +152,6 @@ def test_command_line_splits_by_identity(root, tmp_path):
     assert (cfg.split_by, tuple(cfg.fractions), cfg.utility) == ("identity", (0.6, 0.1), "Smiling,Young")
     r = runner.invoke(app, ["train", str(root), "--out", str(tmp_path / "x"), *tiny, "--split-by", "face"])
     assert r.exit_code == 2 and "split_by 'face' is unknown" in r.output
+    alone, none = train_other_family(E, data, torch.arange(30), data.labels_of("Male"), AttackConfig(epochs=1),
+                                     decoder=False)
+    assert none is None and not alone.training

@@ -200,12 +200,12 @@ def evaluate(
         attack = AttackConfig(epochs=attack_epochs, patience=patience, lr=attack_lr, width=attack_width, fc=attack_fc,
                               decoder_epochs=decoder_epochs)
         reports, recon = evaluate_run(opened, dataset, attack, progress=console.print, names=names)
-    table = Table("encoder", "utility acc", "private acc", "linear probe", "majority", "MS-SSIM", "SSIM", "PSNR dB",
-                  "noise σ")
+    table = Table("encoder", "utility acc", "private acc", "linear probe", "averaging K=16", "majority", "MS-SSIM",
+                  "SSIM", "PSNR dB", "noise σ")
     for r in reports:
         table.add_row(r.name, f"{r.utility_accuracy:.3f}", f"{r.private_accuracy:.3f}",
-                      f"{r.linear_probe_accuracy:.3f}", f"{r.majority_rate:.3f}", f"{r.ms_ssim:.3f}", f"{r.ssim:.3f}",
-                      f"{r.psnr:.2f}", "" if r.noise_std is None else f"{r.noise_std:.3f}")
+                      f"{r.linear_probe_accuracy:.3f}", f"{r.averaging_accuracy:.3f}", f"{r.majority_rate:.3f}",
+                      f"{r.ms_ssim:.3f}", f"{r.ssim:.3f}", f"{r.psnr:.2f}", "" if r.noise_std is None else f"{r.noise_std:.3f}")
     Console().print(table)
     path = report or run / "report.json"
     atomic_write(path, json.dumps([r.as_dict() for r in reports], indent=2).encode())

@@ -231,17 +231,20 @@ def train_classifier(encoder: nn.Module | Features, data: AttributeData, idx: to
 
 
 def train_other_family(encoder: nn.Module | Features, data: AttributeData, idx: torch.Tensor, labels: torch.Tensor,
-                       attack: AttackConfig, val_idx: torch.Tensor | None = None) -> tuple[nn.Module, nn.Module]:
-    """A `ResNetAttacker` (BCE on `labels`) and an `UpsamplingDecoder` (1 − SSIM) trained from scratch on the
-    frozen features, early-stopped as the VGG attackers are; returns both, in eval mode."""
+                       attack: AttackConfig, val_idx: torch.Tensor | None = None,
+                       decoder: bool = True) -> tuple[nn.Module, nn.Module | None]:
+    """A `ResNetAttacker` (BCE on `labels`) and, with `decoder`, an `UpsamplingDecoder` (1 − SSIM) trained from
+    scratch on the frozen features, early-stopped as the VGG attackers are; returns both (None: no decoder)."""
     features, _ = _as_features(encoder, data, idx, attack)
     shape = tuple(features(idx[:1]).shape[1:])
     torch.manual_seed(attack.seed + 3)
     resnet, _ = _fit(ResNetAttacker(shape[0]), features, data, idx, val_idx, _bce(labels), attack, attack.epochs)
+    if not decoder:
+        return resnet, None
     torch.manual_seed(attack.seed + 4)
-    decoder, _ = _fit(UpsamplingDecoder(shape, data.image_size), features, data, idx, val_idx, _ssim_reconstruction,
-                      attack, attack.decoder_epochs or attack.epochs)
-    return resnet, decoder
+    fresh, _ = _fit(UpsamplingDecoder(shape, data.image_size), features, data, idx, val_idx, _ssim_reconstruction,
+                    attack, attack.decoder_epochs or attack.epochs)
+    return resnet, fresh
 
 
 def fresh_decoder(encoder: nn.Module | Features, data: AttributeData, idx: torch.Tensor, widths: Widths,
@@ -322,10 +325,10 @@ def evaluate_encoder(name: str, encoder: nn.Module, cloud: nn.Module, data: Attr
                      ) -> tuple[EncoderReport, Decoder | None]:
     """Fresh attackers against one frozen encoder; returns its report and the fresh decoder.
 
-    decoder: train the VGG decoder (the most costly attacker; without it the reconstruction scores are NaN).
+    decoder: train the decoders (the most costly attackers; without them the reconstruction scores are NaN).
     averaging_k: a noisy encoder is also attacked by a classifier trained and tested on the mean of this many noisy
     copies of each face (0: not); a deterministic one's averaging accuracy is its classifier's. other_family: also
-    the ResNet-18-style classifier and the SSIM-trained upsampling decoder.
+    the ResNet-18-style classifier and (with `decoder`) the SSIM-trained upsampling decoder.
     """
     train_idx, val_idx, test_idx = splits["train"], splits["val"], splits["test"]
     features = frozen_features(encoder, data, torch.cat([train_idx, val_idx]), attack.cache_mb)
@@ -352,9 +355,10 @@ def evaluate_encoder(name: str, encoder: nn.Module, cloud: nn.Module, data: Attr
             averaged = accuracy(mean_of_k, model, data, test_idx, private)
     extra: dict[str, float] = {}
     if other_family:
-        resnet, ssim_decoder = train_other_family(features, data, train_idx, private, attack, val_idx)
-        extra = {"resnet_accuracy": accuracy(encoder, resnet, data, test_idx, private),
-                 "ssim_decoder_ms_ssim": reconstruction_scores(encoder, ssim_decoder, data, test_idx)["ms_ssim"]}
+        resnet, ssim_decoder = train_other_family(features, data, train_idx, private, attack, val_idx, decoder)
+        extra = {"resnet_accuracy": accuracy(encoder, resnet, data, test_idx, private)}
+        if ssim_decoder is not None:
+            extra["ssim_decoder_ms_ssim"] = reconstruction_scores(encoder, ssim_decoder, data, test_idx)["ms_ssim"]
     per_task = task_accuracies(encoder, cloud, data, test_idx, utility).tolist()
     report = EncoderReport(
         name=name,
