@@ -60,6 +60,7 @@ CONFIGS: dict[str, tuple[str, dict, str | None, float | None]] = {
     "d8+noise2": ("noise added to d8", dict(NO_ADVERSARY, **BOTTLENECK, bottleneck=8), "noise", 2.0),
     "d8+noise4": ("noise added to d8", dict(NO_ADVERSARY, **BOTTLENECK, bottleneck=8), "noise", 4.0),
     "d8+noise8": ("noise added to d8", dict(NO_ADVERSARY, **BOTTLENECK, bottleneck=8), "noise", 8.0),
+    "d8+noise16": ("noise added to d8", dict(NO_ADVERSARY, **BOTTLENECK, bottleneck=8), "noise", 16.0),
     "nopeek1": ("NoPeek (block 4)", dict(NO_ADVERSARY, split=4), "nopeek", 1.0),
     "nopeek4": ("NoPeek (block 4)", dict(NO_ADVERSARY, split=4), "nopeek", 4.0),
     "nopeek16": ("NoPeek (block 4)", dict(NO_ADVERSARY, split=4), "nopeek", 16.0),

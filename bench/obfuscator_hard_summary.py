@@ -1,6 +1,7 @@
 """Summary of bench/obfuscator_hard.py: means and spreads over seeds (points.md) and the frontier (frontier.png).
 
-A point's gender leak is its worst attacker: the most accurate of the fresh VGG classifier, the linear probe,
+Means are over the seeds measured (a value measured at fewer seeds than its row says so); ± is the sample
+standard deviation over seeds. A point's gender leak is its worst attacker: the most accurate of the fresh VGG classifier, the linear probe,
 kNN, the averaging attack (K = 16) and, where run, the ResNet-18-style classifier.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/obfuscator_hard.py --summarise
@@ -41,49 +42,56 @@ def values(point: dict) -> dict[str, float]:
 
 
 def aggregate(points: list[dict]) -> dict[tuple[str, str], dict]:
-    """(setting, name) → {"series", "seeds", "mean": {...}, "std": {...}} over the seeds measured."""
+    """(setting, name) → {"series", "seeds", "count", "mean": {...}, "std": {...}} over the seeds measured; "delta"
+    is the mean utility minus the utility-only encoder's (split4) on the same split, paired by seed."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    reference = {(p["setting"], p["seed"]): p["report"]["utility_accuracy"] for p in points if p["name"] == "split4"}
     for p in points:
         groups[(p["setting"], p["name"])].append(p)
     out = {}
     for key, members in groups.items():
         rows = [values(p) for p in members]
-        names = set.intersection(*(set(r) for r in rows))
+        for row, p in zip(rows, members):
+            if (p["setting"], p["seed"]) in reference:
+                row["delta"] = row["utility"] - reference[(p["setting"], p["seed"])]
+        names = set.union(*(set(r) for r in rows))
+        measured = {k: [r[k] for r in rows if k in r] for k in names}
         out[key] = {"series": members[0]["series"], "seeds": sorted(p["seed"] for p in members),
-                    "mean": {k: statistics.fmean(r[k] for r in rows) for k in names},
-                    "std": {k: statistics.stdev(r[k] for r in rows) if len(rows) > 1 else math.nan for k in names}}
+                    "count": {k: len(v) for k, v in measured.items()},
+                    "mean": {k: statistics.fmean(v) for k, v in measured.items()},
+                    "std": {k: statistics.stdev(v) if len(v) > 1 else math.nan for k, v in measured.items()}}
     return out
 
 
 def cell(stats: dict, key: str, digits: int = 3) -> str:
     if key not in stats["mean"]:
         return "–"
-    spread = stats["std"][key]
-    return f"{stats['mean'][key]:.{digits}f}" + ("" if math.isnan(spread) else f" ± {spread:.{digits}f}")
+    spread, count = stats["std"][key], stats["count"][key]
+    text = f"{stats['mean'][key]:.{digits}f}" + ("" if math.isnan(spread) else f" ± {spread:.{digits}f}")
+    return text + ("" if count == len(stats["seeds"]) else f" ({count} seed{'s' if count > 1 else ''})")
 
 
 def smiling_table(agg: dict, setting: str) -> str:
     rows = {name: s for (st, name), s in agg.items() if st == setting}
     if not rows:
         return ""
-    reference = rows.get("split4", {}).get("mean", {}).get("Smiling")
-    head = ("| configuration | seeds | Smiling | Δ vs utility-only | gender: classifier | probe | kNN | "
+    head = ("| configuration | seeds | Smiling | Δ vs utility-only (paired by seed) | gender: classifier | probe | kNN | "
             "averaging K=16 | ResNet-18-style | majority | worst − majority | VGG decoder MS-SSIM | SSIM-trained "
             "decoder MS-SSIM | average face | targets (gender ≤ maj+5 all attackers, Smiling ≥ ref−3, MS-SSIM ≤ "
-            "avg face+0.02) | train / evaluate min |\n|" + "---|" * 16)
+            "avg face+0.02; ·: not measured) | train / evaluate min |\n|" + "---|" * 16)
     lines = [head]
     for name, s in rows.items():
         m = s["mean"]
-        delta = "–" if reference is None else f"{100 * (m['Smiling'] - reference):+.1f}"
+        delta = "–" if "delta" not in m else f"{100 * m['delta']:+.1f} ± {100 * s['std']['delta']:.1f}"
         decoders = [m[k] for k in ("ms_ssim", "ssim_decoder") if k in m]
         checks = [m["worst_margin"] <= MARGIN,
-                  reference is not None and m["Smiling"] >= reference - 0.03,
-                  bool(decoders) and max(decoders) <= m.get("average_face", 0) + 0.02]
+                  m["delta"] >= -0.03 if "delta" in m else None,
+                  max(decoders) <= m["average_face"] + 0.02 if decoders else None]
         lines.append(
             f"| {name} | {len(s['seeds'])} | {cell(s, 'Smiling')} | {delta} | {cell(s, 'classifier')} | "
             f"{cell(s, 'probe')} | {cell(s, 'kNN')} | {cell(s, 'averaging K=16')} | {cell(s, 'ResNet')} | "
             f"{cell(s, 'majority')} | {cell(s, 'worst_margin')} | {cell(s, 'ms_ssim')} | {cell(s, 'ssim_decoder')} | "
-            f"{cell(s, 'average_face')} | {''.join('✓' if c else '✗' for c in checks)} | "
+            f"{cell(s, 'average_face')} | {''.join('·' if c is None else '✓' if c else '✗' for c in checks)} | "
             f"{m['train_min']:.1f} / {m['evaluate_min']:.1f} |")
     return "\n".join(lines) + "\n"
 
@@ -95,14 +103,14 @@ def correlated_table(agg: dict) -> str:
     rows = {name: s for (st, name), s in agg.items() if st == "correlated"}
     if not rows:
         return ""
-    head = ("| configuration | series | seeds | mean utility | " + " | ".join(TASKS) + " | gender: classifier | probe | "
-            "kNN | averaging K=16 | worst attacker | majority | Bayes limit of the labels | worst ≤ maj+5 | "
-            "train / evaluate min |\n|" + "---|" * 16)
+    head = ("| configuration | series | seeds | mean utility | Δ vs utility-only (paired) | " + " | ".join(TASKS)
+            + " | gender: classifier | probe | kNN | averaging K=16 | worst attacker | majority | Bayes limit of the "
+            "labels | worst ≤ maj+5 | train / evaluate min |\n|" + "---|" * 17)
     lines = [head]
     for name, s in rows.items():
         m = s["mean"]
         lines.append(
-            f"| {name} | {s['series']} | {len(s['seeds'])} | {cell(s, 'utility')} | "
+            f"| {name} | {s['series']} | {len(s['seeds'])} | {cell(s, 'utility')} | {cell(s, 'delta')} | "
             + " | ".join(cell(s, t) for t in TASKS)
             + f" | {cell(s, 'classifier')} | {cell(s, 'probe')} | {cell(s, 'kNN')} | {cell(s, 'averaging K=16')} | "
               f"{cell(s, 'worst')} | {cell(s, 'majority')} | {cell(s, 'bayes')} | "
