@@ -34,6 +34,7 @@ def values(point: dict) -> dict[str, float]:
     for name, key in ATTACKERS.items():
         out[name] = point.get(key, r.get(key))
     out["worst"] = max(v for k, v in out.items() if k in ATTACKERS and v is not None)
+    out["worst_one_copy"] = max(v for k, v in out.items() if k in ATTACKERS and k != "averaging K=16" and v is not None)
     out["worst_margin"] = out["worst"] - out["majority"]
     tasks = point["config"]["utility"].split(",")
     for task, acc in zip(tasks, r.get("utility_accuracies") or [r["utility_accuracy"]]):
@@ -135,7 +136,8 @@ def frontier(agg: dict) -> Figure:
         x = [s["mean"]["utility"] for _, s in members]
         y = [s["mean"]["worst"] for _, s in members]
         ax.errorbar(x, y, xerr=[s["std"]["utility"] for _, s in members], yerr=[s["std"]["worst"] for _, s in members],
-                    color=f"C{i}", marker="o", capsize=3, label=label)
+                    color=f"C{i}", marker="o", capsize=3, label=label, linestyle="-" if "noise" in label else "none")
+        ax.scatter(x, [s["mean"]["worst_one_copy"] for _, s in members], facecolors="none", edgecolors=f"C{i}", s=50)
         for (name, s), u, g in zip(members, x, y):
             seeds = "" if len(s["seeds"]) >= 3 else f" ({len(s['seeds'])} seed{'s' if len(s['seeds']) > 1 else ''})"
             ax.annotate(name + seeds, (u, g), fontsize=8, xytext=(5, 3), textcoords="offset points", color=f"C{i}")
@@ -148,8 +150,9 @@ def frontier(agg: dict) -> Figure:
                    label=f"Bayes limit {bayes:.3f}: gender from the four utility labels alone")
     ax.set(xlabel="mean test accuracy over the four cloud tasks (Smiling, Heavy_Makeup, Wearing_Lipstick, Attractive)",
            ylabel="gender accuracy of the strongest fresh attacker (test)",
-           title="Correlated utility, split by pseudo-identity, mean ± std over 3 seeds: the strongest of classifier, "
-                 "linear probe, kNN and averaging (K = 16)")
+           title="Correlated utility, split by pseudo-identity, mean ± std over seeds. Filled: the strongest of VGG "
+                 "classifier, linear probe,\nkNN and the averaging attack (K = 16); hollow: the strongest without "
+                 "averaging (one copy of each face)")
     if rows:
         ax.legend(fontsize=8, loc="upper left")
     return fig
