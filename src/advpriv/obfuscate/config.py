@@ -2,7 +2,7 @@
 
 Named presets (`PRESETS`) bundle whole configurations: "paper" (the defaults), "reduced" (the paper's method at a
 size this CPU trains in minutes) and "private" (what best meets the privacy targets against retrained attackers,
-see bench/results/obfuscator-frontier/).
+see bench/results/obfuscator-hard/: people kept apart, three seeds).
 
 Example:
     >>> cfg = TrainConfig(width=0.25, fc=256, epochs=4, lam_hold=2)
