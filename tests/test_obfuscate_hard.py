@@ -136,6 +136,9 @@ def test_other_family_attackers_train(root):
     assert not resnet.training and not decoder.training
     out = decoder(E(data.batch(torch.arange(2))))
     assert out.shape == (2, 3, 36, 32) and 0 <= float(out.min()) and float(out.max()) <= 1
+    alone, none = train_other_family(E, data, torch.arange(30), data.labels_of("Male"), AttackConfig(epochs=1),
+                                     decoder=False)
+    assert none is None and not alone.training
 
 
 def test_command_line_splits_by_identity(root, tmp_path):
@@ -152,6 +155,3 @@ def test_command_line_splits_by_identity(root, tmp_path):
     assert (cfg.split_by, tuple(cfg.fractions), cfg.utility) == ("identity", (0.6, 0.1), "Smiling,Young")
     r = runner.invoke(app, ["train", str(root), "--out", str(tmp_path / "x"), *tiny, "--split-by", "face"])
     assert r.exit_code == 2 and "split_by 'face' is unknown" in r.output
-    alone, none = train_other_family(E, data, torch.arange(30), data.labels_of("Male"), AttackConfig(epochs=1),
-                                     decoder=False)
-    assert none is None and not alone.training
