@@ -1,13 +1,15 @@
 """Profile MND: where the time goes (top functions by own time), on EfficientNet-Lite0, on celeba-id faces or on
 one 12-megapixel photo.
 
-Usage: OMP_NUM_THREADS=2 .venv/bin/python bench/profile_mnd.py [--set imagenet|celeba|photo] [--images 8] [--top 18]
+Usage: OMP_NUM_THREADS=2 .venv/bin/python bench/profile_mnd.py [--set imagenet|celeba|photo|wild] [--images 8] [--top 18]
 
 imagenet: the first `--images` ImageNet validation images (../shared/data/imagenet-val) in one batch at the default
 settings. celeba: one probe of each of the first `--images` celeba-id identities, dodging dlib's ResNet with
 `protect_faces` (margin 1/3, as bench/faces.py does), one at a time. photo: `protect_faces` on the photo that
-bench/photo_speed.py times (faces-wild 000565.jpg enlarged to 4000×3000), its detection included. Each after a
-warm-up, under cProfile; prints seconds per image, success, PSNR and the profile.
+bench/photo_speed.py times (faces-wild 000565.jpg enlarged to 4000×3000), its detection included. wild: the
+classifier's default level (`--strength medium`: the deployment's views) on `--images` full-size faces-wild photos,
+away from EfficientNet-Lite0's own top-1, one at a time. Each after a warm-up, under cProfile; prints seconds per
+image, success, PSNR and the profile.
 """
 
 from __future__ import annotations
@@ -57,15 +59,26 @@ def photo() -> Callable[[], list]:
     return lambda: [protect_faces(image, margin=DODGE_MARGIN)]
 
 
+def wild(n: int) -> Callable[[], list]:
+    from advpriv.protect.strength import strength_options
+
+    target = load_target("efficientnet-lite0")
+    images = [load_image(p) for p in sorted((DATA / "faces-wild" / "images").iterdir())[:n]]
+    options = strength_options("medium", "efficientnet-lite0")
+    protect(images[:1], target=target, **options)
+    return lambda: [protect([image], target=target, **options)[0] for image in images]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", choices=("imagenet", "celeba", "photo"), default="imagenet")
+    parser.add_argument("--set", choices=("imagenet", "celeba", "photo", "wild"), default="imagenet")
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--top", type=int, default=18)
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"{DATA} not found: this profile needs ../shared/data beside the repository.")
-    run = {"imagenet": lambda: imagenet(args.images), "celeba": lambda: celeba(args.images), "photo": photo}[args.set]()
+    run = {"imagenet": lambda: imagenet(args.images), "celeba": lambda: celeba(args.images), "photo": photo,
+           "wild": lambda: wild(args.images)}[args.set]()
     profile, start = cProfile.Profile(), time.time()
     profile.enable()
     results = run()
