@@ -100,6 +100,12 @@ def test_several_utility_tasks_train_and_report_each(root, tmp_path):
     reports, _ = evaluate_run(run, data, AttackConfig(epochs=1), montage_count=2, names=("obfuscator",))
     assert reports[0].utility_accuracies == pytest.approx(per_task.tolist())
     assert reports[0].utility_accuracy == pytest.approx(float(per_task.mean()))
+    from advpriv.serve.features import CloudClassifier
+
+    cloud = CloudClassifier(tmp_path / "run")
+    (answer,) = cloud.predict(torch.zeros(1, *cloud.feature_shape).numpy())
+    assert sorted(answer) == ["Smiling", "Young", "probabilities"] and sorted(answer["probabilities"]) == ["Smiling", "Young"]
+    assert all(answer[task] == (p >= 0.5) for task, p in answer["probabilities"].items())
     with pytest.raises(DataError, match="both a utility and the private"):
         train(data, TrainConfig(**TINY, utility="Smiling,Male"), tmp_path / "bad")
 

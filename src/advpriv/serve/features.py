@@ -4,6 +4,9 @@ Example:
     >>> cloud = CloudClassifier("runs/celeba")                        # doctest: +SKIP
     >>> cloud.predict(np.zeros((1, *cloud.feature_shape), np.float32))  # doctest: +SKIP
     [{'Smiling': False, 'probability': 0.21}]
+
+A run trained on several cloud tasks (`--utility Smiling,Heavy_Makeup`) answers each, with a probability per task:
+`[{'Smiling': False, 'Heavy_Makeup': True, 'probabilities': {'Smiling': 0.21, 'Heavy_Makeup': 0.83}}]`.
 """
 
 from __future__ import annotations
@@ -24,12 +27,18 @@ class CloudClassifier:
         self.classifier = run.parties(encoder)["C"]
         self.feature_shape = run.feature_shape
         self.attribute, self.encoder = run.config.utility, encoder
+        self.tasks = [name.strip() for name in run.config.utility.split(",")]
 
     @torch.no_grad()
     def predict(self, features: np.ndarray) -> list[dict]:
-        """Per image: the utility attribute's decision (probability ≥ 0.5) and its probability."""
-        probabilities = torch.sigmoid(self.classifier(torch.from_numpy(features))).tolist()
-        return [{self.attribute: p >= 0.5, "probability": round(p, 6)} for p in probabilities]
+        """Per image: each utility task's decision (probability ≥ 0.5) and its probability ("probability" for one
+        task, "probabilities" by task for several)."""
+        logits = self.classifier(torch.from_numpy(features))
+        probabilities = torch.sigmoid(logits).reshape(len(features), len(self.tasks)).tolist()
+        if len(self.tasks) == 1:
+            return [{self.tasks[0]: p >= 0.5, "probability": round(p, 6)} for (p,) in probabilities]
+        return [{**{task: p >= 0.5 for task, p in zip(self.tasks, row)},
+                 "probabilities": {task: round(p, 6) for task, p in zip(self.tasks, row)}} for row in probabilities]
 
     def describe(self) -> dict:
         """What a device needs to know to send features (never the server's path to the run)."""
