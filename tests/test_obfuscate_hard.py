@@ -116,9 +116,10 @@ def test_averaging_attack_sees_less_noise(root):
     E = Encoder(Widths(1 / 16), cut).eval()
     x = data.batch(torch.arange(8))
     assert is_noisy(E, x) and not is_noisy(Encoder(Widths(1 / 16), SplitPoint(4, 4, (1, 1))), x)
-    with torch.no_grad():
-        spread = [(enc(x) - E.clean(x)).std() for enc in (E, Averaged(E, 16))]
-    assert 3 < float(spread[0] / spread[1]) < 5.5  # √16 = 4
+    torch.manual_seed(0)
+    with torch.no_grad():  # 20 draws of 8 faces: the std's estimate is within a few percent
+        spread = [torch.cat([enc(x) - E.clean(x) for _ in range(20)]).std() for enc in (E, Averaged(E, 16))]
+    assert 3.4 < float(spread[0] / spread[1]) < 4.6  # √16 = 4
     splits = split_indices(data, 0, (0.6, 0.1), by_identity=True)
     cloud = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 1), torch.nn.Flatten(0))
     report, decoder = evaluate_encoder("e", E, cloud, data, splits, data.labels_of("Smiling"), data.labels_of("Male"),

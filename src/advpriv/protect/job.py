@@ -8,7 +8,7 @@ Example:
     >>> job = ProtectJob(target="efficientnet-lite0", method="fgsm", strength="low", steps=5)
     >>> target, options = job.options()
     >>> target, sorted(options), options["config"].steps
-    ('efficientnet-lite0', ['config', 'eot', 'kappa', 'target_class', 'trust_code'], 5)
+    ('efficientnet-lite0', ['config', 'kappa', 'target_class', 'trust_code', 'views'], 5)
 """
 
 from __future__ import annotations
