@@ -16,26 +16,37 @@ from torch import nn
 from advpriv.obfuscate.data import AttributeData
 
 
-class NoisyEncoder(nn.Module):
-    """`encoder` followed by additive N(0, std²) noise, in training and in eval mode alike (it is the defence)."""
+class _NoiseWrapper(nn.Module):
+    """An encoder whose noise a subclass's `add_noise` replaces: its features are `add_noise(clean(x))`."""
 
-    def __init__(self, encoder: nn.Module, std: float) -> None:
+    def __init__(self, encoder: nn.Module) -> None:
         super().__init__()
-        self.encoder, self.std = encoder, std
+        self.encoder = encoder
 
     def clean(self, x: torch.Tensor) -> torch.Tensor:
         """The wrapped encoder's features before any noise."""
         return getattr(self.encoder, "clean", self.encoder)(x)
 
     def add_noise(self, z: torch.Tensor) -> torch.Tensor:
-        """z plus the wrapped encoder's own noise, if any, plus fresh N(0, std²) noise."""
-        return getattr(self.encoder, "add_noise", lambda v: v)(z) + self.std * torch.randn_like(z)
+        raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.add_noise(self.clean(x))
 
 
-class Averaged(nn.Module):
+class NoisyEncoder(_NoiseWrapper):
+    """`encoder` followed by additive N(0, std²) noise, in training and in eval mode alike (it is the defence)."""
+
+    def __init__(self, encoder: nn.Module, std: float) -> None:
+        super().__init__(encoder)
+        self.std = std
+
+    def add_noise(self, z: torch.Tensor) -> torch.Tensor:
+        """z plus the wrapped encoder's own noise, if any, plus fresh N(0, std²) noise."""
+        return getattr(self.encoder, "add_noise", lambda v: v)(z) + self.std * torch.randn_like(z)
+
+
+class Averaged(_NoiseWrapper):
     """The averaging attack: the mean of `k` noisy copies of each image's features, as an attacker who receives
     the same face `k` times gets (its noise std falls by √k). A deterministic encoder is unchanged.
 
@@ -47,18 +58,12 @@ class Averaged(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, k: int) -> None:
-        super().__init__()
-        self.encoder, self.k = encoder, k
-
-    def clean(self, x: torch.Tensor) -> torch.Tensor:
-        return getattr(self.encoder, "clean", self.encoder)(x)
+        super().__init__(encoder)
+        self.k = k
 
     def add_noise(self, z: torch.Tensor) -> torch.Tensor:
         noisy = getattr(self.encoder, "add_noise", None)
         return z if noisy is None else sum(noisy(z) for _ in range(self.k)) / self.k
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.add_noise(self.clean(x))
 
 
 @torch.no_grad()

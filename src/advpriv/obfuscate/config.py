@@ -126,9 +126,14 @@ class TrainConfig:
         return Widths(self.width, self.fc)
 
     @property
+    def utility_tasks(self) -> list[str]:
+        """The cloud tasks `utility` names, in order ("Smiling, Young" -> ["Smiling", "Young"])."""
+        return [name.strip() for name in self.utility.split(",")]
+
+    @property
     def utility_count(self) -> int:
         """How many cloud tasks `utility` names."""
-        return len(self.utility.split(","))
+        return len(self.utility_tasks)
 
     def splits(self, data: AttributeData) -> dict[str, torch.Tensor]:
         """This run's train/val/test indices of `data` (see `split_by`, `fractions` and `seed`)."""

@@ -113,7 +113,7 @@ def protect(
     if eot is not None and views is not None:
         raise ValueError("choose one of eot and views: both make the image hold through re-encodings.")
     model = load_target(target, trust_code)
-    seen = None if views is None else ViewsConfig(getattr(model, "short_side", None), jpeg=views)
+    deployment = None if views is None else ViewsConfig(getattr(model, "short_side", None), jpeg=views)
     if eot is not None and eot.resize_to is None and getattr(model, "short_side", None):
         eot = replace(eot, resize_to=model.short_side)
     items = list(images.unbind(0)) if isinstance(images, torch.Tensor) else list(images)
@@ -121,7 +121,7 @@ def protect(
         if im.ndim != 3 or im.shape[0] != 3:
             raise ValueError(f"image {i} has shape {tuple(im.shape)}; expected (3,H,W) float RGB in [0,1].")
     given = None if labels is None else torch.as_tensor(labels, dtype=torch.long)
-    ragged = method == "mnd" and eot is None and seen is None and isinstance(model, ClassifierTarget)
+    ragged = method == "mnd" and eot is None and deployment is None and isinstance(model, ClassifierTarget)
     results: list[Protected | None] = [None] * len(items)
     for idx in _batches(items, batch_size, ragged):
         clean = [items[i].float().clamp(0, 1) for i in idx]
@@ -129,7 +129,7 @@ def protect(
         if all(image.shape == clean[0].shape for image in clean):
             x = torch.stack(clean)
             y = model.predict(x) if given is None else given[idx]
-            adv = _attack(model, method, x, y, target_class, kappa, config, eot, seen, budget)
+            adv = _attack(model, method, x, y, target_class, kappa, config, eot, deployment, budget)
             per_image = (time.perf_counter() - start) / len(idx)
             (success, after), reports = verify(model, adv, y, target_class), quality_report(x, adv)
         else:
@@ -197,7 +197,11 @@ def _attack(
     """Returns 8-bit-exact adversarial images."""
     objective = _objective(model, y, target_class, kappa)
     if method == "mnd":
-        goal = Views(objective, views) if views else objective if eot is None else Robust(objective, EOT(eot))
+        goal = objective
+        if views is not None:
+            goal = Views(objective, views)
+        elif eot is not None:
+            goal = Robust(objective, EOT(eot))
         return mnd(x, goal, config).images
     return quantize(anchor_attack(method, model, x, y, objective.target_class, **budget))
 

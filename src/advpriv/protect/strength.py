@@ -1,16 +1,16 @@
 """Protection strength: how far past the decision boundary, and through which re-encodings, a photo must stay fooling.
 
-- "low": half the default success margin, judged on the image as written only (for classifiers: κ 0.5). The least visible change: for
-  faces SSIM at least 0.96 inside each face's box and half a just-noticeable difference (CIEDE2000 1.15) in its
-  eyes and lips. It fools the attacked models on the PNG and does not promise to survive JPEG, resizing, or
-  models it never saw.
+- "low": half the default success margin, judged on the image as written only (for classifiers: κ 0.5). The
+  least visible change: for faces SSIM at least 0.96 inside each face's box and half a just-noticeable difference
+  (CIEDE2000 1.15) in its eyes and lips. It fools the attacked models on the PNG and does not promise to survive
+  JPEG, resizing, or models it never saw.
 - "medium" (default): the default margin, and the image must fool the models both as written and after a random
   re-encoding drawn every step (resize with another kernel and 8-bit rounding, JPEG 70–95, mild blur; see
   `advpriv.protect.eot`). For classifiers, the image must instead fool the model by κ 1 on the deployment's views
   every step: the Pillow-style resize to the model's input with each kernel, and a Pillow JPEG at quality 70–95
-  before it (`advpriv.protect.views`). For faces, within a budget a person sees per face: SSIM at least 0.92 inside each face's
-  box and at most one just-noticeable difference (CIEDE2000 2.3) in its eyes and lips. Where the goal needs more
-  change than that, the face keeps to the budget and the goal is reported as not reached.
+  before it (`advpriv.protect.views`). For faces, within a budget a person sees per face: SSIM at least 0.92
+  inside each face's box and at most one just-noticeable difference (CIEDE2000 2.3) in its eyes and lips. Where
+  the goal needs more change than that, the face keeps to the budget and the goal is reported as not reached.
 - "high": twice the margin, re-encodings drawn more often and harsher (JPEG 60–90), more steps; for faces a
   budget of SSIM 0.88 and CIEDE2000 4 (about two just-noticeable differences) in the eyes and lips.
 
@@ -65,7 +65,7 @@ class ClassifierLevel:
     """One level for classifiers: the logit margin κ, the JPEG qualities drawn for the deployment's views (None:
     judged as written only; see `advpriv.protect.views`), and MND's search. The views' levels search fewer, cheaper
     steps than faces' (each step already shows the model two views) with finer λ windows, chosen on 16 images of
-    imagenet-val (bench/results/classifier_robust.md lists the settings tried)."""
+    imagenet-val (bench/results/classifier_robust.md says what the settings tried showed)."""
 
     kappa: float
     jpeg: tuple[int, int] | None
@@ -81,7 +81,8 @@ CLASSIFIER_LEVELS = {
 
 
 def strength_options(strength: str, target: str, mode: str = "dodge", config: MNDConfig = MNDConfig()) -> dict:
-    """The protect options a strength stands for: `margin` (faces) or `kappa` (classifiers), `eot` and `config`.
+    """The protect options a strength stands for: for faces `margin`, `eot`, `visibility` and `config`; for
+    classifiers `kappa`, `views` and `config`.
 
     `config` gives the settings a strength does not decide (time limit, learning rate); its search settings
     (steps, quorum, λ and for classifiers the λ windows) are the strength's.

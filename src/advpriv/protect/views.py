@@ -34,8 +34,9 @@ from .objectives import Misclassify
 from .reencode import pillow_jpeg
 
 SOFT_JPEG_PIXELS = 512 * 512
-"""Largest image (H·W) whose JPEG gradient comes from kornia's differentiable codec (0.09 s per 500×375 photo per
-step on one thread, 3.6 s per 2048×1536 one; bench/results/classifier_robust.md)."""
+"""Largest image (H·W) whose JPEG gradient comes from kornia's differentiable codec, whose cost grows with the
+photo's pixels (bench/results/classifier_profile_wild.md: the JPEG view is 12 % of a full-size photo's time even
+with the identity gradient)."""
 
 
 def exact_jpeg(images: torch.Tensor, quality: int) -> torch.Tensor:
@@ -94,10 +95,11 @@ class Views:
         plain, jpegged = ((kernels[turn % k],), (kernels[(turn + 1) % k],)) if c.rotate else (kernels, kernels)
         quality = int(torch.randint(c.jpeg[0], c.jpeg[1] + 1, (), generator=self.generator))
         compressed = exact_jpeg(images, quality)
-        def resized(x: torch.Tensor, kernel: str) -> torch.Tensor:
-            return x if c.short_side is None else resize_short_side_to(x, c.short_side, kernel)
+        return torch.cat([self._resized(images, k) for k in plain] + [self._resized(compressed, k) for k in jpegged])
 
-        return torch.cat([resized(images, k) for k in plain] + [resized(compressed, k) for k in jpegged])
+    def _resized(self, images: torch.Tensor, kernel: str) -> torch.Tensor:
+        short = self.config.short_side
+        return images if short is None else resize_short_side_to(images, short, kernel)
 
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n, inner, repeat = len(images), self.objective, self.count

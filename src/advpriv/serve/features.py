@@ -27,7 +27,7 @@ class CloudClassifier:
         self.classifier = run.parties(encoder)["C"]
         self.feature_shape = run.feature_shape
         self.attribute, self.encoder = run.config.utility, encoder
-        self.tasks = [name.strip() for name in run.config.utility.split(",")]
+        self.tasks = run.config.utility_tasks
 
     @torch.no_grad()
     def predict(self, features: np.ndarray) -> list[dict]:
