@@ -29,6 +29,26 @@ def face_crop_box(path: Path) -> tuple[int, int, int, int]:
     return left - grow_x, top - grow_y, right + grow_x + 1, bottom + grow_y + 1
 
 
+def write_sheet(rows: list[tuple[str, list[Image.Image]]], titles: list[str], out: Path) -> None:
+    """Crops laid out one row per face (`rows`: name and its crops), each crop labelled "name title"."""
+    label, gap = 18, 6
+    width = max(sum(c.width for c in crops) + gap * len(crops) for _, crops in rows)
+    height = sum(crops[0].height + label + gap for _, crops in rows)
+    sheet = Image.new("RGB", (width, height), "white")
+    draw, y = ImageDraw.Draw(sheet), 0
+    for name, crops in rows:
+        x = 0
+        for title, crop in zip(titles, crops):
+            draw.text((x + 2, y + 3), f"{name} {title}", fill="black")
+            sheet.paste(crop, (x, y + label))
+            x += crop.width + gap
+        y += crops[0].height + label + gap
+    # A JPEG at quality 95 without chroma subsampling keeps what a viewer sees at a tenth of a PNG's size.
+    options = {"quality": 95, "subsampling": 0} if out.suffix == ".jpg" else {}
+    sheet.save(out, **options)
+    print(f"wrote {out} ({width}×{height})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--save-dir", type=Path, required=True)
@@ -44,22 +64,7 @@ def main() -> None:
         versions = [Image.open(WILD / f"{name}.jpg").convert("RGB")]
         versions += [Image.open(args.save_dir / m / f"{name}.png").convert("RGB") for m in methods]
         rows.append((name, [v.crop(box) for v in versions]))
-    label, gap = 18, 6
-    width = max(sum(c.width for c in crops) + gap * len(crops) for _, crops in rows)
-    height = sum(crops[0].height + label + gap for _, crops in rows)
-    sheet = Image.new("RGB", (width, height), "white")
-    draw, y = ImageDraw.Draw(sheet), 0
-    for name, crops in rows:
-        x = 0
-        for title, crop in zip(["original", *methods], crops):
-            draw.text((x + 2, y + 3), f"{name} {title}", fill="black")
-            sheet.paste(crop, (x, y + label))
-            x += crop.width + gap
-        y += crops[0].height + label + gap
-    # A JPEG at quality 95 without chroma subsampling keeps what a viewer sees at a tenth of a PNG's size.
-    options = {"quality": 95, "subsampling": 0} if args.out.suffix == ".jpg" else {}
-    sheet.save(args.out, **options)
-    print(f"wrote {args.out} ({width}×{height})")
+    write_sheet(rows, ["original", *methods], args.out)
 
 
 if __name__ == "__main__":

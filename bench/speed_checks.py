@@ -145,7 +145,7 @@ def check_filters() -> None:
 
     x = torch.rand(1, 3, 501, 501, requires_grad=True)
     z = (torch.rand(1, 3, 963, 963) * 255).round().requires_grad_()
-    taps = quality._gaussian_taps(11)
+    taps = quality.gaussian_taps(11)
     for name, functions in (("slices", slices), ("conv2d", convolutions)) * 2:
         use(functions)
         blur = timed(lambda: quality._blur(x, taps).sum().backward())[1]

@@ -107,6 +107,7 @@ def test_strength_levels_are_ordered() -> None:
     budgets = [o["visibility"] for o in levels]  # each level lets a face change more than the one below
     assert [b.min_ssim for b in budgets] == sorted((b.min_ssim for b in budgets), reverse=True)
     assert [b.max_ciede2000 for b in budgets] == sorted(b.max_ciede2000 for b in budgets)
+    assert budgets[0].max_change < budgets[1].max_change < budgets[2].max_change
     classifier = strength_options("medium", "efficientnet-lite0")
     assert classifier["kappa"] == 1.0 and classifier["views"] == (70, 95) and "eot" not in classifier
     kappas = [strength_options(name, "efficientnet-lite0")["kappa"] for name in ("low", "medium", "high")]

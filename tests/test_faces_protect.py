@@ -56,7 +56,7 @@ def test_only_the_face_region_changes_mnd() -> None:
 
 def test_both_faces_of_a_group_photo_dodge_real_dlib_in_the_saved_file_each_inside_its_budget() -> None:
     photo = load_image(shared_path("data", "faces-wild", "images", "008064.jpg"))  # 1331×1282, two faces
-    budget = VisibilityBudget(min_ssim=0.95, max_ciede2000=1.5)
+    budget = VisibilityBudget(min_ssim=0.95, max_ciede2000=1.5, max_change=4.6)
     protector = partial(face_protect.protect_faces, visibility=budget)
     _, report = protect_encoded(photo, protector, "png", "008064.jpg")
     assert report.before == "2 faces" and len(report.faces) == 2
@@ -66,6 +66,7 @@ def test_both_faces_of_a_group_photo_dodge_real_dlib_in_the_saved_file_each_insi
         assert report.metrics["psnr"] - 20 < face["quality"]["psnr"] < report.metrics["psnr"]
         assert budget.min_ssim <= face["quality"]["ssim"] <= report.metrics["ssim"] + 1e-6
         assert face["quality"]["ciede2000"] <= budget.max_ciede2000
+        assert face["quality"]["ciede2000_p99"] <= budget.max_change
 
 
 def test_recheck_has_one_entry_per_face_and_judge() -> None:
@@ -76,7 +77,7 @@ def test_recheck_has_one_entry_per_face_and_judge() -> None:
     assert re.fullmatch(r"dlib: [01]/1 recognised; mobilefacenet: [01]/1 recognised", check.summary), check.summary
     (face,) = check.faces
     assert len(face["box"]) == 4 and set(face["judges"]) == {"dlib", "mobilefacenet"}
-    assert set(face["quality"]) == {"psnr", "ssim", "vif", "ciede2000", "ciede2000_face"}
+    assert set(face["quality"]) == {"psnr", "ssim", "vif", "ciede2000", "ciede2000_face", "ciede2000_p99"}
     for name, verdict in face["judges"].items():
         assert set(verdict) == {"detected", "distance", "matches", "threshold"}
         if verdict["detected"]:

@@ -116,7 +116,8 @@ def test_json_carries_one_verdict_and_progress_is_asked_by_job_id(server):
     assert httpx.get(f"{url}/v1/progress/{job}").status_code == 401
     bad = post_photo(url, png(), headers={**AUTH, "X-Advpriv-Job": "../etc"})
     assert bad.status_code == 422 and "32 lowercase hex digits" in bad.json()["error"]["message"]
-    assert httpx.get(f"{url}/v1/version").json()["face_budgets"]["medium"] == {"min_ssim": 0.92, "max_ciede2000": 2.3}
+    assert httpx.get(f"{url}/v1/version").json()["face_budgets"]["medium"] == {"min_ssim": 0.92, "max_ciede2000": 2.3,
+                                                                              "max_change": 2.3}
 
 
 def test_image_type_comes_from_the_content_not_the_name(server):

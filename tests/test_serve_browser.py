@@ -112,8 +112,8 @@ def test_page_protects_a_face_and_explains_errors(browser, server, tmp_path):
         assert page.get_attribute("#variants tr[data-variant=png] td[data-case]", "data-case") == case
         dlib_cell = page.inner_text("#faces td[data-judge=dlib]")
         assert re.match(r"(Still recognised|Not recognised)", dlib_cell), dlib_cell
-        face_quality = page.inner_text("#faces td[data-quality]")  # face SSIM / eyes and lips CIEDE2000
-        assert re.fullmatch(r"[01]\.\d{3} / \d+\.\d\d", face_quality), face_quality
+        face_quality = page.inner_text("#faces td[data-quality]")  # face ΔE p99 / SSIM / eyes and lips CIEDE2000
+        assert re.fullmatch(r"\d+\.\d\d / [01]\.\d{3} / \d+\.\d\d", face_quality), face_quality
         # The face is numbered on the preview of the photo, where it is.
         assert page.inner_text("#preview-boxes .face-box") == "1"
         assert page.inner_text("#faces tbody th") == "Face 1"
@@ -185,7 +185,8 @@ def answer(photo: Path, mode: str, success: bool, seen: list[dict[str, bool]]) -
         verdicts = {j: {"detected": True, "distance": 0.3 if m else 0.8, "matches": m, "threshold": 0.6}
                     for j, m in judged.items()}
         return [{"box": [20, 20, 60, 60], "judges": verdicts,
-                 "quality": {"psnr": 44.0, "ssim": 0.95, "vif": 0.9, "ciede2000": 1.25, "ciede2000_face": 0.8}}]
+                 "quality": {"psnr": 44.0, "ssim": 0.95, "vif": 0.9, "ciede2000": 1.25, "ciede2000_face": 0.8,
+                             "ciede2000_p99": 1.9}}]
 
     variants = {name: {"success": all(m == (mode == "impersonate") for m in judged.values()), "summary": "",
                        "faces": faces(judged)} for name, judged in zip(("png", "jpeg85", "half"), seen)}

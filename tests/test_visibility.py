@@ -96,3 +96,18 @@ def test_mnd_never_leaves_the_visibility_budget() -> None:
     bounded = mnd(x, goal, MNDConfig(steps=60, lr=1e-2, lam=1.0), quality=strict, basis=LUMA_CHROMA)
     assert not bool(bounded.success.any()), "a budget of almost no change cannot fool the model"
     assert bool(strict.within(bounded.images).all()), "a result outside the budget"
+
+
+def test_a_crease_on_flat_skin_breaks_the_change_budget_that_ssim_misses() -> None:
+    from advpriv.visibility import VisibilityBudget, face_change
+
+    skin = torch.tensor([0.85, 0.65, 0.55]).view(1, 3, 1, 1).expand(1, 3, 192, 192).clone()
+    rows = torch.arange(192.0).view(-1, 1)
+    crease = (skin - 0.03 * torch.exp(-((rows - 96) / 4) ** 2)).mul(255).round().div(255)  # a soft dark line
+    grain = skin + 0.02 * torch.randn(1, 1, 192, 192, generator=torch.Generator().manual_seed(0)).sign()
+    box = (0, 0, 191, 191)
+    assert float(ssim(skin, crease)) > 0.99 > 0.8 > float(ssim(skin, grain)), "SSIM passes the crease, not the grain"
+    assert float(face_change(skin, crease, box)) > 1.5 > float(face_change(skin, grain, box))
+    loose = VisibilityLoss(skin, [FaceParts(box)], budget=VisibilityBudget(0.92, 2.3))
+    bounded = VisibilityLoss(skin, [FaceParts(box)], budget=VisibilityBudget(0.92, 2.3, max_change=1.5))
+    assert bool(loose.within(crease)[0]) and not bool(bounded.within(crease)[0])

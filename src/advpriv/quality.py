@@ -51,7 +51,7 @@ SSIM_K = (0.01, 0.03)  # pytorch-msssim's (and Wang et al.'s) constants, for dat
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
-def _gaussian_taps(size: int, sigma: float = 1.5) -> tuple[float, ...]:
+def gaussian_taps(size: int, sigma: float = 1.5) -> tuple[float, ...]:
     """pytorch-msssim's Gaussian window of `size` taps (sigma 1.5 for SSIM), summing to 1; symmetric."""
     return tuple(_fspecial_gauss_1d(size, sigma).flatten().tolist())
 
@@ -65,7 +65,7 @@ def _blur(images: torch.Tensor, taps: Sequence[float]) -> torch.Tensor:
     >>> with warnings.catch_warnings():
     ...     warnings.simplefilter("ignore")
     ...     reference = gaussian_filter(x, win)
-    >>> g = torch.rand_like(reference); ours = _blur(x, _gaussian_taps(11))
+    >>> g = torch.rand_like(reference); ours = _blur(x, gaussian_taps(11))
     >>> float((ours - reference).detach().abs().max()) < 1e-6
     True
     >>> mine, = torch.autograd.grad(ours, x, g); theirs, = torch.autograd.grad(reference, x, g)
@@ -178,7 +178,7 @@ def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     True
     """
     win = _window(x)
-    window = _gaussian_taps(win)
+    window = gaussian_taps(win)
     return _mean_map(lambda a, b: _local_ssim(a, b, window)[0], x, y, win).mean(1)
 
 
@@ -212,7 +212,7 @@ def _ssim_and_ms_ssim(x: torch.Tensor, y: torch.Tensor, within: Box | None = Non
         plain = ssim(x, y)
         return plain, plain
     shared = win == _window(x)
-    window = _gaussian_taps(win)
+    window = gaussian_taps(win)
     sides = [x.shape[-2:]]
     for _ in MS_SSIM_WEIGHTS[1:]:
         sides.append(tuple((side + side % 2) // 2 for side in sides[-1]))
@@ -395,7 +395,7 @@ class QualityLoss:
         self.x, self.weights = x, weights
         self.factor = structure_scale(*x.shape[-2:])
         self.seen = self._view(x)
-        self.win = _gaussian_taps(_window(self.seen))
+        self.win = gaussian_taps(_window(self.seen))
         self.mu = _blur(self.seen, self.win)
         self.sigma_sq = _blur(self.seen * self.seen, self.win) - self.mu.pow(2)
         self.edges = gradient_magnitude(self.seen)
@@ -472,7 +472,7 @@ def vif(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     kept, total = torch.zeros(x.shape[0]), torch.zeros(x.shape[0])
     for scale in range(4):
         size = 2 ** (4 - scale) + 1
-        taps = _gaussian_taps(size, size / 5)
+        taps = gaussian_taps(size, size / 5)
         if scale:
             reference, distorted = (_blur(image, taps)[..., ::2, ::2] for image in (reference, distorted))
         mu_r, mu_d = _blur(reference, taps), _blur(distorted, taps)

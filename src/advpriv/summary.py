@@ -95,23 +95,24 @@ def scope_line(attacked: Sequence[str], judges: Sequence[str]) -> str:
 
 
 def _face_quality(faces: list[dict]) -> tuple[str, str]:
-    """The worst face's SSIM in its box and CIEDE2000 in its eyes and lips, as table cells ('' when unknown)."""
+    """The most changed face's visible change (`advpriv.visibility.face_change`) and CIEDE2000 in its eyes and lips,
+    as table cells ('' when unknown)."""
     rated = [face["quality"] for face in faces if face.get("quality")]
-    ssim = min((q["ssim"] for q in rated), default=None)
+    skin = max((q["ciede2000_p99"] for q in rated if "ciede2000_p99" in q), default=None)
     change = max((q["ciede2000"] for q in rated if "ciede2000" in q), default=None)
-    return ("" if ssim is None else f"{ssim:.3f}", "" if change is None else f"{change:.1f}")
+    return ("" if skin is None else f"{skin:.1f}", "" if change is None else f"{change:.1f}")
 
 
 def face_columns(reports: Sequence[FileReport], found: Sequence[dict | None]) -> list[Column]:
     """One row per file and judge: per copy, faces still recognised (or matching the target) over faces known,
-    green where the judge is fooled as asked; the least alike face's SSIM and eyes' ΔE on the file's first row."""
+    green where the judge is fooled as asked; the most changed face's ΔE (face, eyes) on the file's first row."""
     copies = list(dict.fromkeys(c["name"] for v in found if v for c in v["copies"][1:]))
     file, judge, written, quality = Column("file", [], wraps=True), Column("judge", []), Column("written", []), []
     after = {name: Column(name, []) for name in copies}
-    ssim, change = Column("face SSIM", []), Column("ΔE eyes", [])
+    skin, change = Column("ΔE face", []), Column("ΔE eyes", [])
     for r, v in zip(reports, found):
         if v is None:
-            for column in (file, judge, written, *after.values(), ssim, change):
+            for column in (file, judge, written, *after.values(), skin, change):
                 column.cells.append(escape(Path(r.input).name) if column is file else
                                     "[red]error[/red]" if column is judge else "")
             continue
@@ -123,9 +124,9 @@ def face_columns(reports: Sequence[FileReport], found: Sequence[dict | None]) ->
             written.cells.append(_count(by_copy[v["copies"][0]["name"]].get(name)))
             for copy, column in after.items():
                 column.cells.append(_count(by_copy.get(copy, {}).get(name)))
-            ssim.cells.append(quality[0] if k == 0 else "")
+            skin.cells.append(quality[0] if k == 0 else "")
             change.cells.append(quality[1] if k == 0 else "")
-    return [file, judge, written, *after.values(), ssim, change]
+    return [file, judge, written, *after.values(), skin, change]
 
 
 def _count(row: dict | None) -> str:
@@ -188,7 +189,7 @@ def print_summary(reports: Sequence[FileReport], attacked: Sequence[str], impers
     if judges:
         title = "Faces matching the target" if impersonate else "Faces still recognised"
         columns = face_columns(reports, found)
-        droppable = ["ΔE eyes", "face SSIM", *(c.header for c in reversed(columns[3:-2]))]
+        droppable = ["ΔE eyes", "ΔE face", *(c.header for c in reversed(columns[3:-2]))]
     else:
         title, columns = "What the classifier sees", classifier_columns(reports)
         droppable = ["SSIM", "PSNR dB", *(c.header for c in reversed(columns[3:-2]))]

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from advpriv.filters import symmetric_filter
+from advpriv.quality import gaussian_taps
 
 Rect = tuple[float, float, float, float]  # left, top, right, bottom; dlib drectangle, inclusive
 Points = Sequence[Sequence[float]] | np.ndarray  # (K,2) x, y
@@ -185,13 +186,34 @@ def arcface_bounds(points: Points) -> Rect:
     return float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
 
 
-def arcface_chip(images: torch.Tensor, points: Points, size: int = ARCFACE_SIZE) -> torch.Tensor:
+def antialias_sigma(from_chip: np.ndarray) -> float:
+    """The Gaussian σ, in photo pixels, that band-limits a photo before sampling a chip through the 2×3 map
+    `from_chip` (chip to photo): (s − 1) / 2 for s photo pixels per chip pixel, as scikit-image's `rescale` does;
+    0 when the chip does not shrink the photo.
+
+    >>> round(antialias_sigma(np.array([[3.0, 0.0, 5.0], [0.0, 3.0, 7.0]])), 6)
+    1.0
+    """
+    scale = math.sqrt(abs(np.linalg.det(from_chip[:, :2])))
+    return max(0.0, (scale - 1) / 2)
+
+
+def arcface_chip(images: torch.Tensor, points: Points, size: int = ARCFACE_SIZE, antialias: bool = False) -> torch.Tensor:
     """Chips (N,3,S,S) aligned to the ArcFace template scaled to S=`size`, from photos (N,3,H,W) in [0,1] whose face
-    has 5 `points` (5,2); bilinear, black outside the photo, as Pillow's affine transform samples, with gradients."""
+    has 5 `points` (5,2); bilinear, black outside the photo, as Pillow's affine transform samples, with gradients.
+
+    With `antialias`, the photo is first blurred by `antialias_sigma` (edges replicated), as a resize that
+    antialiases would, so that the chip reads every photo pixel rather than the four around each sample point:
+    a change made through it survives another warp, other landmarks and other resize code."""
+    from_chip = arcface_from_chip(points, size)
+    sigma = antialias_sigma(from_chip) if antialias else 0.0
+    if sigma > 0:
+        taps = gaussian_taps(2 * math.ceil(3 * sigma) + 1, sigma)
+        images = symmetric_filter(F.pad(images, [len(taps) // 2] * 4, mode="replicate"), taps)
     height, width = images.shape[-2:]
     centres = torch.arange(size, dtype=torch.float64) + 0.5
     y, x = torch.meshgrid(centres, centres, indexing="ij")
-    source = torch.stack([x, y, torch.ones_like(x)], -1) @ torch.from_numpy(arcface_from_chip(points, size)).T
+    source = torch.stack([x, y, torch.ones_like(x)], -1) @ torch.from_numpy(from_chip).T
     inside = (source >= 0).all(-1) & (source[..., 0] < width) & (source[..., 1] < height)
     grid = (source / torch.tensor([width, height], dtype=torch.float64) * 2 - 1)[None].to(images)
     chips = F.grid_sample(

@@ -50,9 +50,12 @@ class Face:
     warp: ChipWarp | None
     arcface_points: Points = ()
 
-    def chip(self, image: torch.Tensor, alignment: str = "dlib", size: int = CHIP_SIZE) -> torch.Tensor:
+    def chip(
+        self, image: torch.Tensor, alignment: str = "dlib", size: int = CHIP_SIZE, antialias: bool = False
+    ) -> torch.Tensor:
         """This face's chips (N,3,S,S) from `image` (N,3,H,W): dlib's 150-pixel chip resized to `size`, or the
-        ArcFace template at `size`; the whole image resized when the face has no warp."""
+        ArcFace template at `size` (`antialias`: band-limited first, see `arcface_chip`); the whole image resized
+        when the face has no warp."""
         if alignment not in ALIGNMENTS:
             raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {alignment!r}")
         if self.warp is None:
@@ -61,7 +64,7 @@ class Face:
             return resize_chip(extract_chip(image, self.warp), size)
         if not self.arcface_points:
             raise ValueError(f"the face at {self.box} has no ArcFace points; find it with advpriv.faces.detect")
-        return arcface_chip(image, self.arcface_points, size)
+        return arcface_chip(image, self.arcface_points, size, antialias)
 
 
 class NoFaceError(ValueError):

@@ -50,10 +50,12 @@ def face_chips(
     images: torch.Tensor, faces: Sequence[Sequence[Face]], alignment: str = "dlib", size: int = CHIP_SIZE
 ) -> torch.Tensor:
     """Chips (M,3,S,S) of every face of every image, image by image, in the order of `faces`, in `alignment`
-    ("dlib": dlib's 150-pixel chip resized to S=`size`; "arcface": the ArcFace template at S; see `Face.chip`)."""
+    ("dlib": dlib's 150-pixel chip resized to S=`size`, as dlib cuts it; "arcface": the ArcFace template at S,
+    antialiased, since another pipeline's warp and resize code sample other pixels; see `Face.chip`)."""
     if len(faces) != len(images):
         raise ValueError(f"{len(images)} images but face lists for {len(faces)}")
-    chips = [face.chip(images[i : i + 1], alignment, size) for i, image_faces in enumerate(faces) for face in image_faces]
+    chips = [face.chip(images[i : i + 1], alignment, size, antialias=True)
+             for i, image_faces in enumerate(faces) for face in image_faces]
     return torch.cat(chips)
 
 

@@ -397,7 +397,7 @@
     const hr = document.createElement("tr");
     hr.append(th("Face", "col"));
     for (const j of verdict.copies[0].judges) hr.append(th(j.judge + (j.attacked ? "" : " (never attacked)"), "col"));
-    hr.append(th("Face SSIM / eyes and lips \u0394E", "col"));
+    hr.append(th("Face \u0394E / SSIM / eyes and lips \u0394E", "col"));
     thead.append(hr);
     const tbody = document.createElement("tbody");
     faces.forEach((f, i) => {
@@ -407,9 +407,10 @@
       const q = f.quality || {};
       const quality = document.createElement("td");
       quality.setAttribute("data-quality", "");
-      quality.title = "SSIM inside the face's box (1 means unchanged) and the colour change of its eyes and lips " +
-        "in CIEDE2000 (2.3 is one just-noticeable difference)";
-      quality.textContent = fixed(q.ssim, 3) + " / " + fixed(q.ciede2000, 2);
+      quality.title = "How visibly the face changed (CIEDE2000, 99th percentile over its box, through a 1-pixel blur), " +
+        "SSIM inside its box (1 means unchanged) and the colour change of its eyes and lips in CIEDE2000 " +
+        "(2.3 is one just-noticeable difference)";
+      quality.textContent = fixed(q.ciede2000_p99, 2) + " / " + fixed(q.ssim, 3) + " / " + fixed(q.ciede2000, 2);
       tr.append(quality);
       tbody.append(tr);
     });
@@ -644,9 +645,10 @@
     const budgets = v.face_budgets || {};
     const levels = ["low", "medium", "high"].filter((name) => budgets[name]);
     if (levels.length) {
-      $("budget-hint").textContent = ": " + levels.map((name) => name[0].toUpperCase() + name.slice(1) + " keeps each face's SSIM at least " +
-        budgets[name].min_ssim + " and its eyes' and lips' colour change at most \u0394E " +
-        budgets[name].max_ciede2000).join("; ") + ", and says so when that is not enough";
+      $("budget-hint").textContent = ": " + levels.map((name) => name[0].toUpperCase() + name.slice(1) +
+        " keeps each face's visible change at most \u0394E " + budgets[name].max_change +
+        ", its SSIM at least " + budgets[name].min_ssim + " and its eyes' and lips' colour change at most \u0394E " +
+        budgets[name].max_ciede2000).join("; ") + " (2.3 is one just-noticeable difference), and says so when that is not enough";
     }
     if (v.limits && v.limits.max_upload_bytes) maxUploadBytes = v.limits.max_upload_bytes;
     if (v.limits && v.limits.max_as_photos) {
