@@ -125,7 +125,8 @@ def judge_versions(judges: list, image: torch.Tensor, clean_faces: dict, gallery
                 out[version][judge.name] = None  # the judge misses even the clean face
                 continue
             (self_verdict,) = compare_faces(judge, clean_faces[judge.name][:1], found)
-            row = {"detected": self_verdict.detected, "self": self_verdict.matches, "distance": self_verdict.distance}
+            row = {"detected": self_verdict.detected, "self": self_verdict.matches, "distance": self_verdict.distance,
+                   "threshold": judge.threshold}
             if gallery is not None:
                 (verdict,) = compare_faces(judge, clean_faces[judge.name][:1], found, gallery=gallery[judge.name])
                 row["matches"] = verdict.matches
@@ -268,6 +269,17 @@ def wild_table(state: dict, judges: list[str]) -> list[str]:
                      + f" | {_median(faces, 'vif', '.3f')} | {_median(faces, 'ciede2000', '.2f')}"
                      + f" | {_median(faces, 'ciede2000_p99', '.2f')}"
                      + f" | {seconds:.1f} |")  # fmt: skip
+    lines += ["", "How far each judge was moved: the median over faces of the distance between the protected face (PNG) "
+              "and its clean self, over the judge's threshold (above 1: no longer matched; a missed detection is "
+              "left out).", "", "| method | " + " | ".join(judges) + " |", "|---|" + "---|" * len(judges)]
+    for method, by_photo in rows.items():
+        faces = [f for p in by_photo.values() for f in p["per_face"]]
+        cells = []
+        for j in judges:
+            ratios = [v["distance"] / v["threshold"] for f in faces
+                      if (v := f["verdicts"]["png"].get(j)) and v.get("distance") is not None and "threshold" in v]
+            cells.append(f"{statistics.median(ratios):.2f}" if ratios else "–")
+        lines.append(f"| {METHODS[method][0]} | " + " | ".join(cells) + " |")
     return lines
 
 

@@ -13,14 +13,14 @@ more; the report then says that the goal was not reached.
   `advpriv.protect.eot`). For classifiers, the image must instead fool the model by κ 1 on the deployment's views
   every step: the Pillow-style resize to the model's input with each kernel, and a Pillow JPEG at quality 70–95
   before it (`advpriv.protect.views`). For faces a visible change of at most 2.3 (one just-noticeable difference:
-  faint creases on flat skin for someone who compares with the original at 2×), SSIM 0.92 and 2.3 in the eyes and
-  lips.
+  faint lines on flat skin, such as the forehead, for someone who compares with the original at 1×), SSIM 0.92 and
+  2.3 in the eyes and lips.
 - "high": twice the margin, re-encodings drawn more often and harsher (JPEG 60–90), more steps; for faces a visible
-  change of at most 4.6 (creases on the skin that a person comparing at 1× sees), SSIM 0.88 and 4 in the eyes and
-  lips.
+  change of at most 4.6 (creases on the forehead and cheeks that make a face look older, plain at 1×), SSIM 0.88
+  and 4 in the eyes and lips.
 
 For faces the margin is the distance beyond each model's match threshold, as a fraction of it; for classifiers it
-is κ on the logits. What each level buys on real data is measured in bench/results/transfer.md (faces) and
+is κ on the logits. What each level buys on real data is measured in bench/results/transfer_wild_change.md (faces) and
 bench/results/classifier_robust.md (classifiers).
 
 Example:
