@@ -200,7 +200,9 @@ class Robust:
         return None if inner is None else lambda index: Robust(inner(index), self.eot)
 
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.no_grad():
-            _, plain = self.objective(images)
         loss, transformed = self.objective(self.eot(images))
-        return loss, plain & transformed & (loss <= 0)
+        success = transformed & (loss <= 0)
+        if bool(success.any()):  # the image itself matters only where the draw succeeded: a forward pass saved
+            with torch.no_grad():
+                success &= self.objective(images)[1]
+        return loss, success
