@@ -50,7 +50,7 @@ from advpriv.protect.reencode import half, jpeg85
 from advpriv.protect.strength import strength_options
 from advpriv.images import save_image
 from advpriv.quality import box_quality
-from advpriv.visibility import face_parts, face_visibility
+from advpriv.visibility import JND, face_parts, face_visibility
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from faces import GALLERY, calibrate, cached_enrol  # noqa: E402  (bench/faces.py: the same probes and gallery)
@@ -330,6 +330,55 @@ def plot(state: dict, out: Path) -> None:
     fig.savefig(out, dpi=110)
 
 
+def _ratio(faces: list, judge: str) -> float:
+    """The median over faces of the judge's distance to the clean self over its threshold, on the PNG."""
+    return statistics.median(v["distance"] / v["threshold"] for f in faces
+                             if (v := f["verdicts"]["png"].get(judge)) and v.get("distance") is not None)
+
+
+def plot_wild(state: dict, out: Path) -> None:
+    """faces-wild: how far the unseen judge moved, and the faces it no longer matches, against the median visible
+    change (`face_change`), one curve per method family; the line at 1 is the judge's threshold."""
+    from matplotlib.figure import Figure
+
+    families = {"MND out of the box (dlib + FaceNet)": "mnd-default", "MND, four-model ensemble": "mnd-",
+                "ensemble PGD": "pgd", "LowKey-style": "lowkey"}
+    fig = Figure(figsize=(12, 5), layout="constrained")
+    distance, fooled = fig.subplots(1, 2)
+    rows = state["wild"]
+    taken: set[str] = set()
+    for colour, (family, prefix) in enumerate(families.items()):
+        chosen = [m for m in rows if m.startswith(prefix) and m not in taken and m != "mnd-dlib"]
+        taken.update(chosen)
+        points = []
+        for method in chosen:
+            faces = [f for p in rows[method].values() for f in p["per_face"]]
+            if all("ciede2000_p99" in f["face"] for f in faces):
+                points.append((statistics.median(f["face"]["ciede2000_p99"] for f in faces), _ratio(faces, UNSEEN),
+                               float(_rate([f["verdicts"]["png"][UNSEEN] for f in faces], "self")), method))
+        if not points:
+            continue
+        points.sort()
+        xs, ratios, rates, names = zip(*points)
+        for ax, ys in ((distance, ratios), (fooled, rates)):
+            ax.plot(xs, ys, marker="o", color=f"C{colour}", label=family)
+            for x, y, name in zip(xs, ys, names):
+                ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4 + 8 * colour), fontsize=7,
+                            color=f"C{colour}")
+    distance.axhline(1.0, color="grey", linewidth=1)
+    distance.set(xlabel="median visible change of the face (face_change, CIEDE2000 p99)",
+                 ylabel=f"median distance to the clean face / threshold, unseen {UNSEEN}")
+    fooled.set(xlabel="median visible change of the face (face_change, CIEDE2000 p99)",
+               ylabel=f"faces no longer matched by unseen {UNSEEN}, PNG (%)", ylim=(-4, 104))
+    for ax in (distance, fooled):
+        ax.axvline(JND, color="grey", linestyle=":", linewidth=1)
+        ax.grid(alpha=0.3)
+    distance.legend(fontsize=8, loc="upper left")
+    fig.suptitle("faces-wild at full size: transfer to an unseen face model against visible change "
+                 "(dotted: one just-noticeable difference)")
+    fig.savefig(out, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--identities", type=int, default=20)
@@ -374,8 +423,10 @@ def main() -> None:
     if args.wild:
         run_wild(args, judges, embedders, dlib, state, save)
     save()
-    if args.plot:
+    if args.plot and state.get("rows"):
         plot(state, args.out.with_suffix(".png"))
+    if args.plot and state.get("wild"):
+        plot_wild(state, args.out.with_name(args.out.stem + ("_wild" if state.get("rows") else "") + ".png"))
     print(args.out.read_text())
 
 
