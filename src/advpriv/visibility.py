@@ -226,7 +226,8 @@ class VisibilityLoss:
     lightness; hue is not masked) and w = `visibility_weights`: a change of hue, or one in the eyes or on the lips,
     costs more than the same change of lightness on the cheek. It replaces `QualityLoss`' MSE term, which is
     blind to hue. `parts` are the faces' boxes in the coordinates of `x`, the same for every image of the batch.
-    `within(y)` says which images keep every face inside `budget`; MND never keeps a candidate outside it.
+    `within(y)` says which images keep every face inside `budget`, `usage(y)` how much of it they use; MND never
+    keeps a candidate outside it, and scales a change that left it back inside.
 
     >>> x = torch.rand(2, 3, 48, 48); grey = (x + 0.02).clamp(0, 1); red = x.clone(); red[:, 0] += 0.02
     >>> loss = VisibilityLoss(x, [FaceParts((0, 0, 47, 47))])
@@ -252,18 +253,32 @@ class VisibilityLoss:
     @property
     def within(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
         """Without a budget None; else a function of images (N,3,H,W) -> (N,) bool: every face keeps to it."""
-        return None if self.budget is None else self._inside
+        return None if self.budget is None else lambda y: self.usage(y) <= 1
 
-    def _inside(self, y: torch.Tensor) -> torch.Tensor:
-        ok, x = torch.ones(y.shape[0], dtype=torch.bool), self.structure.x
+    def usage(self, y: torch.Tensor) -> torch.Tensor:
+        """Per image (N,), how much of the budget its most changed face uses (above 1: outside), each limit read so
+        that a change scaled by k uses about k times as much: `face_change` and the eyes' and lips' CIEDE2000 over
+        their limits, and the square root of (1 − SSIM) over (1 − the least SSIM).
+
+        >>> x = torch.rand(1, 3, 48, 48)
+        >>> loss = VisibilityLoss(x, [FaceParts((0, 0, 47, 47))], budget=VisibilityBudget(0.9, 2.3, 2.3))
+        >>> y = (x + 0.02).clamp(0, 1); half = (x + 0.01).clamp(0, 1)
+        >>> round(float(loss.usage(half) / loss.usage(y)), 1)
+        0.5
+        """
+        if self.budget is None:
+            raise ValueError("usage needs a VisibilityBudget")
+        x, budget = self.structure.x, self.budget
+        used = torch.zeros(y.shape[0])
         with torch.no_grad():
             for face in self.parts:
-                ok &= ssim(_crop(x, face.box), _crop(y, face.box)) >= self.budget.min_ssim
+                gap = (1 - ssim(_crop(x, face.box), _crop(y, face.box))).clamp(min=0)
+                used = torch.maximum(used, (gap / max(1 - budget.min_ssim, 1e-12)).sqrt())
                 if face.features:
-                    ok &= eyes_lips_ciede2000(x, y, face) <= self.budget.max_ciede2000
-                if math.isfinite(self.budget.max_change):
-                    ok &= face_change(x, y, face.box) <= self.budget.max_change
-        return ok
+                    used = torch.maximum(used, eyes_lips_ciede2000(x, y, face) / budget.max_ciede2000)
+                if math.isfinite(budget.max_change):
+                    used = torch.maximum(used, face_change(x, y, face.box) / budget.max_change)
+        return used
 
     def colour(self, y: torch.Tensor) -> torch.Tensor:
         """The colour term alone, per image."""
