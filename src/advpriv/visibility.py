@@ -226,8 +226,8 @@ class VisibilityLoss:
     lightness; hue is not masked) and w = `visibility_weights`: a change of hue, or one in the eyes or on the lips,
     costs more than the same change of lightness on the cheek. It replaces `QualityLoss`' MSE term, which is
     blind to hue. `parts` are the faces' boxes in the coordinates of `x`, the same for every image of the batch.
-    `within(y)` says which images keep every face inside `budget`, `usage(y)` how much of it they use; MND never
-    keeps a candidate outside it, and scales a change that left it back inside.
+    `within(y)` says which images keep every face inside `budget` (`usage(y)`, how much of it they use, at most 1);
+    MND never keeps a candidate outside it.
 
     >>> x = torch.rand(2, 3, 48, 48); grey = (x + 0.02).clamp(0, 1); red = x.clone(); red[:, 0] += 0.02
     >>> loss = VisibilityLoss(x, [FaceParts((0, 0, 47, 47))])

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -73,26 +72,6 @@ class MNDConfig:
     weights: QualityWeights = field(default_factory=QualityWeights)
 
 
-PROJECT_MARGIN = 0.97
-"""After each step, a candidate outside the visibility budget has its change scaled to this share of the budget
-(`_project`), so that 8-bit rounding rarely tips it back out."""
-
-
-def _project(delta: torch.Tensor, active: torch.Tensor, n: int, x: torch.Tensor, basis: torch.Tensor | None,
-             usage: Callable[[torch.Tensor], torch.Tensor]) -> None:
-    """Scale, in place, the change `delta` (n,3,H,W) of each `active` image (clean `x`) whose candidate uses more than
-    its visibility budget (`usage` > 1) back inside it: every step then searches inside the budget rather than
-    spending steps outside it, where no candidate may be kept."""
-    with torch.no_grad():
-        d = delta if len(active) == n else delta[active]
-        used = usage(clamped_8bit(x + (d if basis is None else torch.einsum("ij,njhw->nihw", basis, d))))
-        scale = torch.where(used > 1, PROJECT_MARGIN / used.clamp(min=1e-12), torch.ones_like(used)).view(-1, 1, 1, 1)
-        if len(active) == n:
-            delta.mul_(scale)
-        else:
-            delta[active] = d * scale
-
-
 @dataclass
 class MNDResult:
     """Per image: the best 8-bit image found, whether it fools the objective, and the final λ; steps run."""
@@ -123,8 +102,6 @@ def mnd(
     (`advpriv.visibility.VisibilityLoss`), a candidate outside it is never kept and turns λ up like a success
     would; an image that cannot fool the objective inside the budget comes back as the candidate inside it that
     came closest (lowest adversarial loss), or unchanged if none was inside, so the budget bounds every result.
-    With such a budget the change is also scaled back inside it after every step (`_project`, reading the loss'
-    `usage(images)`), so that the search spends its steps where a result may be kept.
     """
     x = x.detach()
     n = x.shape[0]
@@ -142,7 +119,6 @@ def mnd(
         quality = QualityLoss(x, config.weights) if sizes is None else RaggedQuality(x, sizes, config.weights)
     all_quality = quality
     within = getattr(quality, "within", None)
-    usage = quality.usage if within is not None else None
     closest, closest_adv = x.clone(), torch.full((n,), float("inf"))
     steps_run = 0
     progress.stage("protecting")
@@ -166,8 +142,6 @@ def mnd(
         opt.zero_grad()
         (adv + lam[active] * q).sum().backward()
         opt.step()
-        if usage is not None:
-            _project(delta, active, n, x_in, basis, usage)
         steps_run += 1
         progress.step(step + 1, config.steps,
                       lambda: {"lam": float(lam[active].mean()), "quality": float(q.detach().mean())})
@@ -189,7 +163,6 @@ def mnd(
         if select is not None and bool(settled[active].any()):
             active = active[~settled[active]]
             goal, quality = select(active), all_quality.select(active)
-            usage = quality.usage if within is not None else None
     success = torch.isfinite(best_q)
     if within is not None:  # the closest candidate inside the budget, or the image itself if none was
         best[~success] = closest[~success]
