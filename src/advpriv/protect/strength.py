@@ -60,7 +60,7 @@ FACE_EOT = EOTConfig()
 FACE_EOT_HIGH = EOTConfig(scale_p=0.6, jpeg=(60.0, 90.0), jpeg_p=0.7, blur_p=0.3)
 STRENGTHS = {
     "low": Strength(0.5, None, 50, visibility=VisibilityBudget(0.96, JND / 2, max_change=JND / 2)),
-    "medium": Strength(1.0, FACE_EOT, 60, quorum=0.5, lam=16.0, visibility=VisibilityBudget(0.92, JND, max_change=JND)),
+    "medium": Strength(1.0, FACE_EOT, 40, quorum=0.5, lam=16.0, visibility=VisibilityBudget(0.92, JND, max_change=JND)),
     "high": Strength(2.0, FACE_EOT_HIGH, 80, quorum=0.5, lam=16.0,
                      visibility=VisibilityBudget(0.88, 4.0, max_change=2 * JND)),
 }
