@@ -198,7 +198,9 @@ def antialias_sigma(from_chip: np.ndarray) -> float:
     return max(0.0, (scale - 1) / 2)
 
 
-def arcface_chip(images: torch.Tensor, points: Points, size: int = ARCFACE_SIZE, antialias: bool = False) -> torch.Tensor:
+def arcface_chip(
+    images: torch.Tensor, points: Points, size: int = ARCFACE_SIZE, antialias: bool = False
+) -> torch.Tensor:
     """Chips (N,3,S,S) aligned to the ArcFace template scaled to S=`size`, from photos (N,3,H,W) in [0,1] whose face
     has 5 `points` (5,2); bilinear, black outside the photo, as Pillow's affine transform samples, with gradients.
 
