@@ -29,7 +29,7 @@ Example:
     (2.0, (60, 90), 30)
     >>> options = strength_options("low", target="dlib", mode="dodge")
     >>> round(options["margin"], 4), options["eot"], options["config"].steps, options["visibility"].max_change
-    (0.1667, None, 50, 1.15)
+    (0.1667, None, 30, 1.15)
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class Strength:
 FACE_EOT = EOTConfig()
 FACE_EOT_HIGH = EOTConfig(scale_p=0.6, jpeg=(60.0, 90.0), jpeg_p=0.7, blur_p=0.3)
 STRENGTHS = {
-    "low": Strength(0.5, None, 50, visibility=VisibilityBudget(0.96, JND / 2, max_change=JND / 2)),
+    "low": Strength(0.5, None, 30, visibility=VisibilityBudget(0.96, JND / 2, max_change=JND / 2)),
     "medium": Strength(1.0, FACE_EOT, 40, quorum=0.5, lam=16.0, visibility=VisibilityBudget(0.92, JND, max_change=JND)),
     "high": Strength(2.0, FACE_EOT_HIGH, 60, quorum=0.5, lam=16.0,
                      visibility=VisibilityBudget(0.88, 4.0, max_change=2 * JND)),
