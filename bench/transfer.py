@@ -241,6 +241,14 @@ def _median(faces: list, key: str, spec: str) -> str:
     return format(statistics.median(values), spec) if len(values) == len(faces) else "–"
 
 
+def _ratio(faces: list, judge: str) -> float | None:
+    """The median over faces of the judge's distance to the clean self over its threshold, on the PNG (None when
+    the judge found none of the faces)."""
+    ratios = [v["distance"] / v["threshold"] for f in faces
+              if (v := f["verdicts"]["png"].get(judge)) and v.get("distance") is not None]
+    return statistics.median(ratios) if ratios else None
+
+
 def wild_table(state: dict, judges: list[str]) -> list[str]:
     rows = state.get("wild", {})
     if not rows:
@@ -274,11 +282,7 @@ def wild_table(state: dict, judges: list[str]) -> list[str]:
               "left out).", "", "| method | " + " | ".join(judges) + " |", "|---|" + "---|" * len(judges)]
     for method, by_photo in rows.items():
         faces = [f for p in by_photo.values() for f in p["per_face"]]
-        cells = []
-        for j in judges:
-            ratios = [v["distance"] / v["threshold"] for f in faces
-                      if (v := f["verdicts"]["png"].get(j)) and v.get("distance") is not None and "threshold" in v]
-            cells.append(f"{statistics.median(ratios):.2f}" if ratios else "–")
+        cells = ["–" if (r := _ratio(faces, j)) is None else f"{r:.2f}" for j in judges]
         lines.append(f"| {METHODS[method][0]} | " + " | ".join(cells) + " |")
     return lines
 
@@ -328,12 +332,6 @@ def plot(state: dict, out: Path) -> None:
     probes = len(next(iter(rows.values()), {}))
     fig.suptitle(f"Transfer to an unseen face model ({UNSEEN}): protection vs visibility, {probes} celeba-id probes")
     fig.savefig(out, dpi=110)
-
-
-def _ratio(faces: list, judge: str) -> float:
-    """The median over faces of the judge's distance to the clean self over its threshold, on the PNG."""
-    return statistics.median(v["distance"] / v["threshold"] for f in faces
-                             if (v := f["verdicts"]["png"].get(judge)) and v.get("distance") is not None)
 
 
 def plot_wild(state: dict, out: Path) -> None:

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -54,6 +55,16 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 def gaussian_taps(size: int, sigma: float = 1.5) -> tuple[float, ...]:
     """pytorch-msssim's Gaussian window of `size` taps (sigma 1.5 for SSIM), summing to 1; symmetric."""
     return tuple(_fspecial_gauss_1d(size, sigma).flatten().tolist())
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """(N,C,H,W) blurred by a Gaussian of `sigma` pixels reaching 3σ each way, edges replicated, same shape.
+
+    >>> gaussian_blur(torch.rand(1, 3, 20, 24), 1.0).shape
+    torch.Size([1, 3, 20, 24])
+    """
+    taps = gaussian_taps(2 * math.ceil(3 * sigma) + 1, sigma)
+    return symmetric_filter(F.pad(x, [len(taps) // 2] * 4, mode="replicate"), taps)
 
 
 def _blur(images: torch.Tensor, taps: Sequence[float]) -> torch.Tensor:

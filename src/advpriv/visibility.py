@@ -27,8 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .filters import symmetric_filter
-from .quality import VIF_MIN_SIDE, QualityLoss, QualityWeights, gaussian_taps, psnr, ssim, vif
+from .quality import VIF_MIN_SIDE, QualityLoss, QualityWeights, gaussian_blur, psnr, ssim, vif
 
 Box = tuple[int, int, int, int]
 """(left, top, right, bottom), inclusive, in pixels."""
@@ -150,12 +149,6 @@ def eyes_lips_ciede2000(x: torch.Tensor, y: torch.Tensor, parts: FaceParts) -> t
     return torch.cat(changes, 1).mean(1)
 
 
-def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """(N,C,H,W) blurred by a Gaussian of `sigma` pixels, edges replicated, same shape."""
-    taps = gaussian_taps(2 * math.ceil(3 * sigma) + 1, sigma)
-    return symmetric_filter(F.pad(x, [len(taps) // 2] * 4, mode="replicate"), taps)
-
-
 def face_change(x: torch.Tensor, y: torch.Tensor, box: Box) -> torch.Tensor:
     """Per image (N,), how visibly a face changed: the 99th percentile over its box of the CIEDE2000 between images
     (N,3,H,W) and `x` (N or 1,3,H,W), both blurred by σ = `BLUR` pixels.
@@ -170,7 +163,7 @@ def face_change(x: torch.Tensor, y: torch.Tensor, box: Box) -> torch.Tensor:
     [1.9, 1.4]
     """
     face_x, face_y = _crop(x, box), _crop(y, box)
-    change = ciede2000(lab(_gaussian_blur(face_x, BLUR)), lab(_gaussian_blur(face_y, BLUR))).flatten(1)
+    change = ciede2000(lab(gaussian_blur(face_x, BLUR)), lab(gaussian_blur(face_y, BLUR))).flatten(1)
     return change.quantile(QUANTILE, dim=1)
 
 
@@ -226,8 +219,7 @@ class VisibilityLoss:
     lightness; hue is not masked) and w = `visibility_weights`: a change of hue, or one in the eyes or on the lips,
     costs more than the same change of lightness on the cheek. It replaces `QualityLoss`' MSE term, which is
     blind to hue. `parts` are the faces' boxes in the coordinates of `x`, the same for every image of the batch.
-    `within(y)` says which images keep every face inside `budget` (`usage(y)`, how much of it they use, at most 1);
-    MND never keeps a candidate outside it.
+    `within(y)` says which images keep every face inside `budget`; MND never keeps a candidate outside it.
 
     >>> x = torch.rand(2, 3, 48, 48); grey = (x + 0.02).clamp(0, 1); red = x.clone(); red[:, 0] += 0.02
     >>> loss = VisibilityLoss(x, [FaceParts((0, 0, 47, 47))])
@@ -253,32 +245,18 @@ class VisibilityLoss:
     @property
     def within(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
         """Without a budget None; else a function of images (N,3,H,W) -> (N,) bool: every face keeps to it."""
-        return None if self.budget is None else lambda y: self.usage(y) <= 1
+        return None if self.budget is None else self._inside
 
-    def usage(self, y: torch.Tensor) -> torch.Tensor:
-        """Per image (N,), how much of the budget its most changed face uses (above 1: outside), each limit read so
-        that a change scaled by k uses about k times as much: `face_change` and the eyes' and lips' CIEDE2000 over
-        their limits, and the square root of (1 − SSIM) over (1 − the least SSIM).
-
-        >>> x = torch.rand(1, 3, 48, 48)
-        >>> loss = VisibilityLoss(x, [FaceParts((0, 0, 47, 47))], budget=VisibilityBudget(0.9, 2.3, 2.3))
-        >>> y = (x + 0.02).clamp(0, 1); half = (x + 0.01).clamp(0, 1)
-        >>> round(float(loss.usage(half) / loss.usage(y)), 1)
-        0.5
-        """
-        if self.budget is None:
-            raise ValueError("usage needs a VisibilityBudget")
-        x, budget = self.structure.x, self.budget
-        used = torch.zeros(y.shape[0])
+    def _inside(self, y: torch.Tensor) -> torch.Tensor:
+        ok, x, budget = torch.ones(y.shape[0], dtype=torch.bool), self.structure.x, self.budget
         with torch.no_grad():
             for face in self.parts:
-                gap = (1 - ssim(_crop(x, face.box), _crop(y, face.box))).clamp(min=0)
-                used = torch.maximum(used, (gap / max(1 - budget.min_ssim, 1e-12)).sqrt())
+                ok &= ssim(_crop(x, face.box), _crop(y, face.box)) >= budget.min_ssim
                 if face.features:
-                    used = torch.maximum(used, eyes_lips_ciede2000(x, y, face) / budget.max_ciede2000)
+                    ok &= eyes_lips_ciede2000(x, y, face) <= budget.max_ciede2000
                 if math.isfinite(budget.max_change):
-                    used = torch.maximum(used, face_change(x, y, face.box) / budget.max_change)
-        return used
+                    ok &= face_change(x, y, face.box) <= budget.max_change
+        return ok
 
     def colour(self, y: torch.Tensor) -> torch.Tensor:
         """The colour term alone, per image."""

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from advpriv.filters import symmetric_filter
-from advpriv.quality import gaussian_taps
+from advpriv.quality import gaussian_blur
 
 Rect = tuple[float, float, float, float]  # left, top, right, bottom; dlib drectangle, inclusive
 Points = Sequence[Sequence[float]] | np.ndarray  # (K,2) x, y
@@ -210,8 +210,7 @@ def arcface_chip(
     from_chip = arcface_from_chip(points, size)
     sigma = antialias_sigma(from_chip) if antialias else 0.0
     if sigma > 0:
-        taps = gaussian_taps(2 * math.ceil(3 * sigma) + 1, sigma)
-        images = symmetric_filter(F.pad(images, [len(taps) // 2] * 4, mode="replicate"), taps)
+        images = gaussian_blur(images, sigma)
     height, width = images.shape[-2:]
     centres = torch.arange(size, dtype=torch.float64) + 0.5
     y, x = torch.meshgrid(centres, centres, indexing="ij")

@@ -20,8 +20,8 @@ more; the report then says that the goal was not reached.
   older, plain at 1×), SSIM 0.88 and 4 in the eyes and lips.
 
 For faces the margin is the distance beyond each model's match threshold, as a fraction of it; for classifiers it
-is κ on the logits. What each level buys on real data is measured in bench/results/transfer_wild_change.md (faces) and
-bench/results/classifier_robust.md (classifiers).
+is κ on the logits. What each level buys on real data is measured in bench/results/transfer_wild_change.md (faces)
+and bench/results/classifier_robust.md (classifiers).
 
 Example:
     >>> options = strength_options("high", target="efficientnet-lite0")
@@ -60,7 +60,8 @@ FACE_EOT = EOTConfig()
 FACE_EOT_HIGH = EOTConfig(scale_p=0.6, jpeg=(60.0, 90.0), jpeg_p=0.7, blur_p=0.3)
 STRENGTHS = {
     "low": Strength(0.5, None, 30, visibility=VisibilityBudget(0.96, JND / 2, max_change=JND / 2)),
-    "medium": Strength(1.0, FACE_EOT, 40, quorum=0.5, lam=16.0, visibility=VisibilityBudget(0.92, JND, max_change=JND)),
+    "medium": Strength(1.0, FACE_EOT, 40, quorum=0.5, lam=16.0,
+                       visibility=VisibilityBudget(0.92, JND, max_change=JND)),
     "high": Strength(2.0, FACE_EOT_HIGH, 60, quorum=0.5, lam=16.0,
                      visibility=VisibilityBudget(0.88, 4.0, max_change=2 * JND)),
 }
