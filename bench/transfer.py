@@ -30,12 +30,15 @@ protection against SSIM and PSNR, one curve per method family.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -43,6 +46,7 @@ from PIL import Image
 
 from advpriv.faces import find_faces
 from advpriv.faces.judges import as_uint8, compare_faces, iou
+from advpriv.faces.skip_gradient import set_skip_gradient
 from advpriv.faces.specs import load_embedder, load_judge
 from advpriv.images import load_image
 from advpriv.protect.face_protect import protect_faces
@@ -92,6 +96,8 @@ METHODS: dict[str, tuple[str, dict]] = {
     "mnd-default-low": ("MND out of the box: dlib + FaceNet port, strength low", {"strength": "low", "out_of_box": True}),
     "mnd-default-high": ("MND out of the box: dlib + FaceNet port, strength high", {"strength": "high", "out_of_box": True}),
     "mnd-high": ("MND, ensemble + EOT, strength high", {"strength": "high"}),
+    "mnd-default-masked": ("MND out of the box, medium, lightness change masked by texture in the budget", {"strength": "medium", "out_of_box": True, "masked": True}),
+    **{f"mnd-default-sgm{g}": (f"MND out of the box, medium, skip-gradient γ {g / 10}", {"strength": "medium", "out_of_box": True, "skip_gradient": g / 10}) for g in (2, 5)},
     **{f"pgd{e}": (f"ensemble PGD-L∞ ε={e}/255, 40 steps", _pgd(e, False)) for e in (4, 8, 12)},
     **{f"lowkey{e}": (f"LowKey-style PGD-L∞ ε={e}/255 (+ blurred copy), 40 steps", _pgd(e, True)) for e in (4, 8, 12)},
 }
@@ -106,6 +112,10 @@ def protect(method: str, image: torch.Tensor, embedders: list, dlib: list):  # n
         models = dlib if options.get("dlib_only") else embedders
         if options.get("out_of_box"):
             models = [*dlib, load_embedder("facenet")]
+        if options.get("masked"):
+            chosen["visibility"] = replace(chosen["visibility"], masked=True)
+        for model in models:
+            set_skip_gradient(model, options.get("skip_gradient", 1.0))
         return protect_faces(image, embedders=models, method="mnd", **chosen)
     smoothed = options.pop("smoothed")
     options.pop("method")
@@ -127,15 +137,19 @@ def judge_versions(judges: list, image: torch.Tensor, clean_faces: dict, gallery
             (self_verdict,) = compare_faces(judge, clean_faces[judge.name][:1], found)
             row = {"detected": self_verdict.detected, "self": self_verdict.matches, "distance": self_verdict.distance,
                    "threshold": judge.threshold}
-            if gallery is not None:
+            if gallery is not None and len(gallery.get(judge.name, ())):
                 (verdict,) = compare_faces(judge, clean_faces[judge.name][:1], found, gallery=gallery[judge.name])
                 row["matches"] = verdict.matches
             out[version][judge.name] = row
     return out
 
 
+def _area(box: Sequence[int]) -> int:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
 def _largest(found: list) -> list:
-    return sorted(found, key=lambda f: -(f[0][2] - f[0][0]) * (f[0][3] - f[0][1]))[:1]
+    return sorted(found, key=lambda f: -_area(f[0]))[:1]
 
 
 def run_probes(args: argparse.Namespace, judges: list, embedders: list, dlib: list, state: dict, save) -> None:  # noqa: ANN001
@@ -168,32 +182,59 @@ def run_probes(args: argparse.Namespace, judges: list, embedders: list, dlib: li
             save()
 
 
+def wild_identities() -> dict[str, list[Path]]:
+    """faces-wild's photos by identity (identities.txt: `file identity`)."""
+    by_identity: dict[str, list[Path]] = {}
+    for line in (WILD.parent / "identities.txt").read_text().splitlines()[1:]:
+        name, identity = line.split()
+        by_identity.setdefault(identity, []).append(WILD / name)
+    return by_identity
+
+
+def wild_gallery(path: Path, judges: list, described: Callable[[Path], dict]) -> dict:
+    """Per judge, the descriptors (K,D) of the largest face in each other photo of `path`'s identity: what a platform
+    that already knows the person compares a new photo with."""
+    others = next(paths for paths in wild_identities().values() if path in paths)
+    return {j.name: np.array([found[0][1] for other in others if other != path
+                              if (found := _largest(described(other)[j.name]))]) for j in judges}  # fmt: skip
+
+
 def run_wild(args: argparse.Namespace, judges: list, embedders: list, dlib: list, state: dict, save) -> None:  # noqa: ANN001
     rows = state.setdefault("wild", {})
+
+    @functools.cache
+    def described(path: Path) -> dict:
+        pixels = as_uint8(load_image(path))
+        return {j.name: j.describe(pixels) for j in judges}
+
     for path in sorted(WILD.glob("*.jpg"))[: args.wild]:
         clean = load_image(path)
         try:
             faces = find_faces(clean)
         except ValueError:
             continue
-        described = {j.name: j.describe(as_uint8(clean)) for j in judges}
-        for method in args.wild_methods:
+        gallery, largest = wild_gallery(path, judges, described), max(faces, key=lambda f: _area(f.box))
+        for method in ["clean", *args.wild_methods]:
             done = rows.setdefault(method, {})
             if path.name in done:
                 continue
-            result = protect(method, clean, embedders, dlib)
-            if args.save_dir:
+            result = None if method == "clean" else protect(method, clean, embedders, dlib)
+            image = clean if result is None else result.image
+            if args.save_dir and result is not None:
                 (args.save_dir / method).mkdir(parents=True, exist_ok=True)
-                save_image(result.image, args.save_dir / method / f"{path.stem}.png")
+                save_image(image, args.save_dir / method / f"{path.stem}.png")
             per_face = []
             for face in faces:
-                clean_faces = {name: [f for f in found if iou(f[0], face.box) > 0.3][:1] for name, found in described.items()}
+                clean_faces = {name: [f for f in found if iou(f[0], face.box) > 0.3][:1]
+                               for name, found in described(path).items()}  # fmt: skip
                 parts = face_parts(as_uint8(clean), face.box)
-                per_face.append({"face": face_visibility(clean, result.image, parts),
-                                 "verdicts": judge_versions(judges, result.image, clean_faces, None)})  # fmt: skip
-            done[path.name] = {"seconds": result.seconds, "faces": len(faces), "success": result.success,
-                               **result.metrics, "per_face": per_face}  # fmt: skip
-            print(f"wild {path.name} {method}: {len(faces)} faces {result.seconds:.1f}s", file=sys.stderr)
+                per_face.append({"face": face_visibility(clean, image, parts), "verdicts": judge_versions(
+                    judges, image, clean_faces, gallery if face is largest else None)})  # fmt: skip
+            done[path.name] = {"faces": len(faces), "per_face": per_face} if result is None else {
+                "seconds": result.seconds, "faces": len(faces), "success": result.success, **result.metrics,
+                "per_face": per_face}  # fmt: skip
+            print(f"wild {path.name} {method}: {len(faces)} faces"
+                  + ("" if result is None else f" {result.seconds:.1f}s"), file=sys.stderr)  # fmt: skip
             save()
 
 
@@ -267,6 +308,8 @@ def wild_table(state: dict, judges: list[str]) -> list[str]:
              + " | PSNR | SSIM | face PSNR | face SSIM | face VIF | ΔE00 eyes+lips | ΔE00 p99 | s/face |",
              "|---|---|---|" + "---|" * len(judges) + "---|---|---|---|---|---|---|---|"]  # fmt: skip
     for method, by_photo in rows.items():
+        if method == "clean":
+            continue
         photos = list(by_photo.values())
         faces = [f for p in photos for f in p["per_face"]]
         cells = [" / ".join(_rate([f["verdicts"][version][j] for f in faces], "self") for version in VERSIONS) for j in judges]
@@ -283,7 +326,20 @@ def wild_table(state: dict, judges: list[str]) -> list[str]:
     for method, by_photo in rows.items():
         faces = [f for p in by_photo.values() for f in p["per_face"]]
         cells = ["–" if (r := _ratio(faces, j)) is None else f"{r:.2f}" for j in judges]
-        lines.append(f"| {METHODS[method][0]} | " + " | ".join(cells) + " |")
+        if method != "clean":
+            lines.append(f"| {METHODS[method][0]} | " + " | ".join(cells) + " |")
+    lines += ["", "The gallery check: percent of photos whose person matches none of their other photos (the largest face "
+              "of each of the identity's 3 other clean photos), as a platform that already knows the person would "
+              "check. Cells: PNG / JPEG 85 / JPEG 75 / 0.5× resize, over the photos where the judge finds the face.", "",
+              "| method | photos | " + " | ".join(judges) + " |", "|---|---|" + "---|" * len(judges)]
+    for method, by_photo in rows.items():
+        faces = [f for p in by_photo.values() for f in p["per_face"]]
+        if not any("matches" in v for f in faces for v in f["verdicts"]["png"].values() if v):
+            continue  # a row measured before the gallery check
+        cells = [" / ".join(_rate([v for f in faces if (v := f["verdicts"][version][j]) is None or "matches" in v],
+                                  "matches") for version in VERSIONS) for j in judges]  # fmt: skip
+        name = "clean (reference)" if method == "clean" else METHODS[method][0]
+        lines.append(f"| {name} | {len(by_photo)} | " + " | ".join(cells) + " |")
     return lines
 
 
