@@ -36,7 +36,6 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -46,7 +45,6 @@ from PIL import Image
 
 from advpriv.faces import find_faces
 from advpriv.faces.judges import as_uint8, compare_faces, iou
-from advpriv.faces.skip_gradient import set_skip_gradient
 from advpriv.faces.specs import load_embedder, load_judge
 from advpriv.images import load_image
 from advpriv.protect.face_protect import protect_faces
@@ -96,8 +94,6 @@ METHODS: dict[str, tuple[str, dict]] = {
     "mnd-default-low": ("MND out of the box: dlib + FaceNet port, strength low", {"strength": "low", "out_of_box": True}),
     "mnd-default-high": ("MND out of the box: dlib + FaceNet port, strength high", {"strength": "high", "out_of_box": True}),
     "mnd-high": ("MND, ensemble + EOT, strength high", {"strength": "high"}),
-    "mnd-default-masked": ("MND out of the box, medium, lightness change masked by texture in the budget", {"strength": "medium", "out_of_box": True, "masked": True}),
-    **{f"mnd-default-sgm{g}": (f"MND out of the box, medium, skip-gradient γ {g / 10}", {"strength": "medium", "out_of_box": True, "skip_gradient": g / 10}) for g in (2, 5)},
     **{f"pgd{e}": (f"ensemble PGD-L∞ ε={e}/255, 40 steps", _pgd(e, False)) for e in (4, 8, 12)},
     **{f"lowkey{e}": (f"LowKey-style PGD-L∞ ε={e}/255 (+ blurred copy), 40 steps", _pgd(e, True)) for e in (4, 8, 12)},
 }
@@ -112,10 +108,6 @@ def protect(method: str, image: torch.Tensor, embedders: list, dlib: list):  # n
         models = dlib if options.get("dlib_only") else embedders
         if options.get("out_of_box"):
             models = [*dlib, load_embedder("facenet")]
-        if options.get("masked"):
-            chosen["visibility"] = replace(chosen["visibility"], masked=True)
-        for model in models:
-            set_skip_gradient(model, options.get("skip_gradient", 1.0))
         return protect_faces(image, embedders=models, method="mnd", **chosen)
     smoothed = options.pop("smoothed")
     options.pop("method")

@@ -149,7 +149,7 @@ def eyes_lips_ciede2000(x: torch.Tensor, y: torch.Tensor, parts: FaceParts) -> t
     return torch.cat(changes, 1).mean(1)
 
 
-def face_change(x: torch.Tensor, y: torch.Tensor, box: Box, masked: bool = False) -> torch.Tensor:
+def face_change(x: torch.Tensor, y: torch.Tensor, box: Box) -> torch.Tensor:
     """Per image (N,), how visibly a face changed: the 99th percentile over its box of the CIEDE2000 between images
     (N,3,H,W) and `x` (N or 1,3,H,W), both blurred by σ = `BLUR` pixels.
 
@@ -162,11 +162,8 @@ def face_change(x: torch.Tensor, y: torch.Tensor, box: Box, masked: bool = False
     >>> [round(float(face_change(x, y, (0, 0, 255, 255))), 1) for y in (blotch, grain)]
     [1.9, 1.4]
     """
-    face_x, face_y = lab(gaussian_blur(_crop(x, box), BLUR)), lab(gaussian_blur(_crop(y, box), BLUR))
-    if masked:
-        d = face_y - face_x
-        face_y = face_x + torch.cat([d[:, :1] / (1 + _local_std(face_x[:, :1]) / TEXTURE), d[:, 1:]], 1)
-    change = ciede2000(face_x, face_y).flatten(1)
+    face_x, face_y = _crop(x, box), _crop(y, box)
+    change = ciede2000(lab(gaussian_blur(face_x, BLUR)), lab(gaussian_blur(face_y, BLUR))).flatten(1)
     return change.quantile(QUANTILE, dim=1)
 
 
@@ -211,7 +208,6 @@ class VisibilityBudget:
     min_ssim: float
     max_ciede2000: float
     max_change: float = math.inf
-    masked: bool = False
 
 
 class VisibilityLoss:
@@ -259,7 +255,7 @@ class VisibilityLoss:
                 if face.features:
                     ok &= eyes_lips_ciede2000(x, y, face) <= budget.max_ciede2000
                 if math.isfinite(budget.max_change):
-                    ok &= face_change(x, y, face.box, budget.masked) <= budget.max_change
+                    ok &= face_change(x, y, face.box) <= budget.max_change
         return ok
 
     def colour(self, y: torch.Tensor) -> torch.Tensor:

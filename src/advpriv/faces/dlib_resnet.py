@@ -28,7 +28,6 @@ from torch import nn
 
 from advpriv.faces.dlib_format import DlibFormatError, DlibLayer, DlibNet, read_dlib_net
 from advpriv.faces.model_files import dlib_model_path
-from advpriv.faces.skip_gradient import decay_gradient
 
 MODEL_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 CHIP_SIZE = 150
@@ -66,10 +65,9 @@ class ResidualBlock(nn.Module):
         stride, padding = (2, 0) if down else (1, 1)
         self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=padding)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.skip_gradient = 1.0  # see advpriv.faces.skip_gradient
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = decay_gradient(self.conv2(F.relu(self.conv1(x))), self.skip_gradient)
+        y = self.conv2(F.relu(self.conv1(x)))
         shortcut = F.avg_pool2d(x, 2, 2) if self.down else x
         return F.relu(_add_zero_padded(y, shortcut))
 

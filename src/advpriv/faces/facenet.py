@@ -31,7 +31,6 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from advpriv.faces.embedders import FaceEmbedder
-from advpriv.faces.skip_gradient import decay_gradient
 
 NAME = "facenet"
 INPUT_SIZE = 160
@@ -82,10 +81,9 @@ class Residual(nn.Module):
     def __init__(self, branches: Branches, up: Up, scale: float, last: bool = False) -> None:
         super().__init__()
         self.branches, self.up, self.scale, self.last = branches, up, scale, last
-        self.skip_gradient = 1.0  # see advpriv.faces.skip_gradient
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = x + self.scale * decay_gradient(self.up(self.branches(x)), self.skip_gradient)
+        y = x + self.scale * self.up(self.branches(x))
         return y if self.last else F.relu(y)
 
 
