@@ -47,14 +47,14 @@ def test_embedder_and_judge_reach_the_report(tmp_path: Path, tiny: Path) -> None
     (row,) = json.loads((tmp_path / "out" / "advpriv-metrics.json").read_text())
     assert result.exit_code == (0 if row["success"] else 1), result.output
     (face,) = row["faces"]
-    assert set(face["judges"]) == {"dlib", "mobilefacenet"}
-    assert row["after"].startswith("dlib: ") and "; mobilefacenet: " in row["after"]
+    assert list(face["judges"]) == ["dlib", "tiny", "mobilefacenet"]  # the attacked models judge too, first
+    assert row["after"].startswith("dlib: ") and "; tiny: " in row["after"] and "; mobilefacenet: " in row["after"]
     table = result.output[result.output.index("Faces still recognised"):result.output.index("written: the file")]
     assert max(map(len, table.splitlines())) <= 80, table  # nothing cut at 80 columns: every header and cell whole
     assert table.split("\n")[1].split() == ["file", "judge", "written", "jpeg85", "half", "ΔE", "face", "ΔE", "eyes"]
     rows = {words[words.index(j)]: words[words.index(j) + 1:] for words in map(str.split, table.splitlines())
-            for j in ("dlib", "mobilefacenet") if j in words}
-    for judge in ("dlib", "mobilefacenet"):
+            for j in ("dlib", "tiny", "mobilefacenet") if j in words}
+    for judge in ("dlib", "tiny", "mobilefacenet"):
         counts = ["{}/{}".format(*recognised(row["variants"][copy]["faces"], judge)) for copy in ("png", "jpeg85", "half")]
         assert rows[judge][:3] == counts, table
     quality = row["faces"][0]["quality"]
@@ -65,7 +65,7 @@ def test_embedder_and_judge_reach_the_report(tmp_path: Path, tiny: Path) -> None
     assert list(row["variants"]) == ["png", "jpeg85", "half"] and row["variants"]["png"]["faces"] == row["faces"]
     for copy in ("jpeg85", "half"):  # the judges' verdicts on the re-encoded copies, boxes in the photo's pixels
         (face,) = row["variants"][copy]["faces"]
-        assert face["box"] == row["faces"][0]["box"] and set(face["judges"]) <= {"dlib", "mobilefacenet"}
+        assert face["box"] == row["faces"][0]["box"] and set(face["judges"]) <= {"dlib", "tiny", "mobilefacenet"}
         assert row["variants"][copy]["success"] == (not any(v["matches"] for v in face["judges"].values()))
     assert row["survival"].startswith("png: dlib ") and "; after jpeg85: dlib " in row["survival"]
 

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import inspect
 import io
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -307,21 +308,23 @@ def test_faces_are_judged_by_every_configured_judge():
     photo = shared_path("data", "celeba-id", "10010", "006193.jpg").read_bytes()
     judge = f"{shared_path('models', 'mobilefacenet.onnx')}:threshold=0.79"
     with running_server("--judge", judge, "--timeout", "300") as url:
-        assert httpx.get(f"{url}/v1/version").json()["judges"] == ["dlib", "mobilefacenet"]
+        version = httpx.get(f"{url}/v1/version").json()
+        assert version["judges"] == ["dlib", "mobilefacenet"]
+        attacked = [member["name"] for member in version["ensemble"]]  # dlib, and FaceNet when fetched
         reply = httpx.post(f"{url}/v1/protect", files={"image": ("face.jpg", photo)}, data={"response": "json"},
                            timeout=300)
         assert reply.status_code == 200, reply.text
         body = reply.json()
         assert body["before"] == "1 face" and len(body["faces"]) == 1
         verdicts = body["faces"][0]["judges"]
-        assert set(verdicts) == {"dlib", "mobilefacenet"} and not verdicts["dlib"]["matches"]
+        assert list(verdicts) == [*attacked, "mobilefacenet"] and not verdicts["dlib"]["matches"]
         assert "dlib: 0/1 recognised" in body["summary"] and "mobilefacenet" in body["summary"]
         assert body["metrics"]["psnr"] > 35
         assert 30 < body["faces"][0]["quality"]["psnr"] <= body["metrics"]["psnr"] and body["faces"][0]["quality"]["ssim"] > 0.9
         assert list(body["variants"]) == ["png", "jpeg85", "half"] and body["variants"]["png"]["faces"] == body["faces"]
         half = body["variants"]["half"]
         assert half["summary"].startswith("dlib: ") and [f["box"] for f in half["faces"]] == [body["faces"][0]["box"]]
-        assert body["survival"].startswith("png: dlib 0/1 · mobilefacenet ") and "; after half: dlib " in body["survival"]
+        assert body["survival"].startswith("png: dlib 0/1 · ") and " · mobilefacenet " in body["survival"] and "; after half: dlib " in body["survival"]
         no_face = httpx.post(f"{url}/v1/protect", files={"image": ("wall.png", png(200, 200))}, timeout=300)
         assert no_face.status_code == 422 and no_face.json()["error"]["code"] == "no_face"
         assert "wall.png" in no_face.json()["error"]["message"]
@@ -336,8 +339,8 @@ def test_impersonation_takes_the_identity_as_photos():
     identity = sorted((people / "10036").glob("*.jpg"))[:2]
     with running_server("--timeout", "300") as url, Client(url) as client:
         report = client.protect(photo, as_photos=identity, mode="impersonate", method="fgsm")
-        assert report["mode"] == "impersonate" and report["summary"] in ("dlib: 0/1 match the target",
-                                                                         "dlib: 1/1 match the target"), report["summary"]
+        assert report["mode"] == "impersonate" and re.fullmatch(  # FaceNet, when fetched, is attacked and judges too
+            r"dlib: [01]/1 match the target(; facenet: [01]/1 match the target)?", report["summary"]), report["summary"]
         assert report["faces"][0]["judges"]["dlib"]["detected"]
 
         def refused(files: list, **fields: str) -> dict:

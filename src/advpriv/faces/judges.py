@@ -7,6 +7,8 @@
   landmarks) or dlib's chip, at the model's size, scaled (x − 127.5)/128 or to [0,1], compared by cosine (or L2)
   distance. Its threshold is calibrated at the equal-error point on clean pairs (`equal_error_threshold`); the
   model file is the user's, never bundled or downloaded.
+- `EmbedderJudge`: an attacked model (FaceNet, a user's `--embedder`) run the same way on the written file, so its
+  verdict is the real pipeline's rather than the optimiser's.
 
 `judge_faces` gives, per face found in the clean photo: still detected? still matching?
 
@@ -32,7 +34,7 @@ from PIL import Image
 from advpriv.faces.align import ALIGNMENTS, ARCFACE_SIZE, arcface_from_chip, resize_chip
 from advpriv.faces.detect import CHIP_PADDING, arcface_points, dlib_models, face_boxes, import_dlib, to_uint8
 from advpriv.faces.dlib_resnet import CHIP_SIZE, MATCH_THRESHOLD, MODEL_FILE
-from advpriv.faces.embedders import METRICS, PIXEL_RANGES, RANGES, input_side
+from advpriv.faces.embedders import METRICS, PIXEL_RANGES, RANGES, FaceEmbedder, input_side
 from advpriv.faces.model_files import dlib_model_path
 from advpriv.images import load_image
 
@@ -96,7 +98,44 @@ def arcface_image_chip(image: np.ndarray, points: np.ndarray, size: int = ARCFAC
     return np.asarray(Image.fromarray(image).transform((size, size), Image.Transform.AFFINE, from_chip, Image.Resampling.BILINEAR))
 
 
-class OnnxJudge:
+class ChipJudge:
+    """A face embedder run on the 8-bit photo through its own pipeline: dlib's detector, then the chip in the
+    embedder's `alignment` ("arcface": dlib's 68-point landmarks to the ArcFace template, Pillow's bilinear warp;
+    "dlib": dlib's 150-pixel chip, padding 0.25, resized) at `size`; subclasses give `embed`."""
+
+    name: str
+    threshold: float
+    metric: str
+    alignment: str
+    size: int
+
+    def embed(self, chips: np.ndarray) -> np.ndarray:
+        """Embeddings (N,D) of aligned uint8 chips (N,S,S,3)."""
+        raise NotImplementedError
+
+    def chip(self, image: np.ndarray, box) -> np.ndarray:  # noqa: ANN001 - a dlib rectangle
+        """The uint8 chip (S,S,3) of the face in detector `box`, in this judge's alignment."""
+        if self.alignment == "arcface":
+            return arcface_image_chip(image, arcface_points(image, box), self.size)
+        chip = import_dlib().get_face_chip(image, dlib_models()[1](image, box), size=CHIP_SIZE, padding=CHIP_PADDING)
+        return to_uint8(resize_chip(torch.from_numpy(chip).permute(2, 0, 1)[None].float() / 255, self.size)[0])
+
+    def describe(self, image: np.ndarray) -> list[tuple[Box, np.ndarray]]:
+        out = []
+        for box in face_boxes(image):
+            descriptor = self.embed(self.chip(image, box)[None])[0]
+            out.append(((box.left(), box.top(), box.right(), box.bottom()), descriptor))
+        return out
+
+    def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        a, b = np.atleast_2d(a), np.atleast_2d(b)
+        if self.metric == "l2":
+            return np.linalg.norm(a - b, axis=1)
+        cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        return 1 - cos
+
+
+class OnnxJudge(ChipJudge):
     """An ONNX face embedder run with onnxruntime on the 8-bit photo, in its input contract.
 
     `threshold` is the distance (1 − cosine similarity, or L2 with metric="l2") below which two faces match;
@@ -145,26 +184,25 @@ class OnnxJudge:
         x = (x - offset) / scale
         return np.concatenate([self.session.run(None, {self.input_name: c[None]})[0] for c in x])
 
-    def chip(self, image: np.ndarray, box) -> np.ndarray:  # noqa: ANN001 - a dlib rectangle
-        """The uint8 chip (S,S,3) of the face in detector `box`, in this judge's alignment."""
-        if self.alignment == "arcface":
-            return arcface_image_chip(image, arcface_points(image, box), self.size)
-        chip = import_dlib().get_face_chip(image, dlib_models()[1](image, box), size=CHIP_SIZE, padding=CHIP_PADDING)
-        return to_uint8(resize_chip(torch.from_numpy(chip).permute(2, 0, 1)[None].float() / 255, self.size)[0])
 
-    def describe(self, image: np.ndarray) -> list[tuple[Box, np.ndarray]]:
-        out = []
-        for box in face_boxes(image):
-            descriptor = self.embed(self.chip(image, box)[None])[0]
-            out.append(((box.left(), box.top(), box.right(), box.bottom()), descriptor))
-        return out
+class EmbedderJudge(ChipJudge):
+    """An attacked model (`advpriv.faces.embedders.FaceEmbedder`) as a judge of the written file: the real
+    pipeline's detection, landmarks and warp instead of the optimiser's differentiable chips, with the embedder's
+    own name, threshold, distance and contract.
 
-    def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        a, b = np.atleast_2d(a), np.atleast_2d(b)
-        if self.metric == "l2":
-            return np.linalg.norm(a - b, axis=1)
-        cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-        return 1 - cos
+    >>> from advpriv.faces.embedders import dlib_embedder
+    >>> judge = EmbedderJudge(dlib_embedder())
+    >>> judge.name, judge.threshold, judge.embed(np.zeros((1, 150, 150, 3), np.uint8)).shape
+    ('dlib', 0.6, (1, 128))
+    """
+
+    def __init__(self, embedder: FaceEmbedder) -> None:
+        self.embedder, self.name, self.threshold = embedder, embedder.name, embedder.threshold
+        self.metric, self.alignment, self.size = embedder.metric, embedder.alignment, embedder.input_size
+
+    def embed(self, chips: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.embedder(torch.tensor(chips).permute(0, 3, 1, 2).float() / 255).numpy()
 
 
 def equal_error_threshold(same: Sequence[float], different: Sequence[float]) -> float:

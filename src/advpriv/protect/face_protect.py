@@ -27,7 +27,7 @@ import torch
 from ..faces import MODES, Identity, face_objective, find_faces
 from ..faces.detect import scan_faces
 from ..faces.embedders import FaceEmbedder, dlib_embedder, reads_arcface
-from ..faces.judges import DlibJudge, Judge, as_uint8
+from ..faces.judges import DlibJudge, EmbedderJudge, Judge, as_uint8
 from ..faces.objectives import ObjectiveLogits
 from ..faces.region import Region, face_region
 from ..faces.verdicts import face_verdicts, goal_reached, summary_line
@@ -74,7 +74,8 @@ def protect_faces(
     """Protect every face of one photo (3,H,W) in [0,1]: dodge (default) or impersonate the `as_images` identity.
 
     embedders: the face models attacked together (dlib's ResNet by default). judges: what re-checks the written
-    file (`DlibJudge()` by default; add e.g. an `OnnxJudge`). margin: see `advpriv.faces.face_objective`.
+    file (`DlibJudge()` by default; add e.g. an `OnnxJudge`). Every attacked model judges too, first, through the
+    real pipeline (`EmbedderJudge`), unless a judge has its name. margin: see `advpriv.faces.face_objective`.
     eot: with MND, every face must also stay protected after a random re-encoding drawn every step (see
     `advpriv.protect.eot`; `advpriv.protect.strength` names the usual settings). smooth: with an anchor, attack
     the mean of the objective on the photo and on a copy blurred by this sigma (LowKey's smoothing); 0 for none.
@@ -89,6 +90,9 @@ def protect_faces(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     judges = list(judges) if judges else [_dlib_judge()]
     embedders = list(embedders) if embedders else [dlib_embedder(image.device)]
+    named = {judge.name: judge for judge in judges}
+    attacked = [named.get(embedder.name) or EmbedderJudge(embedder) for embedder in embedders]
+    judges = attacked + [judge for judge in judges if judge not in attacked]
     faces = find_faces(image, aligned, arcface=reads_arcface(embedders))  # ArcFace chips, if read, are in the region
     region = jpeg_aligned(face_region(faces, tuple(image.shape[-2:])))
     crop = region.crop(image)
