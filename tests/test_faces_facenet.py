@@ -59,6 +59,21 @@ def test_port_agrees_with_the_shared_onnx_conversion(facenet, chips: torch.Tenso
     assert ((distances < facenet.threshold) == torch.eye(4, dtype=torch.bool)).all()
 
 
+def test_as_a_judge_it_reads_photos_as_the_onnx_judge_does(facenet) -> None:
+    """The attacked FaceNet judging a written file (EmbedderJudge) sees what the shared ONNX conversion, run by
+    onnxruntime through the same detection and warp, sees."""
+    pytest.importorskip("onnxruntime", reason="the reference runs on onnxruntime")
+    from advpriv.faces.judges import EmbedderJudge, OnnxJudge
+
+    photo = sorted(shared_path("data", "faces-wild", "images").glob("*.jpg"))[1]
+    pixels = np.asarray(Image.open(photo).convert("RGB")).copy()
+    judge = EmbedderJudge(facenet)
+    reference = OnnxJudge(shared_path("models", "facenet_msceleb.onnx"), judge.threshold, value_range="0..1")
+    ((box, ours),), ((reference_box, theirs),) = judge.describe(pixels), reference.describe(pixels)
+    assert judge.name == "facenet" and box == reference_box
+    assert judge.distance(ours, theirs)[0] < 1e-6
+
+
 def test_gradients_are_finite_on_real_and_flat_chips(facenet, chips: torch.Tensor) -> None:
     batch = torch.cat([chips[:2], torch.full((1, 3, INPUT_SIZE, INPUT_SIZE), 0.5)]).requires_grad_(True)
     descriptors = facenet(batch)

@@ -201,8 +201,9 @@ class EmbedderJudge(ChipJudge):
         self.metric, self.alignment, self.size = embedder.metric, embedder.alignment, embedder.input_size
 
     def embed(self, chips: np.ndarray) -> np.ndarray:
+        device = next(self.embedder.parameters(), torch.empty(0)).device
         with torch.no_grad():
-            return self.embedder(torch.tensor(chips).permute(0, 3, 1, 2).float() / 255).numpy()
+            return self.embedder(torch.tensor(chips, device=device).permute(0, 3, 1, 2).float() / 255).cpu().numpy()
 
 
 def equal_error_threshold(same: Sequence[float], different: Sequence[float]) -> float:

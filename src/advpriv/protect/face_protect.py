@@ -91,8 +91,8 @@ def protect_faces(
     judges = list(judges) if judges else [_dlib_judge()]
     embedders = list(embedders) if embedders else [dlib_embedder(image.device)]
     named = {judge.name: judge for judge in judges}
-    attacked = [named.get(embedder.name) or EmbedderJudge(embedder) for embedder in embedders]
-    judges = attacked + [judge for judge in judges if judge not in attacked]
+    attacked = {e.name: named.get(e.name) or EmbedderJudge(e) for e in embedders}  # one judge per name
+    judges = [*attacked.values(), *(judge for judge in judges if judge.name not in attacked)]
     faces = find_faces(image, aligned, arcface=reads_arcface(embedders))  # ArcFace chips, if read, are in the region
     region = jpeg_aligned(face_region(faces, tuple(image.shape[-2:])))
     crop = region.crop(image)
