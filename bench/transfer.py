@@ -3,7 +3,8 @@
 Data: celeba-id probes (the first K identities in sorted order; per identity the first 10 photos are the clean
 gallery and the next photo dlib detects is the probe), and optionally faces-wild photos at full size (each face
 judged against its clean self, and each photo's largest face also against the largest face of its identity's other
-photos: faces-wild holds 4 photos of each of 10 people). Each method protects the probe through `advpriv.protect.face_protect.protect_faces` and the 8-bit
+photos: faces-wild holds 4 photos of each of 10 people). Each method protects the probe through
+`advpriv.protect.face_protect.protect_faces` and the 8-bit
 result is judged in four versions: as written (PNG), JPEG quality 85 and 75 (Pillow, 4:2:0) and a 0.5× bicubic
 resize (8-bit, detection re-run on it).
 
@@ -175,6 +176,7 @@ def run_probes(args: argparse.Namespace, judges: list, embedders: list, dlib: li
             save()
 
 
+@functools.cache
 def wild_identities() -> dict[str, list[Path]]:
     """faces-wild's photos by identity (identities.txt: `file identity`)."""
     by_identity: dict[str, list[Path]] = {}
@@ -330,8 +332,8 @@ def wild_table(state: dict, judges: list[str]) -> list[str]:
         faces = [f for p in by_photo.values() for f in p["per_face"]]
         if not any("matches" in v for f in faces for v in f["verdicts"]["png"].values() if v):
             continue  # a row measured before the gallery check
-        cells = [" / ".join(_rate([v for f in faces if (v := f["verdicts"][version][j]) is None or "matches" in v],
-                                  "matches") for version in VERSIONS) for j in judges]  # fmt: skip
+        cells = [" / ".join(_rate([v for f in faces if (v := f["verdicts"][version][j]) and "matches" in v], "matches")
+                            for version in VERSIONS) for j in judges]  # fmt: skip
         name = "clean (reference)" if method == "clean" else METHODS[method][0]
         lines.append(f"| {name} | {len(by_photo)} | " + " | ".join(cells) + " |")
     return lines
